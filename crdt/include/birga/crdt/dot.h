@@ -1,0 +1,67 @@
+// Actors, dots, dot sets and version vectors: the causal vocabulary of every CRDT here.
+//
+// An actor is a device (16 bytes, derived by the engine from the device's public key). A dot
+// (actor, counter) names one operation uniquely. A DotSet is a set of dots (what a write
+// observed, what a delete covered). A VersionVector maps each actor to the highest counter
+// seen when what was seen from that actor is a contiguous prefix (1..n).
+//
+// Thread rule: plain values.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace birga::crdt {
+
+struct ActorId {
+  std::array<uint8_t, 16> bytes{};
+
+  std::string to_hex() const;
+  // Parses 32 hex digits; nullopt on anything else.
+  static std::optional<ActorId> from_hex(std::string_view hex);
+  // A readable test/demo actor: the name's bytes, zero padded (at most 16).
+  static ActorId named(std::string_view name);
+
+  friend auto operator<=>(const ActorId&, const ActorId&) = default;
+};
+
+struct Dot {
+  ActorId actor;
+  uint64_t counter = 0;
+
+  std::string to_string() const;  // "<first 8 hex of actor>:<counter>"
+  friend auto operator<=>(const Dot&, const Dot&) = default;
+};
+
+using DotSet = std::set<Dot>;
+
+enum class Order { kEqual, kBefore, kAfter, kConcurrent };
+
+class VersionVector {
+ public:
+  // Highest contiguous counter held from `actor` (0: nothing).
+  uint64_t get(const ActorId& actor) const;
+  // Sets `actor`'s entry to max(current, counter).
+  void advance(const ActorId& actor, uint64_t counter);
+  // True when this vector covers `dot` (dot.counter <= get(dot.actor)).
+  bool contains(const Dot& dot) const;
+  // Pointwise maximum.
+  void merge(const VersionVector& other);
+  // kBefore: this < other (other covers this and more), kAfter the reverse.
+  Order compare(const VersionVector& other) const;
+
+  const std::map<ActorId, uint64_t>& entries() const { return entries_; }
+  bool empty() const { return entries_.empty(); }
+  friend bool operator==(const VersionVector&, const VersionVector&) = default;
+
+ private:
+  std::map<ActorId, uint64_t> entries_;  // no zero entries
+};
+
+}  // namespace birga::crdt

@@ -1,0 +1,178 @@
+#include "birga/crdt/codec.h"
+
+#include <cstring>
+
+namespace birga::crdt {
+
+void ByteWriter::varint(uint64_t v) {
+  while (v >= 0x80) {
+    u8(static_cast<uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  u8(static_cast<uint8_t>(v));
+}
+
+void ByteWriter::svarint(int64_t v) {
+  varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+}
+
+void ByteWriter::bytes(std::string_view s) {
+  varint(s.size());
+  out_.append(s);
+}
+
+void ByteWriter::dot(const Dot& d) {
+  actor(d.actor);
+  varint(d.counter);
+}
+
+// A dot set groups its dots by actor (the set is ordered by actor first) and writes the
+// counters of each actor as increasing deltas: small for the common case.
+void ByteWriter::dots(const DotSet& s) {
+  size_t groups = 0;
+  for (auto it = s.begin(); it != s.end(); ++it) {
+    if (it == s.begin() || std::prev(it)->actor != it->actor) ++groups;
+  }
+  varint(groups);
+  for (auto it = s.begin(); it != s.end();) {
+    auto end = it;
+    size_t n = 0;
+    while (end != s.end() && end->actor == it->actor) ++end, ++n;
+    actor(it->actor);
+    varint(n);
+    uint64_t prev = 0;
+    for (auto d = it; d != end; ++d) {
+      varint(d->counter - prev);
+      prev = d->counter;
+    }
+    it = end;
+  }
+}
+
+void ByteWriter::value(const Value& v) {
+  switch (v.index()) {
+    case 1: u8(std::get<bool>(v) ? 2 : 1); break;
+    case 2: u8(3); svarint(std::get<int64_t>(v)); break;
+    case 3: u8(4); bytes(std::get<std::string>(v)); break;
+    default: u8(0); break;
+  }
+}
+
+bool ByteReader::need(size_t n) {
+  if (!status_.is_ok()) return false;
+  if (in_.size() - pos_ < n) {
+    fail("truncated: needs " + std::to_string(n) + " more byte(s)");
+    return false;
+  }
+  return true;
+}
+
+void ByteReader::fail(const std::string& why) {
+  if (!status_.is_ok()) return;
+  status_ = Status::corrupt_input(what_ + " at byte " + std::to_string(pos_) + ": " + why);
+}
+
+uint8_t ByteReader::u8() {
+  if (!need(1)) return 0;
+  return static_cast<uint8_t>(in_[pos_++]);
+}
+
+uint64_t ByteReader::varint() {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (!need(1)) return 0;
+    const uint8_t b = static_cast<uint8_t>(in_[pos_++]);
+    if (shift == 63 && b > 1) break;
+    v |= uint64_t{b & 0x7Fu} << shift;
+    if (!(b & 0x80)) return v;
+  }
+  fail("varint longer than 64 bits");
+  return 0;
+}
+
+int64_t ByteReader::svarint() {
+  const uint64_t z = varint();
+  return static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1));
+}
+
+std::string_view ByteReader::bytes() {
+  const uint64_t n = varint();
+  if (!ok()) return {};
+  if (n > remaining()) {
+    fail("length " + std::to_string(n) + " exceeds the " + std::to_string(remaining()) +
+         " byte(s) left");
+    return {};
+  }
+  std::string_view s = in_.substr(pos_, n);
+  pos_ += n;
+  return s;
+}
+
+void ByteReader::raw(void* out, size_t n) {
+  if (!need(n)) {
+    std::memset(out, 0, n);
+    return;
+  }
+  std::memcpy(out, in_.data() + pos_, n);
+  pos_ += n;
+}
+
+ActorId ByteReader::actor() {
+  ActorId a;
+  raw(a.bytes.data(), a.bytes.size());
+  return a;
+}
+
+Dot ByteReader::dot() {
+  Dot d;
+  d.actor = actor();
+  d.counter = varint();
+  return d;
+}
+
+DotSet ByteReader::dots() {
+  DotSet s;
+  const uint64_t groups = count(17);
+  for (uint64_t g = 0; g < groups && ok(); ++g) {
+    const ActorId a = actor();
+    const uint64_t n = count(1);
+    uint64_t counter = 0;
+    for (uint64_t i = 0; i < n && ok(); ++i) {
+      const uint64_t delta = varint();
+      if (i > 0 && delta == 0) fail("dot set counters not increasing");
+      counter += delta;
+      s.insert(Dot{a, counter});
+    }
+  }
+  return s;
+}
+
+Value ByteReader::value() {
+  switch (u8()) {
+    case 0: return Value();
+    case 1: return Value(false);
+    case 2: return Value(true);
+    case 3: return Value(svarint());
+    case 4: return Value(std::string(bytes()));
+    default:
+      fail("unknown value tag");
+      return Value();
+  }
+}
+
+uint64_t ByteReader::count(size_t min_item_bytes) {
+  const uint64_t n = varint();
+  if (ok() && min_item_bytes > 0 && n > remaining() / min_item_bytes) {
+    fail("count " + std::to_string(n) + " cannot fit in the " + std::to_string(remaining()) +
+         " byte(s) left");
+    return 0;
+  }
+  return n;
+}
+
+Status ByteReader::finish() {
+  if (ok() && !at_end()) fail(std::to_string(remaining()) + " trailing byte(s)");
+  return status_;
+}
+
+}  // namespace birga::crdt

@@ -1,0 +1,87 @@
+#include "birga/crdt/dot.h"
+
+#include <algorithm>
+
+namespace birga::crdt {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string ActorId::to_hex() const {
+  std::string out;
+  out.reserve(32);
+  for (uint8_t b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+std::optional<ActorId> ActorId::from_hex(std::string_view hex) {
+  if (hex.size() != 32) return std::nullopt;
+  ActorId id;
+  for (size_t i = 0; i < 16; ++i) {
+    const int hi = hex_value(hex[2 * i]);
+    const int lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    id.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return id;
+}
+
+ActorId ActorId::named(std::string_view name) {
+  ActorId id;
+  std::copy_n(name.begin(), std::min(name.size(), id.bytes.size()), id.bytes.begin());
+  return id;
+}
+
+std::string Dot::to_string() const {
+  return actor.to_hex().substr(0, 8) + ":" + std::to_string(counter);
+}
+
+uint64_t VersionVector::get(const ActorId& actor) const {
+  auto it = entries_.find(actor);
+  return it == entries_.end() ? 0 : it->second;
+}
+
+void VersionVector::advance(const ActorId& actor, uint64_t counter) {
+  if (counter == 0) return;
+  uint64_t& slot = entries_[actor];
+  slot = std::max(slot, counter);
+}
+
+bool VersionVector::contains(const Dot& dot) const {
+  return dot.counter != 0 && dot.counter <= get(dot.actor);
+}
+
+void VersionVector::merge(const VersionVector& other) {
+  for (const auto& [actor, counter] : other.entries_) advance(actor, counter);
+}
+
+Order VersionVector::compare(const VersionVector& other) const {
+  bool some_less = false;     // this lacks something other has
+  bool some_greater = false;  // this has something other lacks
+  for (const auto& [actor, counter] : entries_) {
+    const uint64_t theirs = other.get(actor);
+    if (counter > theirs) some_greater = true;
+    if (counter < theirs) some_less = true;
+  }
+  for (const auto& [actor, counter] : other.entries_) {
+    if (get(actor) < counter) some_less = true;
+  }
+  if (some_less && some_greater) return Order::kConcurrent;
+  if (some_less) return Order::kBefore;
+  if (some_greater) return Order::kAfter;
+  return Order::kEqual;
+}
+
+}  // namespace birga::crdt

@@ -1,0 +1,161 @@
+#include "birga/crdt/record.h"
+
+namespace birga::crdt {
+
+FieldKind kind_of(const Field& f) { return static_cast<FieldKind>(f.index() + 1); }
+
+namespace {
+
+Field empty_field(FieldKind kind) {
+  switch (kind) {
+    case FieldKind::kMv: return MvRegister();
+    case FieldKind::kSet: return AwSet();
+    case FieldKind::kCounter: return Counter();
+    case FieldKind::kLog: return AppendLog();
+    default: return LwwRegister();
+  }
+}
+
+void apply_to_field(Field& f, const Op& op) {
+  switch (op.kind) {
+    case OpKind::kLwwWrite:
+      std::get<LwwRegister>(f).apply(LwwWrite{op.time, op.dot.actor, op.value});
+      break;
+    case OpKind::kMvWrite:
+      std::get<MvRegister>(f).apply(MvWrite{op.dot, op.value, op.observed});
+      break;
+    case OpKind::kSetAdd:
+      std::get<AwSet>(f).apply(SetAdd{op.dot, op.value});
+      break;
+    case OpKind::kSetRemove:
+      std::get<AwSet>(f).apply(SetRemove{op.observed});
+      break;
+    case OpKind::kCounterUpdate:
+      std::get<Counter>(f).apply(CounterUpdate{op.dot.actor, op.inc_total, op.dec_total});
+      break;
+    case OpKind::kLogAppend:
+      std::get<AppendLog>(f).apply(LogAppend{op.dot, op.time, op.value});
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+Field& Record::field_for(const std::string& name, FieldKind kind) {
+  auto [it, inserted] = fields_.try_emplace(FieldKey{name, kind}, empty_field(kind));
+  return it->second;
+}
+
+Status Record::apply(const Op& op) {
+  BIRGA_RETURN_IF_ERROR(op.check_shape());
+  if (has_applied(op.dot)) return Status::ok();
+  if (op.kind == OpKind::kRecordDelete) {
+    record_op_dots_.insert(op.dot);
+    deletes_.add(op.dot, op.observed);
+    return Status::ok();
+  }
+  if (op.kind == OpKind::kRecordRestore) {
+    record_op_dots_.insert(op.dot);
+    deletes_.remove(op.observed);
+    return Status::ok();
+  }
+  field_dots_.insert(op.dot);
+  apply_to_field(field_for(op.field, *field_kind_of(op.kind)), op);
+  return Status::ok();
+}
+
+void Record::merge(const Record& other) {
+  for (const auto& [key, field] : other.fields_) {
+    Field& mine = field_for(key.name, key.kind);
+    std::visit(
+        [&](auto& m) {
+          using T = std::decay_t<decltype(m)>;
+          m.merge(std::get<T>(field));
+        },
+        mine);
+  }
+  deletes_.merge(other.deletes_);
+  field_dots_.insert(other.field_dots_.begin(), other.field_dots_.end());
+  record_op_dots_.insert(other.record_op_dots_.begin(), other.record_op_dots_.end());
+}
+
+const Field* Record::find(const std::string& name, FieldKind kind) const {
+  auto it = fields_.find(FieldKey{name, kind});
+  return it == fields_.end() ? nullptr : &it->second;
+}
+
+bool Record::has_applied(const Dot& dot) const {
+  return field_dots_.count(dot) || record_op_dots_.count(dot);
+}
+
+namespace {
+// True when every dot in `dots` is in some live delete's covered set.
+bool covered_by(const DotSet& dots, const std::map<Dot, DotSet>& deletes) {
+  for (const Dot& d : dots) {
+    bool covered = false;
+    for (const auto& del : deletes) {
+      if (del.second.count(d)) {
+        covered = true;
+        break;
+      }
+    }
+    if (!covered) return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool Record::is_deleted() const {
+  return !deletes_.empty() && covered_by(field_dots_, deletes_.entries());
+}
+
+bool Record::has_delete_conflict() const {
+  return !deletes_.empty() && !covered_by(field_dots_, deletes_.entries());
+}
+
+bool Record::is_conflicted() const {
+  if (has_delete_conflict()) return true;
+  for (const auto& [key, field] : fields_) {
+    if (const auto* mv = std::get_if<MvRegister>(&field); mv && mv->is_conflicted()) return true;
+  }
+  return false;
+}
+
+void Record::encode(ByteWriter& w) const {
+  w.varint(fields_.size());
+  for (const auto& [key, field] : fields_) {
+    w.bytes(key.name);
+    w.u8(static_cast<uint8_t>(key.kind));
+    std::visit([&](const auto& f) { f.encode(w); }, field);
+  }
+  deletes_.encode(w, [](ByteWriter& bw, const DotSet& covered) { bw.dots(covered); });
+  w.dots(field_dots_);
+  w.dots(record_op_dots_);
+}
+
+Record Record::decode(ByteReader& r) {
+  Record rec;
+  const uint64_t n = r.count(3);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    std::string name(r.bytes());
+    const uint8_t kind = r.u8();
+    Field f;
+    switch (static_cast<FieldKind>(kind)) {
+      case FieldKind::kLww: f = LwwRegister::decode(r); break;
+      case FieldKind::kMv: f = MvRegister::decode(r); break;
+      case FieldKind::kSet: f = AwSet::decode(r); break;
+      case FieldKind::kCounter: f = Counter::decode(r); break;
+      case FieldKind::kLog: f = AppendLog::decode(r); break;
+      default: r.fail("unknown field kind " + std::to_string(kind)); return rec;
+    }
+    rec.fields_.emplace(FieldKey{std::move(name), static_cast<FieldKind>(kind)}, std::move(f));
+  }
+  rec.deletes_ = DotStore<DotSet>::decode(r, [](ByteReader& br) { return br.dots(); });
+  rec.field_dots_ = r.dots();
+  rec.record_op_dots_ = r.dots();
+  return rec;
+}
+
+}  // namespace birga::crdt
