@@ -23,7 +23,8 @@ void AppendLog::apply(const LogAppend& op) {
 }
 
 void AppendLog::merge(const AppendLog& other) {
-  for (const auto& [key, payload] : other.entries_) apply(LogAppend{key.second, key.first, payload});
+  for (const auto& [key, payload] : other.entries_)
+    apply(LogAppend{key.second, key.first, payload});
 }
 
 std::vector<LogAppend> AppendLog::entries() const {

@@ -51,10 +51,20 @@ void ByteWriter::dots(const DotSet& s) {
 
 void ByteWriter::value(const Value& v) {
   switch (v.index()) {
-    case 1: u8(std::get<bool>(v) ? 2 : 1); break;
-    case 2: u8(3); svarint(std::get<int64_t>(v)); break;
-    case 3: u8(4); bytes(std::get<std::string>(v)); break;
-    default: u8(0); break;
+    case 1:
+      u8(std::get<bool>(v) ? 2 : 1);
+      break;
+    case 2:
+      u8(3);
+      svarint(std::get<int64_t>(v));
+      break;
+    case 3:
+      u8(4);
+      bytes(std::get<std::string>(v));
+      break;
+    default:
+      u8(0);
+      break;
   }
 }
 
@@ -149,11 +159,16 @@ DotSet ByteReader::dots() {
 
 Value ByteReader::value() {
   switch (u8()) {
-    case 0: return Value();
-    case 1: return Value(false);
-    case 2: return Value(true);
-    case 3: return Value(svarint());
-    case 4: return Value(std::string(bytes()));
+    case 0:
+      return Value();
+    case 1:
+      return Value(false);
+    case 2:
+      return Value(true);
+    case 3:
+      return Value(svarint());
+    case 4:
+      return Value(std::string(bytes()));
     default:
       fail("unknown value tag");
       return Value();

@@ -56,6 +56,8 @@ std::string Dataset::encode() const {
   return w.take();
 }
 
-std::string Dataset::hash_hex() const { return Sha256::hex(Sha256::digest(encode())); }
+std::string Dataset::hash_hex() const {
+  return Sha256::hex(Sha256::digest(encode()));
+}
 
 }  // namespace birga::crdt

@@ -44,7 +44,9 @@ Timestamp HybridClock::advance(uint64_t wall_ms, Timestamp floor) {
   return next;
 }
 
-Timestamp HybridClock::now() { return advance(wall_(), Timestamp()); }
+Timestamp HybridClock::now() {
+  return advance(wall_(), Timestamp());
+}
 
 HybridClock::Update HybridClock::update(Timestamp remote) {
   const uint64_t wall = wall_();

@@ -27,18 +27,23 @@ std::optional<RecordId> RecordId::from_hex(std::string_view hex) {
 
 const char* kind_name(FieldKind k) {
   switch (k) {
-    case FieldKind::kLww: return "lww";
-    case FieldKind::kMv: return "mv";
-    case FieldKind::kSet: return "set";
-    case FieldKind::kCounter: return "counter";
-    case FieldKind::kLog: return "log";
+    case FieldKind::kLww:
+      return "lww";
+    case FieldKind::kMv:
+      return "mv";
+    case FieldKind::kSet:
+      return "set";
+    case FieldKind::kCounter:
+      return "counter";
+    case FieldKind::kLog:
+      return "log";
   }
   return "unknown";
 }
 
 bool parse_kind_name(std::string_view name, FieldKind* out) {
-  for (FieldKind k : {FieldKind::kLww, FieldKind::kMv, FieldKind::kSet, FieldKind::kCounter,
-                      FieldKind::kLog}) {
+  for (FieldKind k :
+       {FieldKind::kLww, FieldKind::kMv, FieldKind::kSet, FieldKind::kCounter, FieldKind::kLog}) {
     if (name == kind_name(k)) {
       *out = k;
       return true;
@@ -49,27 +54,41 @@ bool parse_kind_name(std::string_view name, FieldKind* out) {
 
 const char* op_kind_name(OpKind k) {
   switch (k) {
-    case OpKind::kLwwWrite: return "lww write";
-    case OpKind::kMvWrite: return "mv write";
-    case OpKind::kSetAdd: return "set add";
-    case OpKind::kSetRemove: return "set remove";
-    case OpKind::kCounterUpdate: return "counter update";
-    case OpKind::kLogAppend: return "log append";
-    case OpKind::kRecordDelete: return "record delete";
-    case OpKind::kRecordRestore: return "record restore";
+    case OpKind::kLwwWrite:
+      return "lww write";
+    case OpKind::kMvWrite:
+      return "mv write";
+    case OpKind::kSetAdd:
+      return "set add";
+    case OpKind::kSetRemove:
+      return "set remove";
+    case OpKind::kCounterUpdate:
+      return "counter update";
+    case OpKind::kLogAppend:
+      return "log append";
+    case OpKind::kRecordDelete:
+      return "record delete";
+    case OpKind::kRecordRestore:
+      return "record restore";
   }
   return "unknown op";
 }
 
 std::optional<FieldKind> field_kind_of(OpKind k) {
   switch (k) {
-    case OpKind::kLwwWrite: return FieldKind::kLww;
-    case OpKind::kMvWrite: return FieldKind::kMv;
+    case OpKind::kLwwWrite:
+      return FieldKind::kLww;
+    case OpKind::kMvWrite:
+      return FieldKind::kMv;
     case OpKind::kSetAdd:
-    case OpKind::kSetRemove: return FieldKind::kSet;
-    case OpKind::kCounterUpdate: return FieldKind::kCounter;
-    case OpKind::kLogAppend: return FieldKind::kLog;
-    default: return std::nullopt;
+    case OpKind::kSetRemove:
+      return FieldKind::kSet;
+    case OpKind::kCounterUpdate:
+      return FieldKind::kCounter;
+    case OpKind::kLogAppend:
+      return FieldKind::kLog;
+    default:
+      return std::nullopt;
   }
 }
 

@@ -2,17 +2,24 @@
 
 namespace birga::crdt {
 
-FieldKind kind_of(const Field& f) { return static_cast<FieldKind>(f.index() + 1); }
+FieldKind kind_of(const Field& f) {
+  return static_cast<FieldKind>(f.index() + 1);
+}
 
 namespace {
 
 Field empty_field(FieldKind kind) {
   switch (kind) {
-    case FieldKind::kMv: return MvRegister();
-    case FieldKind::kSet: return AwSet();
-    case FieldKind::kCounter: return Counter();
-    case FieldKind::kLog: return AppendLog();
-    default: return LwwRegister();
+    case FieldKind::kMv:
+      return MvRegister();
+    case FieldKind::kSet:
+      return AwSet();
+    case FieldKind::kCounter:
+      return Counter();
+    case FieldKind::kLog:
+      return AppendLog();
+    default:
+      return LwwRegister();
   }
 }
 
@@ -143,12 +150,24 @@ Record Record::decode(ByteReader& r) {
     const uint8_t kind = r.u8();
     Field f;
     switch (static_cast<FieldKind>(kind)) {
-      case FieldKind::kLww: f = LwwRegister::decode(r); break;
-      case FieldKind::kMv: f = MvRegister::decode(r); break;
-      case FieldKind::kSet: f = AwSet::decode(r); break;
-      case FieldKind::kCounter: f = Counter::decode(r); break;
-      case FieldKind::kLog: f = AppendLog::decode(r); break;
-      default: r.fail("unknown field kind " + std::to_string(kind)); return rec;
+      case FieldKind::kLww:
+        f = LwwRegister::decode(r);
+        break;
+      case FieldKind::kMv:
+        f = MvRegister::decode(r);
+        break;
+      case FieldKind::kSet:
+        f = AwSet::decode(r);
+        break;
+      case FieldKind::kCounter:
+        f = Counter::decode(r);
+        break;
+      case FieldKind::kLog:
+        f = AppendLog::decode(r);
+        break;
+      default:
+        r.fail("unknown field kind " + std::to_string(kind));
+        return rec;
     }
     rec.fields_.emplace(FieldKey{std::move(name), static_cast<FieldKind>(kind)}, std::move(f));
   }

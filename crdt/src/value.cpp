@@ -4,27 +4,36 @@ namespace birga::crdt {
 
 ValueType type_of(const Value& v) {
   switch (v.index()) {
-    case 1: return ValueType::kBool;
-    case 2: return ValueType::kInt;
-    case 3: return ValueType::kText;
-    default: return ValueType::kNull;
+    case 1:
+      return ValueType::kBool;
+    case 2:
+      return ValueType::kInt;
+    case 3:
+      return ValueType::kText;
+    default:
+      return ValueType::kNull;
   }
 }
 
 const char* type_name(ValueType t) {
   switch (t) {
-    case ValueType::kNull: return "null";
-    case ValueType::kBool: return "bool";
-    case ValueType::kInt: return "int";
-    case ValueType::kText: return "text";
-    case ValueType::kAny: return "any";
+    case ValueType::kNull:
+      return "null";
+    case ValueType::kBool:
+      return "bool";
+    case ValueType::kInt:
+      return "int";
+    case ValueType::kText:
+      return "text";
+    case ValueType::kAny:
+      return "any";
   }
   return "unknown";
 }
 
 bool parse_type_name(std::string_view name, ValueType* out) {
-  for (ValueType t : {ValueType::kNull, ValueType::kBool, ValueType::kInt, ValueType::kText,
-                      ValueType::kAny}) {
+  for (ValueType t :
+       {ValueType::kNull, ValueType::kBool, ValueType::kInt, ValueType::kText, ValueType::kAny}) {
     if (name == type_name(t)) {
       *out = t;
       return true;
@@ -35,10 +44,14 @@ bool parse_type_name(std::string_view name, ValueType* out) {
 
 std::string to_display(const Value& v) {
   switch (v.index()) {
-    case 1: return std::get<bool>(v) ? "true" : "false";
-    case 2: return std::to_string(std::get<int64_t>(v));
-    case 3: return std::get<std::string>(v);
-    default: return "null";
+    case 1:
+      return std::get<bool>(v) ? "true" : "false";
+    case 2:
+      return std::to_string(std::get<int64_t>(v));
+    case 3:
+      return std::get<std::string>(v);
+    default:
+      return "null";
   }
 }
 

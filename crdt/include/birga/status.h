@@ -20,15 +20,15 @@ namespace birga {
 
 enum class Code : uint8_t {
   kOk = 0,
-  kInvalidArgument,   // a caller's input is malformed or violates the schema
-  kNotFound,          // a named thing that must exist does not
-  kAlreadyExists,     // creating something that is there already
-  kPermissionDenied,  // wrong passphrase, missing right, refused certificate
-  kCorruptInput,      // bytes from outside (a frame, a change, a file) failed a check
-  kUnavailable,       // transient: peer unreachable, timed out, busy
-  kResourceExhausted, // transient: disk or map full, limit reached
-  kDataLoss,          // the local store is damaged
-  kInternal,          // a broken invariant inside Birga
+  kInvalidArgument,    // a caller's input is malformed or violates the schema
+  kNotFound,           // a named thing that must exist does not
+  kAlreadyExists,      // creating something that is there already
+  kPermissionDenied,   // wrong passphrase, missing right, refused certificate
+  kCorruptInput,       // bytes from outside (a frame, a change, a file) failed a check
+  kUnavailable,        // transient: peer unreachable, timed out, busy
+  kResourceExhausted,  // transient: disk or map full, limit reached
+  kDataLoss,           // the local store is damaged
+  kInternal,           // a broken invariant inside Birga
 };
 
 enum class Kind : uint8_t { kOk, kTransient, kPermanent, kDataLoss };
@@ -50,7 +50,9 @@ class [[nodiscard]] Status {
   static Status permission_denied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
   static Status corrupt_input(std::string m) { return {Code::kCorruptInput, std::move(m)}; }
   static Status unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
-  static Status resource_exhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
+  static Status resource_exhausted(std::string m) {
+    return {Code::kResourceExhausted, std::move(m)};
+  }
   static Status data_loss(std::string m) { return {Code::kDataLoss, std::move(m)}; }
   static Status internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 
@@ -73,8 +75,8 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}     // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool is_ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
@@ -96,8 +98,8 @@ class [[nodiscard]] Result {
 }  // namespace birga
 
 // Returns early from the enclosing function when `expr` (a Status) is not ok.
-#define BIRGA_RETURN_IF_ERROR(expr)              \
-  do {                                           \
-    ::birga::Status birga_status_ = (expr);      \
+#define BIRGA_RETURN_IF_ERROR(expr)                   \
+  do {                                                \
+    ::birga::Status birga_status_ = (expr);           \
     if (!birga_status_.is_ok()) return birga_status_; \
   } while (0)

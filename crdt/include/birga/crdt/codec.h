@@ -27,7 +27,7 @@ class ByteWriter {
  public:
   void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void varint(uint64_t v);
-  void svarint(int64_t v);  // zigzag
+  void svarint(int64_t v);         // zigzag
   void bytes(std::string_view s);  // length-prefixed
   void raw(const void* data, size_t n) { out_.append(static_cast<const char*>(data), n); }
   void actor(const ActorId& a) { raw(a.bytes.data(), a.bytes.size()); }

@@ -62,8 +62,8 @@ class HybridClock {
   Timestamp now();
 
   struct Update {
-    Timestamp time;      // the local clock after the update (also a fresh timestamp)
-    bool adopted = true; // false: remote was too far ahead and was not adopted
+    Timestamp time;         // the local clock after the update (also a fresh timestamp)
+    bool adopted = true;    // false: remote was too far ahead and was not adopted
     uint64_t ahead_ms = 0;  // how far remote was ahead of the local wall clock (0 if not)
   };
   // Merges a timestamp seen on a remote change into the clock (HLC receive rule).

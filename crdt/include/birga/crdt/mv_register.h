@@ -17,7 +17,7 @@
 namespace birga::crdt {
 
 struct MvWrite {
-  Dot dot;          // this write's id
+  Dot dot;  // this write's id
   Value value;
   DotSet observed;  // the dots of the values this write replaces (dots() at the writer)
 };

@@ -24,9 +24,9 @@ struct FieldSpec {
   std::string name;
   FieldKind kind = FieldKind::kLww;
   ValueType value_type = ValueType::kAny;  // of the value, element or log payload
-  bool indexed = false;         // the store keeps an index on this field's value
-  bool flag_conflicts = false;  // lww: concurrent writes are surfaced for review
-  bool required = false;        // must be set when the record is created
+  bool indexed = false;                    // the store keeps an index on this field's value
+  bool flag_conflicts = false;             // lww: concurrent writes are surfaced for review
+  bool required = false;                   // must be set when the record is created
 };
 
 struct CollectionSpec {

@@ -24,7 +24,11 @@ bool parse_type_name(std::string_view name, ValueType* out);
 // Human-readable form: text as is, integers in decimal, "true"/"false", "null".
 std::string to_display(const Value& v);
 
-inline Value text(std::string_view s) { return Value(std::string(s)); }
-inline Value integer(int64_t i) { return Value(i); }
+inline Value text(std::string_view s) {
+  return Value(std::string(s));
+}
+inline Value integer(int64_t i) {
+  return Value(i);
+}
 
 }  // namespace birga::crdt
