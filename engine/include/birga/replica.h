@@ -1,0 +1,215 @@
+// Replica: one device's copy of the deployment's records, the object an app embeds.
+//
+// A replica lives in a directory (one LMDB environment). It holds the device's Ed25519 key pair
+// and a storage key, both sealed under the owner's passphrase with Argon2id; the records it
+// materialises are encrypted under the storage key, so the files on disk hold nothing readable.
+//
+// Writing: begin() a Transaction, add ops, commit(). A commit turns the ops into one signed,
+// compressed, encrypted change per scope touched, stores it in the change log and applies it,
+// all in one LMDB transaction: when commit() returns ok the write is durable.
+//
+// Exchanging: version_vector(scope) says what this replica holds of a scope; export_missing()
+// returns the sealed changes a peer with a given vector lacks; ingest() takes sealed changes
+// from anywhere (peer, hub, file), verifies each one's signature and hash chain, and applies
+// what it can decrypt. Changes whose scope key is not held are kept sealed, so a relay can
+// store and forward what it cannot read, and applied when the key arrives.
+//
+// Thread rule: a Replica is used from one thread at a time (the app's, or the node's io
+// thread). Results are plain values that own their memory.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "birga/crdt/dot.h"
+#include "birga/crdt/hlc.h"
+#include "birga/crdt/op.h"
+#include "birga/crdt/record.h"
+#include "birga/crdt/schema.h"
+#include "birga/crdt/value.h"
+#include "birga/status.h"
+
+namespace birga {
+
+using PublicKey = std::array<uint8_t, 32>;   // an Ed25519 public key
+using ScopeKey = std::array<uint8_t, 32>;    // a scope's data key (XChaCha20-Poly1305)
+using ChangeHash = std::array<uint8_t, 32>;  // BLAKE2b-256 of a sealed change
+
+struct ReplicaOptions {
+  std::string passphrase;
+  // The schema local writes are checked against. Ops from other replicas are applied even for
+  // fields it does not know.
+  crdt::Schema schema;
+  // A remote clock further ahead than this is reported and not adopted (see crdt/hlc.h).
+  uint64_t max_clock_skew_ms = crdt::HybridClock::kDefaultMaxSkewMs;
+  // Wall clock for the HLC; tests inject a fake one.
+  crdt::WallClock wall_clock = crdt::system_wall_clock_ms;
+};
+
+// A record as the app sees it: where it lives and its CRDT state.
+struct RecordView {
+  crdt::RecordId id;
+  std::string collection;
+  std::string scope;
+  crdt::Record state;
+
+  // The value of an lww field, or the first (in dot order) of an mv field; nullopt if unset.
+  std::optional<crdt::Value> value(const std::string& field) const;
+  // Every current value of an mv field (more than one while in conflict).
+  std::vector<crdt::Value> values(const std::string& field) const;
+  bool in_conflict() const { return state.is_conflicted(); }
+  bool deleted() const { return state.is_deleted(); }
+};
+
+// What the records changed since a feed position are, and the position to ask from next.
+struct ChangedRecords {
+  struct Ref {
+    std::string collection;
+    crdt::RecordId id;
+  };
+  std::vector<Ref> records;
+  uint64_t position = 0;
+};
+
+// The head of one author's chain in one scope.
+struct Head {
+  uint64_t seq = 0;   // contiguous: every change 1..seq is held
+  ChangeHash hash{};  // id of change `seq`
+};
+
+struct IngestReport {
+  size_t applied = 0;           // verified, chained, and (if the key is held) applied
+  size_t duplicates = 0;        // already held: no-op
+  size_t pending = 0;           // waiting for a missing predecessor
+  size_t sealed_only = 0;       // stored and relayable, not applied: scope key not held
+  size_t quarantined = 0;       // equivocations: a second change for a held (scope, author, seq)
+  std::vector<Status> refused;  // each refused change with why (forged, malformed, ...)
+};
+
+struct Alert {
+  uint64_t position = 0;
+  std::string kind;    // "clock_skew", "equivocation", "broken_chain", ...
+  std::string detail;  // human-readable, names the device and scope
+};
+
+class Transaction;
+
+class Replica {
+ public:
+  // Creates a replica in `dir` (created if absent; must not already hold a replica).
+  static Result<std::unique_ptr<Replica>> create(const std::string& dir, ReplicaOptions options);
+  // Opens an existing replica. A wrong passphrase is kPermissionDenied, never an empty replica.
+  static Result<std::unique_ptr<Replica>> open(const std::string& dir, ReplicaOptions options);
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  const PublicKey& device_key() const;
+  crdt::ActorId actor() const;
+  const crdt::Schema& schema() const;
+  const std::string& dir() const;
+
+  // Scope data keys (32 bytes per scope and epoch), kept encrypted at rest. Adding a key
+  // applies the held changes it opens. Writes use the highest epoch held.
+  Status add_scope_key(const std::string& scope, uint32_t epoch, const ScopeKey& key);
+  bool has_scope_key(const std::string& scope) const;
+
+  // A new write transaction. Nothing is stored until its commit().
+  Transaction begin();
+
+  // Reads.
+  Result<std::optional<RecordView>> get(const std::string& collection,
+                                        const crdt::RecordId& id) const;
+  Result<std::vector<RecordView>> list(const std::string& collection) const;
+  Result<std::vector<RecordView>> conflicts() const;
+  // Records whose indexed `field` holds `value` (an index lookup, not a scan).
+  Result<std::vector<RecordView>> find(const std::string& collection, const std::string& field,
+                                       const crdt::Value& value) const;
+  // Records changed (written locally or ingested) after feed position `since`.
+  Result<ChangedRecords> changed_since(uint64_t since) const;
+  Result<std::vector<Alert>> alerts() const;
+
+  // Exchange.
+  Result<std::vector<std::string>> scopes() const;
+  Result<std::map<crdt::ActorId, Head>> heads(const std::string& scope) const;
+  Result<crdt::VersionVector> version_vector(const std::string& scope) const;
+  // The sealed changes of `scope` that a peer holding `peer` lacks, in chain order per author,
+  // at most `max_bytes` in total (at least one change when any is missing).
+  Result<std::vector<std::string>> export_missing(const std::string& scope,
+                                                  const crdt::VersionVector& peer,
+                                                  size_t max_bytes = SIZE_MAX) const;
+  // Ingests sealed changes in one durable transaction. A bad change is refused (listed in the
+  // report) and the others are kept.
+  Result<IngestReport> ingest(const std::vector<std::string>& sealed);
+
+  // SHA-256 (hex) of the canonical encoding of every materialised record of `scope`, in
+  // (collection, id) order: equal on two replicas exactly when they hold the same state.
+  Result<std::string> state_hash(const std::string& scope) const;
+
+  // Consistency check of the store: every chain contiguous and hash-linked, every record
+  // decryptable, indexes and feed consistent. Ok, or kDataLoss naming the first problem.
+  Status verify() const;
+
+  class Impl;
+
+ private:
+  explicit Replica(std::unique_ptr<Impl> impl);
+  friend class Transaction;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A write transaction over records in any scope. Ops are checked against the schema as they
+// are added: the first invalid one makes the transaction fail at commit() with that error
+// (naming the field), and nothing is written. Not copyable; commit at most once.
+class Transaction {
+ public:
+  // Creates a record in `collection` and `scope`; returns its fresh 128-bit id.
+  crdt::RecordId create(const std::string& collection, const std::string& scope);
+  Transaction& set(const std::string& collection, const crdt::RecordId& id,
+                   const std::string& field, crdt::Value value);  // lww or mv field
+  Transaction& add(const std::string& collection, const crdt::RecordId& id,
+                   const std::string& field, crdt::Value element);  // set field
+  Transaction& remove(const std::string& collection, const crdt::RecordId& id,
+                      const std::string& field, crdt::Value element);  // set field
+  Transaction& increment(const std::string& collection, const crdt::RecordId& id,
+                         const std::string& field, int64_t delta);  // counter field
+  Transaction& append(const std::string& collection, const crdt::RecordId& id,
+                      const std::string& field, crdt::Value payload);  // log field
+  Transaction& remove_record(const std::string& collection, const crdt::RecordId& id);
+  Transaction& restore_record(const std::string& collection, const crdt::RecordId& id);
+
+  // The first error so far (ok while the transaction is valid).
+  const Status& status() const { return status_; }
+  // Seals, stores and applies the ops: one change per scope touched.
+  Status commit();
+
+  Transaction(Transaction&&) = default;
+  ~Transaction();
+
+  // One queued op, before dots, time and observed dots are assigned at commit.
+  struct Pending {
+    crdt::Op op;
+    std::string scope;  // empty: the record's stored scope
+    bool creates = false;
+    int64_t delta = 0;  // counter increments
+  };
+
+ private:
+  friend class Replica;
+  explicit Transaction(Replica* replica) : replica_(replica) {}
+  Transaction& queue(crdt::OpKind kind, const std::string& collection, const crdt::RecordId& id,
+                     const std::string& field, crdt::Value value, int64_t delta = 0);
+
+  Replica* replica_;
+  std::vector<Pending> ops_;
+  std::map<crdt::RecordId, std::string> created_scopes_;
+  Status status_;
+  bool committed_ = false;
+};
+
+}  // namespace birga

@@ -1,0 +1,77 @@
+// Helpers for reading and writing Cap'n Proto messages from hostile bytes, shared by the
+// engine's decoders (sealed changes, op bodies, later sync messages).
+//
+//   canonical_message(reader): the canonical single-segment encoding of a struct, with the
+//     standard segment table, as bytes. Equal values always give equal bytes.
+//   read_message(bytes, limits, what, fn): parses `bytes` with explicit traversal and nesting
+//     limits, copying them first when they are not 8-byte aligned, and calls fn(reader). Any
+//     kj::Exception thrown by Cap'n Proto while parsing or inside fn becomes
+//     Status::corrupt_input("<what>: <description>"): no exception leaves this function.
+//
+// Thread rule: pure functions.
+#pragma once
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "birga/status.h"
+
+namespace birga::engine {
+
+template <typename StructReader>
+std::string canonical_message(StructReader reader) {
+  kj::Array<capnp::word> segment = capnp::canonicalize(reader);
+  kj::ArrayPtr<const capnp::word> segments[1] = {segment.asPtr()};
+  kj::Array<capnp::word> flat = capnp::messageToFlatArray(kj::arrayPtr(segments, 1));
+  const kj::ArrayPtr<const kj::byte> bytes = flat.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+struct MessageLimits {
+  uint64_t traversal_words;  // total words the reader may visit
+  int nesting;               // maximum pointer depth
+};
+
+// REQUIRES: fn(capnp::MessageReader&) returns Status.
+template <typename Fn>
+Status read_message(std::string_view bytes, MessageLimits limits, const std::string& what,
+                    Fn&& fn) {
+  constexpr size_t kWord = sizeof(capnp::word);
+  if (bytes.empty() || bytes.size() % kWord != 0) {
+    return Status::corrupt_input(what + ": length " + std::to_string(bytes.size()) +
+                                 " is not a positive multiple of 8");
+  }
+  kj::Array<capnp::word> copy;
+  kj::ArrayPtr<const capnp::word> words;
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(capnp::word) == 0) {
+    words = kj::arrayPtr(reinterpret_cast<const capnp::word*>(bytes.data()), bytes.size() / kWord);
+  } else {
+    copy = kj::heapArray<capnp::word>(bytes.size() / kWord);
+    std::memcpy(copy.begin(), bytes.data(), bytes.size());
+    words = copy.asPtr();
+  }
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = limits.traversal_words;
+  options.nestingLimit = limits.nesting;
+  try {
+    capnp::FlatArrayMessageReader reader(words, options);
+    if (reader.getEnd() != words.end()) {
+      return Status::corrupt_input(what + ": trailing bytes after the message");
+    }
+    return fn(static_cast<capnp::MessageReader&>(reader));
+  } catch (const kj::Exception& e) {
+    // KJ descriptions read "expected <condition> [values]; <what was wrong>": keep the last part.
+    std::string description = e.getDescription().cStr();
+    const size_t semi = description.rfind("; ");
+    if (semi != std::string::npos) description.erase(0, semi + 2);
+    return Status::corrupt_input(what + ": " + description);
+  }
+}
+
+}  // namespace birga::engine

@@ -1,0 +1,245 @@
+// Exchange and verification: what a replica holds of a scope, what a peer lacks, and the
+// consistency check of the whole store.
+#include <set>
+
+#include "birga/crdt/sha256.h"
+#include "record_batch.h"
+#include "replica_impl.h"
+#include "store_keys.h"
+
+namespace birga {
+
+using engine::Table;
+using engine::Txn;
+
+namespace {
+
+// Calls fn(actor, head) for each author with a chain in `scope`.
+Status for_each_head(const Txn& txn, const std::string& scope,
+                     const std::function<bool(const crdt::ActorId&, const Head&)>& fn) {
+  const std::string prefix = engine::scope_prefix(scope);
+  Status inner;
+  BIRGA_RETURN_IF_ERROR(
+      txn.scan(Table::kHeads, prefix, [&](std::string_view k, std::string_view v) {
+        if (k.size() != prefix.size() + 16 || v.size() != 40) {
+          inner = Status::data_loss("malformed head entry in scope '" + scope + "'");
+          return false;
+        }
+        crdt::ActorId actor;
+        std::copy(k.begin() + prefix.size(), k.end(), actor.bytes.begin());
+        Head head;
+        head.seq = engine::get_be64(v);
+        std::copy(v.begin() + 8, v.end(), head.hash.begin());
+        return fn(actor, head);
+      }));
+  return inner;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> Replica::scopes() const {
+  std::set<std::string> found;
+  Status s = impl_->env->read([&](const Txn& txn) {
+    return txn.scan(Table::kHeads, "", [&](std::string_view k, std::string_view) {
+      const size_t n = static_cast<uint8_t>(k[0]);
+      if (k.size() > n) found.emplace(k.substr(1, n));
+      return true;
+    });
+  });
+  if (!s.is_ok()) return s;
+  for (const auto& [scope, epochs] : impl_->scope_keys) found.insert(scope);
+  return std::vector<std::string>(found.begin(), found.end());
+}
+
+Result<std::map<crdt::ActorId, Head>> Replica::heads(const std::string& scope) const {
+  std::map<crdt::ActorId, Head> out;
+  Status s = impl_->env->read([&](const Txn& txn) {
+    return for_each_head(txn, scope, [&](const crdt::ActorId& a, const Head& h) {
+      out[a] = h;
+      return true;
+    });
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+Result<crdt::VersionVector> Replica::version_vector(const std::string& scope) const {
+  auto h = heads(scope);
+  if (!h.is_ok()) return h.status();
+  crdt::VersionVector vv;
+  for (const auto& [actor, head] : *h) vv.advance(actor, head.seq);
+  return vv;
+}
+
+Result<std::vector<std::string>> Replica::export_missing(const std::string& scope,
+                                                         const crdt::VersionVector& peer,
+                                                         size_t max_bytes) const {
+  std::vector<std::string> out;
+  size_t bytes = 0;
+  Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    std::vector<std::pair<crdt::ActorId, Head>> behind;
+    BIRGA_RETURN_IF_ERROR(for_each_head(txn, scope, [&](const crdt::ActorId& a, const Head& h) {
+      if (h.seq > peer.get(a)) behind.emplace_back(a, h);
+      return true;
+    }));
+    for (const auto& [actor, head] : behind) {
+      const std::string from = engine::change_key(scope, actor, peer.get(actor) + 1);
+      bool full = false;
+      BIRGA_RETURN_IF_ERROR(txn.scan(
+          Table::kChanges, engine::author_key(scope, actor),
+          [&](std::string_view, std::string_view v) {
+            if (!out.empty() && bytes + v.size() > max_bytes) {
+              full = true;
+              return false;
+            }
+            bytes += v.size();
+            out.emplace_back(v);
+            return true;
+          },
+          from));
+      if (full) break;
+    }
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+Result<std::string> Replica::state_hash(const std::string& scope) const {
+  crdt::Sha256 hash;
+  Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    Status problem;
+    BIRGA_RETURN_IF_ERROR(
+        txn.scan(Table::kRecords, "", [&](std::string_view k, std::string_view v) {
+          std::string rec_scope;
+          crdt::Record state;
+          problem = impl_->open_record(k, v, &rec_scope, &state);
+          if (!problem.is_ok()) return false;
+          if (rec_scope != scope) return true;
+          crdt::ByteWriter w;
+          w.bytes(k);
+          state.encode(w);
+          hash.update(w.data());
+          return true;
+        }));
+    return problem;
+  });
+  if (!s.is_ok()) return s;
+  return crdt::Sha256::hex(hash.finish());
+}
+
+// ---- verify -------------------------------------------------------------------------------
+
+namespace {
+
+Status verify_chains(const Txn& txn) {
+  Status problem;
+  std::string last_author;
+  uint64_t expect_seq = 1;
+  engine::ChangeId prev{};
+  BIRGA_RETURN_IF_ERROR(txn.scan(Table::kChanges, "", [&](std::string_view k, std::string_view v) {
+    engine::ChangeKey ck;
+    if (!engine::parse_change_key(k, &ck)) {
+      problem = Status::data_loss("malformed key in the change log");
+      return false;
+    }
+    const std::string author(k.substr(0, k.size() - 8));
+    if (author != last_author) {
+      last_author = author;
+      expect_seq = 1;
+      prev = {};
+    }
+    const std::string where = "change " + std::to_string(ck.seq) + " of scope '" + ck.scope + "'";
+    auto v2 = engine::verify_change(v);
+    if (!v2.is_ok()) {
+      problem = Status::data_loss(where + " fails verification: " + v2.status().message());
+      return false;
+    }
+    const engine::ChangeHeader& h = v2->header;
+    if (h.seq != ck.seq || h.scope != ck.scope || engine::actor_of(h.author) != ck.actor) {
+      problem = Status::data_loss(where + " is stored under the wrong key");
+      return false;
+    }
+    if (ck.seq != expect_seq || h.prev_hash != prev) {
+      problem = Status::data_loss(where + " breaks its author's chain");
+      return false;
+    }
+    prev = v2->id;
+    ++expect_seq;
+    // The head must name this change when it is the last one held.
+    auto head = read_head(txn, ck.scope, ck.actor);
+    if (!head.is_ok() || head->seq < ck.seq || (head->seq == ck.seq && head->hash != v2->id)) {
+      problem = Status::data_loss(where + " disagrees with its head entry");
+      return false;
+    }
+    return true;
+  }));
+  BIRGA_RETURN_IF_ERROR(problem);
+  // Every head must have its full chain.
+  BIRGA_RETURN_IF_ERROR(txn.scan(Table::kHeads, "", [&](std::string_view k, std::string_view v) {
+    if (v.size() != 40) {
+      problem = Status::data_loss("malformed head entry");
+      return false;
+    }
+    std::string key(k);
+    engine::put_be64(key, engine::get_be64(v));
+    auto held = txn.get(Table::kChanges, key);
+    if (!held.is_ok() || !*held) {
+      problem = Status::data_loss("a head names a change the log does not hold");
+      return false;
+    }
+    return true;
+  }));
+  return problem;
+}
+
+Status verify_records(const Replica::Impl& impl, const Txn& txn) {
+  Status problem;
+  BIRGA_RETURN_IF_ERROR(txn.scan(Table::kRecords, "", [&](std::string_view k, std::string_view v) {
+    std::string scope;
+    crdt::Record state;
+    Status s = impl.open_record(k, v, &scope, &state);
+    if (!s.is_ok()) {
+      problem = s;
+      return false;
+    }
+    auto flagged = txn.get(Table::kConflicts, k);
+    if (!flagged.is_ok() || flagged->has_value() != state.is_conflicted()) {
+      problem = Status::data_loss("conflict set disagrees with a record");
+      return false;
+    }
+    auto pos = txn.get(Table::kFeedPos, k);
+    if (!pos.is_ok() || !*pos) {
+      problem = Status::data_loss("a record has no change feed position");
+      return false;
+    }
+    auto fed = txn.get(Table::kFeed, **pos);
+    if (!fed.is_ok() || !*fed || **fed != k) {
+      problem = Status::data_loss("change feed disagrees with a record");
+      return false;
+    }
+    return true;
+  }));
+  return problem;
+}
+
+}  // namespace
+
+Status Replica::verify() const {
+  return impl_->env->read([&](const Txn& txn) -> Status {
+    BIRGA_RETURN_IF_ERROR(verify_chains(txn));
+    BIRGA_RETURN_IF_ERROR(verify_records(*impl_, txn));
+    Status problem;
+    BIRGA_RETURN_IF_ERROR(txn.scan(Table::kUnapplied, "", [&](std::string_view k, auto) {
+      auto held = txn.get(Table::kChanges, k);
+      if (!held.is_ok() || !*held) {
+        problem = Status::data_loss("an unapplied mark names a change the log does not hold");
+        return false;
+      }
+      return true;
+    }));
+    return problem;
+  });
+}
+
+}  // namespace birga

@@ -1,0 +1,260 @@
+// Ingest: taking sealed changes from anywhere into the store.
+//
+// Per change, inside one write transaction for the whole batch:
+//   1. the signature was verified before the transaction (verify_change);
+//   2. the (scope, author) chain decides: an older seq is a duplicate if the bytes are the
+//      same and an equivocation if not (quarantined, the held one kept); the next seq must
+//      name the held head as its predecessor; a later seq waits in kPending;
+//   3. an appended change is stored in kChanges, the head advances, and the change is applied
+//      if the scope key of its epoch is held, else marked in kUnapplied (kept sealed, still
+//      relayed) until the key arrives;
+//   4. pending successors are drained.
+#include <algorithm>
+
+#include "birga/crdt/sha256.h"
+#include "record_batch.h"
+#include "replica_impl.h"
+#include "store_keys.h"
+
+namespace birga {
+
+using engine::Table;
+using engine::Txn;
+
+namespace {
+
+std::string bytes_of(const std::array<uint8_t, 32>& a) {
+  return std::string(reinterpret_cast<const char*>(a.data()), a.size());
+}
+
+std::string short_hex(const std::array<uint8_t, 32>& a) {
+  return crdt::Sha256::hex(a).substr(0, 16);
+}
+
+}  // namespace
+
+// Reads the head of (scope, actor); seq 0 and a zero hash when none.
+Result<Head> read_head(const Txn& txn, const std::string& scope, const crdt::ActorId& actor) {
+  auto v = txn.get(Table::kHeads, engine::author_key(scope, actor));
+  if (!v.is_ok()) return v.status();
+  Head head;
+  if (!*v) return head;
+  if ((*v)->size() != 8 + 32) return Status::data_loss("malformed head entry for '" + scope + "'");
+  head.seq = engine::get_be64(**v);
+  std::copy((*v)->begin() + 8, (*v)->end(), head.hash.begin());
+  return head;
+}
+
+Status write_head(Txn& txn, const std::string& scope, const crdt::ActorId& actor,
+                  const Head& head) {
+  std::string v;
+  engine::put_be64(v, head.seq);
+  v.append(bytes_of(head.hash));
+  return txn.put(Table::kHeads, engine::author_key(scope, actor), v);
+}
+
+// Decrypts a verified change and applies its ops. A change that is validly signed but cannot
+// be opened or decoded, or an op refused (wrong scope, bad shape), raises an alert and is
+// kept in the log: the author's chain stays intact and the rest of the batch goes on.
+Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& batch,
+                         const engine::VerifiedChange& v, const engine::Key32& key) {
+  const engine::ChangeHeader& h = v.header;
+  const std::string who = "change " + std::to_string(h.seq) + " of device " + short_hex(h.author) +
+                          " in scope '" + h.scope + "'";
+  auto body = engine::open_change_body(v, key);
+  if (!body.is_ok()) {
+    return replica.add_alert(txn, "undecryptable", who + ": " + body.status().message());
+  }
+  auto ops = engine::decode_ops(*body, h);
+  if (!ops.is_ok()) {
+    return replica.add_alert(txn, "malformed_change", who + ": " + ops.status().message());
+  }
+  for (const crdt::Op& op : *ops) {
+    Status s = batch.apply(op, h.scope);
+    if (s.code() == Code::kPermissionDenied || s.code() == Code::kInvalidArgument) {
+      BIRGA_RETURN_IF_ERROR(replica.add_alert(txn, "refused_op", who + ": " + s.message()));
+    } else {
+      BIRGA_RETURN_IF_ERROR(s);
+    }
+  }
+  return Status::ok();
+}
+
+// One batch's worth of ingest state.
+class Ingester {
+ public:
+  Ingester(Replica::Impl& replica, Txn& txn, engine::RecordBatch& batch, IngestReport& report)
+      : replica_(replica), txn_(txn), batch_(batch), report_(report) {}
+
+  Status offer(std::string_view sealed, const engine::VerifiedChange& v) {
+    const engine::ChangeHeader& h = v.header;
+    const crdt::ActorId actor = engine::actor_of(h.author);
+    const std::string ck = engine::change_key(h.scope, actor, h.seq);
+    auto head = read_head(txn_, h.scope, actor);
+    if (!head.is_ok()) return head.status();
+
+    if (h.seq <= head->seq) {
+      auto held = txn_.get(Table::kChanges, ck);
+      if (!held.is_ok()) return held.status();
+      if (*held && **held == sealed) {
+        ++report_.duplicates;
+        return Status::ok();
+      }
+      return quarantine(
+          sealed, v, "equivocation: a second, different change for seq " + std::to_string(h.seq));
+    }
+    if (h.seq > head->seq + 1) return hold_pending(sealed, v, ck);
+    if (h.prev_hash != head->hash) {
+      return quarantine(sealed, v,
+                        "equivocation: change " + std::to_string(h.seq) +
+                            " does not follow the held change " + std::to_string(head->seq) +
+                            " (hash chain broken)");
+    }
+    BIRGA_RETURN_IF_ERROR(append(sealed, v, ck));
+    return drain(h.scope, actor, h.seq + 1);
+  }
+
+ private:
+  Status hold_pending(std::string_view sealed, const engine::VerifiedChange& v,
+                      const std::string& ck) {
+    auto held = txn_.get(Table::kPending, ck);
+    if (!held.is_ok()) return held.status();
+    if (*held) {
+      if (**held == sealed) {
+        ++report_.duplicates;
+        return Status::ok();
+      }
+      return quarantine(
+          sealed, v,
+          "equivocation: two different pending changes for seq " + std::to_string(v.header.seq));
+    }
+    ++report_.pending;
+    return txn_.put(Table::kPending, ck, sealed);
+  }
+
+  Status append(std::string_view sealed, const engine::VerifiedChange& v, const std::string& ck) {
+    const engine::ChangeHeader& h = v.header;
+    const crdt::ActorId actor = engine::actor_of(h.author);
+    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kChanges, ck, sealed));
+    BIRGA_RETURN_IF_ERROR(write_head(txn_, h.scope, actor, Head{h.seq, v.id}));
+
+    const crdt::HybridClock::Update u = replica_.clock.update(h.hlc);
+    if (!u.adopted) {
+      BIRGA_RETURN_IF_ERROR(replica_.add_alert(
+          txn_, "clock_skew",
+          "change " + std::to_string(h.seq) + " of device " + short_hex(h.author) + " in scope '" +
+              h.scope + "' is " + std::to_string(u.ahead_ms / 1000) +
+              " s ahead of this clock; kept, clock not advanced"));
+    }
+    const engine::Key32* key = replica_.find_scope_key(h.scope, h.key_epoch);
+    if (!key) {
+      ++report_.sealed_only;
+      return txn_.put(Table::kUnapplied, ck, "");
+    }
+    ++report_.applied;
+    return apply_change_body(replica_, txn_, batch_, v, *key);
+  }
+
+  // Appends the pending successors of (scope, actor) from `seq` on, while they chain.
+  Status drain(const std::string& scope, const crdt::ActorId& actor, uint64_t seq) {
+    for (;; ++seq) {
+      const std::string ck = engine::change_key(scope, actor, seq);
+      auto held = txn_.get(Table::kPending, ck);
+      if (!held.is_ok()) return held.status();
+      if (!*held) return Status::ok();
+      const std::string sealed(**held);
+      BIRGA_RETURN_IF_ERROR(txn_.del(Table::kPending, ck));
+      auto v = engine::verify_change(sealed);
+      if (!v.is_ok()) return Status::data_loss("pending change no longer verifies");
+      auto head = read_head(txn_, scope, actor);
+      if (!head.is_ok()) return head.status();
+      if (v->header.prev_hash != head->hash) {
+        return quarantine(sealed, *v,
+                          "equivocation: pending change " + std::to_string(seq) +
+                              " does not follow change " + std::to_string(seq - 1));
+      }
+      BIRGA_RETURN_IF_ERROR(append(sealed, *v, ck));
+    }
+  }
+
+  Status quarantine(std::string_view sealed, const engine::VerifiedChange& v,
+                    const std::string& reason) {
+    ++report_.quarantined;
+    crdt::ByteWriter w;
+    w.bytes(reason);
+    w.bytes(sealed);
+    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kQuarantine, bytes_of(v.id), w.data()));
+    return replica_.add_alert(txn_, "equivocation",
+                              "device " + short_hex(v.header.author) + " in scope '" +
+                                  v.header.scope + "': " + reason +
+                                  "; the held change is kept, the other quarantined (a cloned "
+                                  "or compromised device?)");
+  }
+
+  Replica::Impl& replica_;
+  Txn& txn_;
+  engine::RecordBatch& batch_;
+  IngestReport& report_;
+};
+
+Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& sealed) {
+  // Signatures are checked before the write transaction, so it stays short.
+  std::vector<Result<engine::VerifiedChange>> verified;
+  verified.reserve(sealed.size());
+  for (const std::string& s : sealed) verified.push_back(engine::verify_change(s));
+
+  IngestReport report;
+  const bool any_valid =
+      std::any_of(verified.begin(), verified.end(), [](const auto& v) { return v.is_ok(); });
+  if (!any_valid) {  // nothing to store: no write transaction at all
+    for (size_t i = 0; i < sealed.size(); ++i) {
+      report.refused.push_back(
+          verified[i].status().with_context("change " + std::to_string(i) + " of the batch"));
+    }
+    return report;
+  }
+  Status s = env->write([&](Txn& txn) -> Status {
+    report = IngestReport();
+    engine::RecordBatch batch(*this, txn);
+    Ingester ingester(*this, txn, batch, report);
+    for (size_t i = 0; i < sealed.size(); ++i) {
+      if (!verified[i].is_ok()) {
+        report.refused.push_back(
+            verified[i].status().with_context("change " + std::to_string(i) + " of the batch"));
+        continue;
+      }
+      BIRGA_RETURN_IF_ERROR(ingester.offer(sealed[i], *verified[i]));
+    }
+    return batch.flush();
+  });
+  if (!s.is_ok()) return s;
+  return report;
+}
+
+Status Replica::Impl::apply_held(Txn& txn, const std::string& scope) {
+  std::vector<std::string> keys;
+  BIRGA_RETURN_IF_ERROR(txn.scan(Table::kUnapplied, engine::scope_prefix(scope),
+                                 [&](std::string_view k, std::string_view) {
+                                   keys.emplace_back(k);
+                                   return true;
+                                 }));
+  engine::RecordBatch batch(*this, txn);
+  for (const std::string& ck : keys) {
+    auto stored = txn.get(Table::kChanges, ck);
+    if (!stored.is_ok()) return stored.status();
+    if (!*stored) return Status::data_loss("an unapplied change is missing from the log");
+    auto v = engine::verify_change(**stored);
+    if (!v.is_ok()) return Status::data_loss("a held change no longer verifies");
+    const engine::Key32* key = find_scope_key(scope, v->header.key_epoch);
+    if (!key) continue;
+    BIRGA_RETURN_IF_ERROR(txn.del(Table::kUnapplied, ck));
+    BIRGA_RETURN_IF_ERROR(apply_change_body(*this, txn, batch, *v, *key));
+  }
+  return batch.flush();
+}
+
+Result<IngestReport> Replica::ingest(const std::vector<std::string>& sealed) {
+  return impl_->ingest(sealed);
+}
+
+}  // namespace birga

@@ -1,0 +1,229 @@
+#include "lmdb_env.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace birga::engine {
+namespace {
+
+constexpr const char* kTableNames[] = {
+    "meta",      "changes",    "heads", "records",  "index",     "pending", "quarantine",
+    "unapplied", "scope_keys", "feed",  "feed_pos", "conflicts", "alerts",
+};
+static_assert(sizeof kTableNames / sizeof kTableNames[0] == static_cast<int>(Table::kCount));
+
+MDB_val to_val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+std::string_view to_view(const MDB_val& v) {
+  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+// Set by Txn::put when LMDB reports the map full, so LmdbEnv::write can grow and retry.
+thread_local bool t_map_full = false;
+
+}  // namespace
+
+const char* table_name(Table t) {
+  return kTableNames[static_cast<int>(t)];
+}
+
+Status lmdb_status(int rc, const std::string& what) {
+  if (rc == MDB_SUCCESS) return Status::ok();
+  const std::string msg = what + ": " + mdb_strerror(rc);
+  switch (rc) {
+    case MDB_MAP_FULL:
+      return Status::resource_exhausted(msg + " (map full)");
+    case ENOSPC:
+    case EFBIG:
+    case EDQUOT:
+      return Status::resource_exhausted(msg +
+                                        " (disk full: free space and retry; nothing was "
+                                        "lost, the store is as it was before this write)");
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+      return Status::data_loss(msg + " (the store is damaged or not an LMDB file)");
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return Status::permission_denied(msg);
+    case MDB_READERS_FULL:
+    case EAGAIN:
+    case EBUSY:
+      return Status::unavailable(msg);
+    default:
+      return Status::internal(msg);
+  }
+}
+
+Txn::~Txn() {
+  if (txn_) mdb_txn_abort(txn_);
+}
+
+Result<std::optional<std::string_view>> Txn::get(Table t, std::string_view key) const {
+  MDB_val k = to_val(key), v{};
+  const int rc = mdb_get(txn_, env_->dbi(t), &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<std::string_view>();
+  if (rc != MDB_SUCCESS) return lmdb_status(rc, std::string("get from ") + table_name(t));
+  return std::optional<std::string_view>(to_view(v));
+}
+
+Status Txn::put(Table t, std::string_view key, std::string_view value) {
+  if (!writable_) return Status::internal("put in a read transaction");
+  MDB_val k = to_val(key), v = to_val(value);
+  const int rc = mdb_put(txn_, env_->dbi(t), &k, &v, 0);
+  if (rc == MDB_MAP_FULL) t_map_full = true;
+  return lmdb_status(rc, std::string("put into ") + table_name(t));
+}
+
+Status Txn::del(Table t, std::string_view key, std::string_view value) {
+  if (!writable_) return Status::internal("del in a read transaction");
+  MDB_val k = to_val(key), v = to_val(value);
+  const int rc = mdb_del(txn_, env_->dbi(t), &k, value.empty() ? nullptr : &v);
+  if (rc == MDB_NOTFOUND) return Status::ok();
+  if (rc == MDB_MAP_FULL) t_map_full = true;
+  return lmdb_status(rc, std::string("delete from ") + table_name(t));
+}
+
+namespace {
+
+// A cursor that closes itself.
+struct Cursor {
+  MDB_cursor* c = nullptr;
+  ~Cursor() {
+    if (c) mdb_cursor_close(c);
+  }
+};
+
+}  // namespace
+
+Status Txn::scan(Table t, std::string_view prefix, const Visit& fn, std::string_view from) const {
+  Cursor cur;
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn_, env_->dbi(t), &cur.c), "cursor"));
+  const std::string_view start = from.empty() ? prefix : from;
+  MDB_val k = to_val(start), v{};
+  int rc = start.empty() ? mdb_cursor_get(cur.c, &k, &v, MDB_FIRST)
+                         : mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS) {
+    const std::string_view key = to_view(k);
+    if (key.substr(0, prefix.size()) != prefix) break;
+    if (!fn(key, to_view(v))) return Status::ok();
+    rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+    return lmdb_status(rc, std::string("scan of ") + table_name(t));
+  }
+  return Status::ok();
+}
+
+Status Txn::scan_dups(Table t, std::string_view key, const Visit& fn) const {
+  Cursor cur;
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn_, env_->dbi(t), &cur.c), "cursor"));
+  MDB_val k = to_val(key), v{};
+  int rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_KEY);
+  while (rc == MDB_SUCCESS) {
+    if (!fn(to_view(k), to_view(v))) return Status::ok();
+    rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT_DUP);
+  }
+  if (rc != MDB_NOTFOUND) return lmdb_status(rc, std::string("scan of ") + table_name(t));
+  return Status::ok();
+}
+
+Result<uint64_t> Txn::count(Table t) const {
+  MDB_stat st{};
+  const int rc = mdb_stat(txn_, env_->dbi(t), &st);
+  if (rc != MDB_SUCCESS) return lmdb_status(rc, std::string("stat of ") + table_name(t));
+  return static_cast<uint64_t>(st.ms_entries);
+}
+
+Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir, Options options) {
+  std::unique_ptr<LmdbEnv> env(new LmdbEnv());
+  env->dir_ = dir;
+  env->options_ = options;
+  env->map_bytes_ = options.initial_map_bytes;
+  const std::string what = "open store in " + dir;
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_create(&env->env_), what));
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_maxdbs(env->env_, 32), what));
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_maxreaders(env->env_, 512), what));
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_mapsize(env->env_, env->map_bytes_), what));
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0600), what));
+  // The file may be larger than the requested map (made by a run that grew it): adopt its size.
+  MDB_envinfo info{};
+  mdb_env_info(env->env_, &info);
+  env->map_bytes_ = std::max<uint64_t>(env->map_bytes_, info.me_mapsize);
+
+  Status s = env->write([&](Txn& txn) -> Status {
+    for (int i = 0; i < static_cast<int>(Table::kCount); ++i) {
+      unsigned flags = MDB_CREATE;
+      if (static_cast<Table>(i) == Table::kIndex) flags |= MDB_DUPSORT;
+      BIRGA_RETURN_IF_ERROR(
+          lmdb_status(mdb_dbi_open(txn.raw(), kTableNames[i], flags, &env->dbis_[i]),
+                      std::string("open table ") + kTableNames[i]));
+    }
+    return Status::ok();
+  });
+  BIRGA_RETURN_IF_ERROR(s.with_context(what));
+  return env;
+}
+
+LmdbEnv::~LmdbEnv() {
+  if (env_) mdb_env_close(env_);
+}
+
+Status LmdbEnv::grow() {
+  if (map_bytes_ * 2 > options_.max_map_bytes) {
+    return Status::resource_exhausted("store reached its maximum size of " +
+                                      std::to_string(options_.max_map_bytes >> 20) + " MiB");
+  }
+  map_bytes_ *= 2;
+  return lmdb_status(mdb_env_set_mapsize(env_, map_bytes_), "grow map");
+}
+
+Status LmdbEnv::write(const std::function<Status(Txn&)>& fn) {
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    MDB_txn* raw = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &raw);
+    if (rc == MDB_MAP_RESIZED) {  // another process grew the file: adopt its size
+      BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_mapsize(env_, 0), "adopt map size"));
+      continue;
+    }
+    BIRGA_RETURN_IF_ERROR(lmdb_status(rc, "begin write"));
+    Txn txn(this, raw, true);
+    t_map_full = false;
+    Status s = fn(txn);
+    if (t_map_full) {
+      mdb_txn_abort(txn.txn_);
+      txn.txn_ = nullptr;
+      BIRGA_RETURN_IF_ERROR(grow());
+      continue;
+    }
+    if (!s.is_ok()) return s;  // ~Txn aborts
+    rc = mdb_txn_commit(txn.txn_);
+    txn.txn_ = nullptr;
+    if (rc == MDB_MAP_FULL) {
+      BIRGA_RETURN_IF_ERROR(grow());
+      continue;
+    }
+    return lmdb_status(rc, "commit");
+  }
+  return Status::internal("write transaction retried too often");
+}
+
+Status LmdbEnv::read(const std::function<Status(const Txn&)>& fn) const {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    MDB_txn* raw = nullptr;
+    const int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &raw);
+    if (rc == MDB_MAP_RESIZED) {
+      BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_mapsize(env_, 0), "adopt map size"));
+      continue;
+    }
+    BIRGA_RETURN_IF_ERROR(lmdb_status(rc, "begin read"));
+    Txn txn(this, raw, false);
+    return fn(txn);
+  }
+  return Status::unavailable("read transaction could not start: the map keeps being resized");
+}
+
+}  // namespace birga::engine

@@ -1,0 +1,124 @@
+// LmdbEnv: Birga's one LMDB environment per replica, its named tables, and transactions.
+//
+// All LMDB return codes are mapped to Status at this edge. Writes go through write(), which
+// runs a function inside one write transaction and commits it: when the map is full it aborts,
+// doubles the map size and runs the function again, so the function must derive everything
+// from the transaction it is given (no side effects outside it until write() returns ok).
+// A commit that returns ok is durable (LMDB syncs on commit). A failed commit (full disk)
+// leaves the previous state intact and returns kResourceExhausted naming the cause.
+//
+// Views: a std::string_view returned by Txn::get or given to a cursor callback points into the
+// memory map and is valid only until the transaction ends. Copy what must outlive it.
+//
+// Thread rule: the environment may be shared; a Txn belongs to the thread that made it, and
+// only one write transaction runs at a time (LMDB enforces it).
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "birga/status.h"
+
+namespace birga::engine {
+
+// The named databases of a replica. docs/storage.md gives each one's key and value format.
+enum class Table : int {
+  kMeta = 0,    // replica metadata: format, device key, sealed secrets, clock
+  kChanges,     // sealed change log, by (scope, author, seq)
+  kHeads,       // per (scope, author): contiguous seq and head change id
+  kRecords,     // materialised records, encrypted, by (collection, record id)
+  kIndex,       // keyed hash of (collection, field, value) -> record ids (dupsort)
+  kPending,     // changes waiting for a missing predecessor, by (scope, author, seq)
+  kQuarantine,  // equivocations and other refused-but-kept changes, by change id
+  kUnapplied,   // held changes not yet applied (no scope key yet), by (scope, author, seq)
+  kScopeKeys,   // scope data keys, encrypted, by (scope, epoch)
+  kFeed,        // change feed: feed position -> record key
+  kFeedPos,     // record key -> its latest feed position
+  kConflicts,   // record keys of records in conflict
+  kAlerts,      // reported anomalies (clock skew, equivocation, over-issuance), by position
+  kCount
+};
+const char* table_name(Table t);
+
+class LmdbEnv;
+
+class Txn {
+ public:
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  ~Txn();
+
+  // The value at `key`, or nullopt. The view dies with the transaction.
+  Result<std::optional<std::string_view>> get(Table t, std::string_view key) const;
+  bool writable() const { return writable_; }
+  // REQUIRES: writable().
+  Status put(Table t, std::string_view key, std::string_view value);
+  // Deletes `key` (with a dupsort table and a non-empty `value`, only that value).
+  // Deleting what is absent is ok.
+  Status del(Table t, std::string_view key, std::string_view value = {});
+
+  // Calls fn(key, value) for every entry whose key starts with `prefix`, in key order, from
+  // the first key >= `from` (defaults to `prefix`). fn returns false to stop.
+  using Visit = std::function<bool(std::string_view key, std::string_view value)>;
+  Status scan(Table t, std::string_view prefix, const Visit& fn, std::string_view from = {}) const;
+  // Every value stored under `key` in a dupsort table.
+  Status scan_dups(Table t, std::string_view key, const Visit& fn) const;
+  // Number of entries in a table.
+  Result<uint64_t> count(Table t) const;
+
+  MDB_txn* raw() const { return txn_; }
+
+ private:
+  friend class LmdbEnv;
+  Txn(const LmdbEnv* env, MDB_txn* txn, bool writable)
+      : env_(env), txn_(txn), writable_(writable) {}
+
+  const LmdbEnv* env_;
+  MDB_txn* txn_;
+  bool writable_;
+};
+
+class LmdbEnv {
+ public:
+  struct Options {
+    uint64_t initial_map_bytes = uint64_t{64} << 20;  // grows by doubling when full
+    uint64_t max_map_bytes = uint64_t{1} << 40;
+  };
+
+  // Opens (creating if needed) the environment in directory `dir`, which must exist.
+  static Result<std::unique_ptr<LmdbEnv>> open(const std::string& dir, Options options);
+  static Result<std::unique_ptr<LmdbEnv>> open(const std::string& dir) { return open(dir, {}); }
+  ~LmdbEnv();
+  LmdbEnv(const LmdbEnv&) = delete;
+  LmdbEnv& operator=(const LmdbEnv&) = delete;
+
+  // Runs fn in one write transaction and commits it (see the file comment).
+  Status write(const std::function<Status(Txn&)>& fn);
+  // Runs fn in a read transaction (a consistent snapshot).
+  Status read(const std::function<Status(const Txn&)>& fn) const;
+
+  MDB_dbi dbi(Table t) const { return dbis_[static_cast<int>(t)]; }
+  uint64_t map_bytes() const { return map_bytes_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  LmdbEnv() = default;
+  Status grow();
+
+  MDB_env* env_ = nullptr;
+  MDB_dbi dbis_[static_cast<int>(Table::kCount)] = {};
+  std::string dir_;
+  Options options_;
+  uint64_t map_bytes_ = 0;
+};
+
+// Maps an LMDB (or errno) return code to a Status; `what` names the operation.
+Status lmdb_status(int rc, const std::string& what);
+
+}  // namespace birga::engine

@@ -1,0 +1,95 @@
+#include "record_batch.h"
+
+#include "store_keys.h"
+
+namespace birga::engine {
+
+Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crdt::RecordId& id) {
+  const std::string rkey = record_key(collection, id);
+  auto it = records_.find(rkey);
+  if (it != records_.end()) return &it->second;
+
+  LoadedRecord rec;
+  rec.collection = collection;
+  rec.id = id;
+  auto stored = txn_.get(Table::kRecords, rkey);
+  if (!stored.is_ok()) return stored.status();
+  if (*stored) {
+    BIRGA_RETURN_IF_ERROR(replica_.open_record(rkey, **stored, &rec.scope, &rec.state));
+    rec.existed = true;
+    rec.index_before = index_entries(rec);
+  }
+  return &records_.emplace(rkey, std::move(rec)).first->second;
+}
+
+Status RecordBatch::apply(const crdt::Op& op, const std::string& scope) {
+  auto loaded = load(op.collection, op.record);
+  if (!loaded.is_ok()) return loaded.status();
+  LoadedRecord* rec = *loaded;
+  if (rec->scope.empty()) {
+    rec->scope = scope;
+  } else if (rec->scope != scope) {
+    return Status::permission_denied("op on record " + op.record.to_hex() + " of scope '" +
+                                     rec->scope + "' arrived in a change of scope '" + scope + "'");
+  }
+  if (rec->state.has_applied(op.dot)) return Status::ok();
+  BIRGA_RETURN_IF_ERROR(rec->state.apply(op));
+  rec->dirty = true;
+  return Status::ok();
+}
+
+std::vector<std::string> RecordBatch::index_entries(const LoadedRecord& r) const {
+  std::vector<std::string> out;
+  const crdt::CollectionSpec* spec = replica_.options.schema.collection(r.collection);
+  if (!spec) return out;
+  for (const auto& [name, field] : spec->fields) {
+    if (!field.indexed) continue;
+    if (const auto* lww = r.state.get<crdt::LwwRegister>(name); lww && lww->is_set()) {
+      out.push_back(replica_.index_entry(r.collection, name, lww->value()));
+    }
+    if (const auto* mv = r.state.get<crdt::MvRegister>(name)) {
+      for (const crdt::Value& v : mv->values()) {
+        out.push_back(replica_.index_entry(r.collection, name, v));
+      }
+    }
+  }
+  return out;
+}
+
+Status RecordBatch::flush() {
+  auto next = txn_.get(Table::kMeta, "feed_next");
+  if (!next.is_ok()) return next.status();
+  uint64_t feed_next = *next && (*next)->size() == 8 ? get_be64(**next) : 1;
+
+  for (auto& [rkey, rec] : records_) {
+    if (!rec.dirty) continue;
+    BIRGA_RETURN_IF_ERROR(
+        txn_.put(Table::kRecords, rkey, replica_.seal_record(rkey, rec.scope, rec.state)));
+
+    const std::vector<std::string> after = index_entries(rec);
+    for (const std::string& e : rec.index_before)
+      BIRGA_RETURN_IF_ERROR(txn_.del(Table::kIndex, e, rkey));
+    for (const std::string& e : after) BIRGA_RETURN_IF_ERROR(txn_.put(Table::kIndex, e, rkey));
+
+    if (rec.state.is_conflicted()) {
+      BIRGA_RETURN_IF_ERROR(txn_.put(Table::kConflicts, rkey, ""));
+    } else {
+      BIRGA_RETURN_IF_ERROR(txn_.del(Table::kConflicts, rkey));
+    }
+
+    auto old_pos = txn_.get(Table::kFeedPos, rkey);
+    if (!old_pos.is_ok()) return old_pos.status();
+    // Copy: an LMDB view dies at the next update in this transaction.
+    if (*old_pos) BIRGA_RETURN_IF_ERROR(txn_.del(Table::kFeed, std::string(**old_pos)));
+    std::string pos;
+    put_be64(pos, feed_next++);
+    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeed, pos, rkey));
+    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeedPos, rkey, pos));
+  }
+  std::string next_bytes;
+  put_be64(next_bytes, feed_next);
+  BIRGA_RETURN_IF_ERROR(txn_.put(Table::kMeta, "feed_next", next_bytes));
+  return replica_.save_clock(txn_);
+}
+
+}  // namespace birga::engine

@@ -1,0 +1,49 @@
+// RecordBatch: the materialised records one write transaction touches.
+//
+// Each record is read and decrypted once, changed in memory by any number of ops, and
+// written back once by flush(), which also updates the index, the conflict set and the change
+// feed. A batch lives inside one LmdbEnv::write() call and dies with it.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "birga/crdt/record.h"
+#include "lmdb_env.h"
+#include "replica_impl.h"
+
+namespace birga::engine {
+
+struct LoadedRecord {
+  std::string collection;
+  crdt::RecordId id;
+  std::string scope;  // empty until known (a record being created)
+  crdt::Record state;
+  bool existed = false;  // was in the store before this batch
+  bool dirty = false;
+  std::vector<std::string> index_before;  // index entries at load time
+};
+
+class RecordBatch {
+ public:
+  RecordBatch(Replica::Impl& replica, Txn& txn) : replica_(replica), txn_(txn) {}
+
+  // The record (loaded from the store, or a fresh empty one with existed=false). The pointer
+  // stays valid for the batch's life.
+  Result<LoadedRecord*> load(const std::string& collection, const crdt::RecordId& id);
+  // Applies an op of a change in `scope`. An op aimed at a record of another scope is refused
+  // (a device entitled to one scope cannot edit another's records through it).
+  Status apply(const crdt::Op& op, const std::string& scope);
+  // Writes every changed record, its index entries, conflict flag and feed position.
+  Status flush();
+
+ private:
+  std::vector<std::string> index_entries(const LoadedRecord& r) const;
+
+  Replica::Impl& replica_;
+  Txn& txn_;
+  std::map<std::string, LoadedRecord> records_;  // by record key
+};
+
+}  // namespace birga::engine

@@ -1,0 +1,419 @@
+// Replica: create and open, keys, and the read side.
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "record_batch.h"
+#include "replica_impl.h"
+#include "store_keys.h"
+
+namespace birga {
+
+using engine::Table;
+using engine::Txn;
+
+namespace {
+
+constexpr std::string_view kFormat = "BIRGA-REPLICA\x01";
+constexpr size_t kStorageKeyBytes = 32;
+
+std::string to_string_view_bytes(const std::array<uint8_t, 32>& a) {
+  return std::string(reinterpret_cast<const char*>(a.data()), a.size());
+}
+
+bool store_exists(const std::string& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(dir) / "data.mdb", ec);
+}
+
+}  // namespace
+
+// ---- RecordView ---------------------------------------------------------------------------
+
+std::optional<crdt::Value> RecordView::value(const std::string& field) const {
+  if (const auto* lww = state.get<crdt::LwwRegister>(field); lww && lww->is_set()) {
+    return lww->value();
+  }
+  if (const auto* mv = state.get<crdt::MvRegister>(field); mv && mv->is_set()) {
+    return mv->values().front();
+  }
+  return std::nullopt;
+}
+
+std::vector<crdt::Value> RecordView::values(const std::string& field) const {
+  if (const auto* mv = state.get<crdt::MvRegister>(field)) return mv->values();
+  if (auto v = value(field)) return {*v};
+  return {};
+}
+
+// ---- Impl helpers -------------------------------------------------------------------------
+
+void Replica::Impl::derive_keys() {
+  const engine::Key32 storage = storage_key.key32();
+  record_key = engine::blake2b_256_keyed(storage, "birga record key v1");
+  index_key = engine::blake2b_256_keyed(storage, "birga index key v1");
+  scope_wrap_key = engine::blake2b_256_keyed(storage, "birga scope key wrap v1");
+}
+
+Status Replica::Impl::load_scope_keys() {
+  scope_keys.clear();
+  return env->read([&](const Txn& txn) -> Status {
+    Status inner;
+    BIRGA_RETURN_IF_ERROR(
+        txn.scan(Table::kScopeKeys, "", [&](std::string_view k, std::string_view v) {
+          const size_t n = k.empty() ? 0 : static_cast<uint8_t>(k[0]);
+          if (k.size() != 1 + n + 4) {
+            inner = Status::data_loss("scope key entry with a malformed key");
+            return false;
+          }
+          auto key = engine::aead_open(scope_wrap_key, v, k);
+          if (!key.is_ok() || key->size() != 32) {
+            inner = Status::data_loss("scope key for '" + std::string(k.substr(1, n)) +
+                                      "' cannot be decrypted");
+            return false;
+          }
+          engine::Key32 raw;
+          std::copy(key->begin(), key->end(), raw.begin());
+          scope_keys[std::string(k.substr(1, n))][engine::get_be32(k.substr(1 + n))] = raw;
+          return true;
+        }));
+    return inner;
+  });
+}
+
+const engine::Key32* Replica::Impl::find_scope_key(const std::string& scope, uint32_t epoch) const {
+  auto it = scope_keys.find(scope);
+  if (it == scope_keys.end()) return nullptr;
+  auto e = it->second.find(epoch);
+  return e == it->second.end() ? nullptr : &e->second;
+}
+
+std::optional<uint32_t> Replica::Impl::current_epoch(const std::string& scope) const {
+  auto it = scope_keys.find(scope);
+  if (it == scope_keys.end() || it->second.empty()) return std::nullopt;
+  return it->second.rbegin()->first;
+}
+
+Status Replica::Impl::add_alert(Txn& txn, const std::string& kind, const std::string& detail) {
+  auto n = txn.count(Table::kAlerts);
+  if (!n.is_ok()) return n.status();
+  std::string key;
+  engine::put_be64(key, *n + 1);
+  crdt::ByteWriter w;
+  w.bytes(kind);
+  w.bytes(detail);
+  return txn.put(Table::kAlerts, key, w.data());
+}
+
+Status Replica::Impl::save_clock(Txn& txn) {
+  std::string v;
+  engine::put_be64(v, clock.last().packed());
+  return txn.put(Table::kMeta, "hlc", v);
+}
+
+std::string Replica::Impl::seal_record(std::string_view rkey, std::string_view scope,
+                                       const crdt::Record& state) const {
+  crdt::ByteWriter w;
+  w.bytes(scope);
+  state.encode(w);
+  return engine::aead_seal(record_key, w.data(), rkey);
+}
+
+Status Replica::Impl::open_record(std::string_view rkey, std::string_view sealed,
+                                  std::string* scope, crdt::Record* state) const {
+  auto plain = engine::aead_open(record_key, sealed, rkey);
+  if (!plain.is_ok()) {
+    return Status::data_loss("stored record cannot be decrypted: " + plain.status().message());
+  }
+  crdt::ByteReader r(*plain, "stored record");
+  *scope = std::string(r.bytes());
+  *state = crdt::Record::decode(r);
+  Status s = r.finish();
+  if (!s.is_ok()) return Status::data_loss(s.message());
+  return Status::ok();
+}
+
+std::string Replica::Impl::index_entry(std::string_view collection, std::string_view field,
+                                       const crdt::Value& value) const {
+  crdt::ByteWriter w;
+  w.bytes(collection);
+  w.bytes(field);
+  w.value(value);
+  return to_string_view_bytes(engine::blake2b_256_keyed(index_key, w.data()));
+}
+
+Result<std::optional<RecordView>> Replica::Impl::load_view(const Txn& txn,
+                                                           std::string_view rkey) const {
+  auto stored = txn.get(Table::kRecords, rkey);
+  if (!stored.is_ok()) return stored.status();
+  if (!*stored) return std::optional<RecordView>();
+  RecordView view;
+  if (!engine::parse_record_key(rkey, &view.collection, &view.id)) {
+    return Status::data_loss("malformed record key in the store");
+  }
+  BIRGA_RETURN_IF_ERROR(open_record(rkey, **stored, &view.scope, &view.state));
+  return std::optional<RecordView>(std::move(view));
+}
+
+// ---- create / open ------------------------------------------------------------------------
+
+Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Replica::~Replica() = default;
+
+Result<std::unique_ptr<Replica>> Replica::create(const std::string& dir, ReplicaOptions options) {
+  BIRGA_RETURN_IF_ERROR(engine::crypto_init());
+  if (options.passphrase.empty()) {
+    return Status::invalid_argument("a passphrase is required to protect the device key");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::permission_denied("cannot create " + dir + ": " + ec.message());
+  if (store_exists(dir)) {
+    return Status::already_exists(dir + " already holds a replica; open it instead");
+  }
+  auto impl = std::make_unique<Impl>(std::move(options));
+  impl->dir = dir;
+  auto env = engine::LmdbEnv::open(dir);
+  if (!env.is_ok()) return env.status();
+  impl->env = std::move(*env);
+  impl->device = engine::SigningKey::generate();
+  impl->storage_key = engine::SecretBytes::copy_of(engine::random_bytes(kStorageKeyBytes));
+
+  std::string secrets(impl->device.secret_key.view());
+  secrets.append(impl->storage_key.view());
+  auto blob = engine::seal_with_passphrase(secrets, impl->options.passphrase,
+                                           engine::default_pwhash_cost());
+  std::fill(secrets.begin(), secrets.end(), '\0');
+  if (!blob.is_ok()) return blob.status();
+
+  Status s = impl->env->write([&](Txn& txn) -> Status {
+    BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "format", kFormat));
+    BIRGA_RETURN_IF_ERROR(
+        txn.put(Table::kMeta, "device", to_string_view_bytes(impl->device.public_key)));
+    return txn.put(Table::kMeta, "secrets", *blob);
+  });
+  BIRGA_RETURN_IF_ERROR(s);
+  impl->actor = engine::actor_of(impl->device.public_key);
+  impl->derive_keys();
+  return std::unique_ptr<Replica>(new Replica(std::move(impl)));
+}
+
+Result<std::unique_ptr<Replica>> Replica::open(const std::string& dir, ReplicaOptions options) {
+  BIRGA_RETURN_IF_ERROR(engine::crypto_init());
+  if (!store_exists(dir)) {
+    return Status::not_found("no replica in " + dir + " (create one with `birga init`)");
+  }
+  auto impl = std::make_unique<Impl>(std::move(options));
+  impl->dir = dir;
+  auto env = engine::LmdbEnv::open(dir);
+  if (!env.is_ok()) return env.status();
+  impl->env = std::move(*env);
+
+  std::string device_pub, blob;
+  uint64_t hlc = 0;
+  Status s = impl->env->read([&](const Txn& txn) -> Status {
+    auto format = txn.get(Table::kMeta, "format");
+    if (!format.is_ok()) return format.status();
+    if (!*format || **format != kFormat) {
+      return Status::data_loss(dir + " is not a Birga replica of a known format");
+    }
+    auto dev = txn.get(Table::kMeta, "device");
+    auto sec = txn.get(Table::kMeta, "secrets");
+    auto clk = txn.get(Table::kMeta, "hlc");
+    if (!dev.is_ok() || !sec.is_ok() || !clk.is_ok() || !*dev || !*sec) {
+      return Status::data_loss(dir + ": replica metadata is missing");
+    }
+    device_pub = std::string(**dev);
+    blob = std::string(**sec);
+    if (*clk && (*clk)->size() == 8) hlc = engine::get_be64(**clk);
+    return Status::ok();
+  });
+  BIRGA_RETURN_IF_ERROR(s);
+
+  auto secrets = engine::open_with_passphrase(blob, impl->options.passphrase);
+  if (!secrets.is_ok()) return secrets.status().with_context("open " + dir);
+  if (secrets->size() != engine::SigningKey::kSecretKeyBytes + kStorageKeyBytes) {
+    return Status::data_loss(dir + ": sealed key material has the wrong size");
+  }
+  auto device = engine::SigningKey::from_secret_key(
+      secrets->view().substr(0, engine::SigningKey::kSecretKeyBytes));
+  if (!device.is_ok()) return Status::data_loss(dir + ": " + device.status().message());
+  impl->device = std::move(*device);
+  if (to_string_view_bytes(impl->device.public_key) != device_pub) {
+    return Status::data_loss(dir + ": device key does not match the recorded public key");
+  }
+  impl->storage_key =
+      engine::SecretBytes::copy_of(secrets->view().substr(engine::SigningKey::kSecretKeyBytes));
+  impl->actor = engine::actor_of(impl->device.public_key);
+  impl->derive_keys();
+  impl->clock.restore(crdt::Timestamp::from_packed(hlc));
+  BIRGA_RETURN_IF_ERROR(impl->load_scope_keys());
+  return std::unique_ptr<Replica>(new Replica(std::move(impl)));
+}
+
+const PublicKey& Replica::device_key() const {
+  return impl_->device.public_key;
+}
+crdt::ActorId Replica::actor() const {
+  return impl_->actor;
+}
+const crdt::Schema& Replica::schema() const {
+  return impl_->options.schema;
+}
+const std::string& Replica::dir() const {
+  return impl_->dir;
+}
+
+// ---- scope keys ---------------------------------------------------------------------------
+
+Status Replica::add_scope_key(const std::string& scope, uint32_t epoch, const ScopeKey& key) {
+  BIRGA_RETURN_IF_ERROR(engine::check_name("scope", scope));
+  if (const engine::Key32* held = impl_->find_scope_key(scope, epoch)) {
+    if (*held == key) return Status::ok();
+    return Status::already_exists("a different key for scope '" + scope + "' epoch " +
+                                  std::to_string(epoch) + " is already held");
+  }
+  const std::string k = engine::scope_key_key(scope, epoch);
+  impl_->scope_keys[scope][epoch] = key;
+  Status s = impl_->env->write([&](Txn& txn) -> Status {
+    const std::string raw(reinterpret_cast<const char*>(key.data()), key.size());
+    BIRGA_RETURN_IF_ERROR(
+        txn.put(Table::kScopeKeys, k, engine::aead_seal(impl_->scope_wrap_key, raw, k)));
+    return impl_->apply_held(txn, scope);
+  });
+  if (!s.is_ok()) impl_->scope_keys[scope].erase(epoch);
+  return s;
+}
+
+bool Replica::has_scope_key(const std::string& scope) const {
+  return impl_->current_epoch(scope).has_value();
+}
+
+Transaction Replica::begin() {
+  return Transaction(this);
+}
+
+// ---- reads --------------------------------------------------------------------------------
+
+Result<std::optional<RecordView>> Replica::get(const std::string& collection,
+                                               const crdt::RecordId& id) const {
+  std::optional<RecordView> out;
+  Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    auto v = impl_->load_view(txn, engine::record_key(collection, id));
+    if (!v.is_ok()) return v.status();
+    out = std::move(*v);
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+namespace {
+
+// Loads the records whose keys a scan yields.
+Status collect(const Replica::Impl& impl, const Txn& txn, Table t, std::string_view prefix,
+               bool key_is_value, std::vector<RecordView>* out, bool skip_deleted) {
+  std::vector<std::string> keys;
+  BIRGA_RETURN_IF_ERROR(txn.scan(t, prefix, [&](std::string_view k, std::string_view v) {
+    keys.emplace_back(key_is_value ? v : k);
+    return true;
+  }));
+  for (const std::string& k : keys) {
+    auto v = impl.load_view(txn, k);
+    if (!v.is_ok()) return v.status();
+    if (*v && !(skip_deleted && (*v)->deleted())) out->push_back(std::move(**v));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::vector<RecordView>> Replica::list(const std::string& collection) const {
+  std::vector<RecordView> out;
+  Status s = impl_->env->read([&](const Txn& txn) {
+    return collect(*impl_, txn, Table::kRecords, engine::collection_prefix(collection), false, &out,
+                   true);
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+Result<std::vector<RecordView>> Replica::conflicts() const {
+  std::vector<RecordView> out;
+  Status s = impl_->env->read([&](const Txn& txn) {
+    return collect(*impl_, txn, Table::kConflicts, "", false, &out, false);
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+Result<std::vector<RecordView>> Replica::find(const std::string& collection,
+                                              const std::string& field,
+                                              const crdt::Value& value) const {
+  const crdt::FieldSpec* spec = impl_->options.schema.field(collection, field);
+  if (!spec || !spec->indexed) {
+    return Status::invalid_argument("field '" + field + "' of '" + collection + "' is not indexed");
+  }
+  std::vector<RecordView> out;
+  const std::string key = impl_->index_entry(collection, field, value);
+  Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    std::vector<std::string> rkeys;
+    BIRGA_RETURN_IF_ERROR(txn.scan_dups(Table::kIndex, key, [&](auto, std::string_view v) {
+      rkeys.emplace_back(v);
+      return true;
+    }));
+    for (const std::string& rk : rkeys) {
+      auto v = impl_->load_view(txn, rk);
+      if (!v.is_ok()) return v.status();
+      if (*v && !(*v)->deleted()) out.push_back(std::move(**v));
+    }
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+Result<ChangedRecords> Replica::changed_since(uint64_t since) const {
+  ChangedRecords out;
+  out.position = since;
+  std::string from;
+  engine::put_be64(from, since + 1);
+  Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    Status inner;
+    BIRGA_RETURN_IF_ERROR(txn.scan(
+        Table::kFeed, "",
+        [&](std::string_view k, std::string_view v) {
+          ChangedRecords::Ref ref;
+          if (k.size() != 8 || !engine::parse_record_key(v, &ref.collection, &ref.id)) {
+            inner = Status::data_loss("malformed change feed entry");
+            return false;
+          }
+          out.position = engine::get_be64(k);
+          out.records.push_back(std::move(ref));
+          return true;
+        },
+        from));
+    return inner;
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+Result<std::vector<Alert>> Replica::alerts() const {
+  std::vector<Alert> out;
+  Status s = impl_->env->read([&](const Txn& txn) {
+    return txn.scan(Table::kAlerts, "", [&](std::string_view k, std::string_view v) {
+      crdt::ByteReader r(v, "alert");
+      Alert a;
+      a.position = k.size() == 8 ? engine::get_be64(k) : 0;
+      a.kind = std::string(r.bytes());
+      a.detail = std::string(r.bytes());
+      out.push_back(std::move(a));
+      return true;
+    });
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+}  // namespace birga

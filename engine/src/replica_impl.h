@@ -1,0 +1,71 @@
+// Replica::Impl: the state behind a Replica, shared by its parts (replica.cpp: open and reads;
+// transaction.cpp: local writes; ingest.cpp: remote changes; record_batch.cpp: materialising).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "birga/replica.h"
+#include "crypto.h"
+#include "lmdb_env.h"
+#include "sealed_change.h"
+
+namespace birga {
+
+class Replica::Impl {
+ public:
+  std::string dir;
+  ReplicaOptions options;
+  std::unique_ptr<engine::LmdbEnv> env;
+  crdt::HybridClock clock;
+  engine::SigningKey device;
+  crdt::ActorId actor;
+  engine::SecretBytes storage_key;  // 32 bytes, sealed under the passphrase in kMeta
+  engine::Key32 record_key{};       // derived: encrypts materialised records
+  engine::Key32 index_key{};        // derived: keys the index hashes
+  engine::Key32 scope_wrap_key{};   // derived: encrypts scope keys at rest
+  std::map<std::string, std::map<uint32_t, engine::Key32>> scope_keys;  // scope -> epoch -> key
+
+  explicit Impl(ReplicaOptions opts)
+      : options(std::move(opts)), clock(options.wall_clock, options.max_clock_skew_ms) {}
+
+  // Derives the subkeys from storage_key.
+  void derive_keys();
+  // Loads and decrypts every scope key (at open).
+  Status load_scope_keys();
+  const engine::Key32* find_scope_key(const std::string& scope, uint32_t epoch) const;
+  // Highest epoch held for `scope`, or nullopt.
+  std::optional<uint32_t> current_epoch(const std::string& scope) const;
+
+  // Appends an alert in the transaction.
+  Status add_alert(engine::Txn& txn, const std::string& kind, const std::string& detail);
+  // Persists the clock in the transaction.
+  Status save_clock(engine::Txn& txn);
+
+  // Materialised-record codec: the record's scope and state, encrypted under record_key with
+  // the table key as associated data.
+  std::string seal_record(std::string_view rkey, std::string_view scope,
+                          const crdt::Record& state) const;
+  Status open_record(std::string_view rkey, std::string_view sealed, std::string* scope,
+                     crdt::Record* state) const;
+  // kIndex key of (collection, field, value): a keyed hash, so the file shows no value.
+  std::string index_entry(std::string_view collection, std::string_view field,
+                          const crdt::Value& value) const;
+  // Loads a record by table key into a RecordView; nullopt when absent.
+  Result<std::optional<RecordView>> load_view(const engine::Txn& txn, std::string_view rkey) const;
+
+  Status commit_local(std::vector<Transaction::Pending>& ops);
+  Result<IngestReport> ingest(const std::vector<std::string>& sealed);
+  // Applies held (unapplied) changes of `scope` that the newly added key opens.
+  Status apply_held(engine::Txn& txn, const std::string& scope);
+};
+
+// The head of (scope, actor)'s chain: seq 0 and a zero hash when nothing is held.
+Result<Head> read_head(const engine::Txn& txn, const std::string& scope,
+                       const crdt::ActorId& actor);
+Status write_head(engine::Txn& txn, const std::string& scope, const crdt::ActorId& actor,
+                  const Head& head);
+
+}  // namespace birga

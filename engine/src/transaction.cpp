@@ -1,0 +1,226 @@
+// Transaction: local writes. Ops are checked against the schema as they are queued; commit()
+// gives them dots, the HLC time and their observed dots from the current state, seals one
+// change per scope and stores and applies it, all in one LMDB write transaction.
+#include <map>
+
+#include "record_batch.h"
+#include "replica_impl.h"
+#include "store_keys.h"
+
+namespace birga {
+
+using engine::Table;
+using engine::Txn;
+
+Transaction::~Transaction() = default;
+
+crdt::RecordId Transaction::create(const std::string& collection, const std::string& scope) {
+  std::array<uint8_t, 10> random{};
+  const std::string r = engine::random_bytes(random.size());
+  std::copy(r.begin(), r.end(), random.begin());
+  const crdt::RecordId id = crdt::RecordId::make(crdt::system_wall_clock_ms(), random);
+  if (!status_.is_ok()) return id;
+  if (Status s = engine::check_name("scope", scope); !s.is_ok()) {
+    status_ = s;
+  } else if (!replica_->schema().collection(collection)) {
+    status_ = Status::invalid_argument("unknown collection '" + collection + "'");
+  } else {
+    created_scopes_[id] = scope;
+  }
+  return id;
+}
+
+Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection,
+                                const crdt::RecordId& id, const std::string& field,
+                                crdt::Value value, int64_t delta) {
+  if (!status_.is_ok()) return *this;
+  if (committed_) {
+    status_ = Status::invalid_argument("transaction already committed");
+    return *this;
+  }
+  Pending p;
+  p.op.collection = collection;
+  p.op.record = id;
+  p.op.kind = kind;
+  p.op.field = field;
+  p.op.value = std::move(value);
+  p.op.dot = crdt::Dot{replica_->actor(), 1};  // placeholder until commit
+  p.delta = delta;
+  auto created = created_scopes_.find(id);
+  if (created != created_scopes_.end()) {
+    p.scope = created->second;
+    p.creates = true;
+  }
+  const crdt::CollectionSpec* spec = replica_->schema().collection(collection);
+  if (spec && spec->immutable && !p.creates) {
+    status_ = Status::invalid_argument("records of '" + collection +
+                                       "' are immutable facts: record a correcting one instead");
+    return *this;
+  }
+  if (Status s = replica_->schema().check(p.op); !s.is_ok()) {
+    status_ = s;
+    return *this;
+  }
+  ops_.push_back(std::move(p));
+  return *this;
+}
+
+Transaction& Transaction::set(const std::string& collection, const crdt::RecordId& id,
+                              const std::string& field, crdt::Value value) {
+  const crdt::FieldSpec* f = replica_->schema().field(collection, field);
+  const auto kind =
+      f && f->kind == crdt::FieldKind::kMv ? crdt::OpKind::kMvWrite : crdt::OpKind::kLwwWrite;
+  return queue(kind, collection, id, field, std::move(value));
+}
+
+Transaction& Transaction::add(const std::string& collection, const crdt::RecordId& id,
+                              const std::string& field, crdt::Value element) {
+  return queue(crdt::OpKind::kSetAdd, collection, id, field, std::move(element));
+}
+
+Transaction& Transaction::remove(const std::string& collection, const crdt::RecordId& id,
+                                 const std::string& field, crdt::Value element) {
+  return queue(crdt::OpKind::kSetRemove, collection, id, field, std::move(element));
+}
+
+Transaction& Transaction::increment(const std::string& collection, const crdt::RecordId& id,
+                                    const std::string& field, int64_t delta) {
+  return queue(crdt::OpKind::kCounterUpdate, collection, id, field, crdt::Value(), delta);
+}
+
+Transaction& Transaction::append(const std::string& collection, const crdt::RecordId& id,
+                                 const std::string& field, crdt::Value payload) {
+  return queue(crdt::OpKind::kLogAppend, collection, id, field, std::move(payload));
+}
+
+Transaction& Transaction::remove_record(const std::string& collection, const crdt::RecordId& id) {
+  return queue(crdt::OpKind::kRecordDelete, collection, id, "", crdt::Value());
+}
+
+Transaction& Transaction::restore_record(const std::string& collection, const crdt::RecordId& id) {
+  return queue(crdt::OpKind::kRecordRestore, collection, id, "", crdt::Value());
+}
+
+Status Transaction::commit() {
+  BIRGA_RETURN_IF_ERROR(status_);
+  if (committed_) return Status::invalid_argument("transaction already committed");
+  committed_ = true;
+  if (ops_.empty()) return Status::ok();
+  return replica_->impl_->commit_local(ops_);
+}
+
+namespace {
+
+// All ops of one change carry the change's time, so two lww writes of one field in one
+// transaction would tie: only the last is kept, as the app meant.
+void drop_overwritten_lww(std::vector<Transaction::Pending>& ops) {
+  std::map<std::tuple<std::string, crdt::RecordId, std::string>, size_t> last;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].op.kind == crdt::OpKind::kLwwWrite) {
+      last[{ops[i].op.collection, ops[i].op.record, ops[i].op.field}] = i;
+    }
+  }
+  std::vector<Transaction::Pending> kept;
+  kept.reserve(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const crdt::Op& op = ops[i].op;
+    if (op.kind != crdt::OpKind::kLwwWrite || last[{op.collection, op.record, op.field}] == i) {
+      kept.push_back(std::move(ops[i]));
+    }
+  }
+  ops.swap(kept);
+}
+
+// Fills in what an op observed of the record's current state (what it replaces or removes),
+// or, for a counter, the author's new running totals.
+void observe(crdt::Op& op, const crdt::Record& state, const crdt::ActorId& me, int64_t delta) {
+  using crdt::OpKind;
+  switch (op.kind) {
+    case OpKind::kMvWrite:
+      if (const auto* mv = state.get<crdt::MvRegister>(op.field)) op.observed = mv->dots();
+      break;
+    case OpKind::kSetRemove:
+      if (const auto* set = state.get<crdt::AwSet>(op.field)) op.observed = set->dots_of(op.value);
+      break;
+    case OpKind::kRecordDelete:
+      op.observed = state.field_dots();
+      break;
+    case OpKind::kRecordRestore:
+      op.observed = state.delete_dots();
+      break;
+    case OpKind::kCounterUpdate: {
+      const auto* c = state.get<crdt::Counter>(op.field);
+      const crdt::CounterUpdate u = (c ? *c : crdt::Counter()).make_add(me, delta);
+      op.inc_total = u.inc_total;
+      op.dec_total = u.dec_total;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
+  drop_overwritten_lww(pending);
+  return env->write([&](Txn& txn) -> Status {
+    engine::RecordBatch batch(*this, txn);
+    // Group by scope, keeping the order of ops within each.
+    std::map<std::string, std::vector<Transaction::Pending*>> by_scope;
+    for (Transaction::Pending& p : pending) {
+      std::string scope = p.scope;
+      if (scope.empty()) {
+        auto rec = batch.load(p.op.collection, p.op.record);
+        if (!rec.is_ok()) return rec.status();
+        if (!(*rec)->existed) {
+          return Status::not_found("record " + p.op.record.to_hex() + " of '" + p.op.collection +
+                                   "' does not exist on this device");
+        }
+        scope = (*rec)->scope;
+      }
+      by_scope[scope].push_back(&p);
+    }
+    for (auto& [scope, ops] : by_scope) {
+      const auto epoch = current_epoch(scope);
+      if (!epoch) {
+        return Status::permission_denied("this device holds no data key for scope '" + scope +
+                                         "', so it cannot write there");
+      }
+      auto head = read_head(txn, scope, actor);
+      if (!head.is_ok()) return head.status();
+      engine::ChangeHeader h;
+      h.author = device.public_key;
+      h.scope = scope;
+      h.seq = head->seq + 1;
+      h.prev_hash = head->hash;
+      h.hlc = clock.now();
+      h.key_epoch = *epoch;
+      h.schema_version = options.schema.version();
+
+      std::vector<crdt::Op> sealed_ops;
+      sealed_ops.reserve(ops.size());
+      for (size_t i = 0; i < ops.size(); ++i) {
+        crdt::Op op = ops[i]->op;
+        op.dot = engine::op_dot(actor, h.seq, i);
+        op.time = h.hlc;
+        auto rec = batch.load(op.collection, op.record);
+        if (!rec.is_ok()) return rec.status();
+        observe(op, (*rec)->state, actor, ops[i]->delta);
+        BIRGA_RETURN_IF_ERROR(options.schema.check(op));
+        BIRGA_RETURN_IF_ERROR(batch.apply(op, scope));
+        sealed_ops.push_back(std::move(op));
+      }
+      auto body = engine::encode_ops(sealed_ops);
+      if (!body.is_ok()) return body.status();
+      auto sealed = engine::seal_change(h, *body, *find_scope_key(scope, *epoch), device);
+      if (!sealed.is_ok()) return sealed.status();
+      const std::string ck = engine::change_key(scope, actor, h.seq);
+      BIRGA_RETURN_IF_ERROR(txn.put(Table::kChanges, ck, *sealed));
+      BIRGA_RETURN_IF_ERROR(write_head(txn, scope, actor, Head{h.seq, engine::change_id(*sealed)}));
+    }
+    return batch.flush();
+  });
+}
+
+}  // namespace birga

@@ -1,0 +1,21 @@
+// birga-bench: Birga's benchmarks. Prints one JSON object per line.
+//
+//   birga-bench --mode store [--records N] [--single N] [--dir DIR] [--keep]
+//       local write throughput (transactions of 1 and of 1,000 records), ingest throughput,
+//       bytes per record on disk, peak RSS.
+#include <cstdio>
+#include <string>
+
+#include "bench_util.h"
+
+namespace birga::bench {
+int run_store_bench(const Flags& flags);
+}
+
+int main(int argc, char** argv) {
+  birga::bench::Flags flags(argc, argv);
+  const std::string mode = flags.get("mode", "store");
+  if (mode == "store") return birga::bench::run_store_bench(flags);
+  std::fprintf(stderr, "birga-bench: unknown --mode '%s' (known: store)\n", mode.c_str());
+  return 2;
+}
