@@ -95,6 +95,11 @@ std::optional<FieldKind> field_kind_of(OpKind k) {
 Status Op::check_shape() const {
   const std::string what = std::string(op_kind_name(kind)) + " on '" + collection + "'";
   if (collection.empty()) return Status::invalid_argument(what + ": no collection");
+  if (collection.size() > kMaxNameBytes || field.size() > kMaxNameBytes) {
+    return Status::invalid_argument(what.substr(0, 80) +
+                                    ": a collection or field name is longer "
+                                    "than 255 bytes");
+  }
   if (dot.counter == 0) return Status::invalid_argument(what + ": dot counter is 0");
   const auto fk = field_kind_of(kind);
   if (!fk) {
@@ -102,6 +107,9 @@ Status Op::check_shape() const {
       return Status::invalid_argument("unknown op kind " + std::to_string(int(kind)));
     }
     if (!field.empty()) return Status::invalid_argument(what + " names a field");
+    if (!std::holds_alternative<std::monostate>(value) || inc_total || dec_total) {
+      return Status::invalid_argument(what + " carries a value or counter totals");
+    }
     return Status::ok();
   }
   if (field.empty()) return Status::invalid_argument(what + ": no field name");

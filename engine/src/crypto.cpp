@@ -372,4 +372,60 @@ Result<SecretBytes> box_seal_open(const PublicKey& x25519_pk, const SecretBytes&
   return out;
 }
 
+// ---- Channel primitives ----------------------------------------------------------------------
+
+namespace {
+void counter_nonce(uint64_t counter, unsigned char nonce[kAeadNonceBytes]) {
+  std::memset(nonce, 0, kAeadNonceBytes);
+  for (int i = 0; i < 8; ++i) nonce[i] = static_cast<unsigned char>(counter >> (8 * i));
+}
+}  // namespace
+
+std::string aead_seal_counter(const Key32& key, uint64_t counter, std::string_view plaintext) {
+  ensure_init();
+  unsigned char nonce[kAeadNonceBytes];
+  counter_nonce(counter, nonce);
+  std::string out(plaintext.size() + kAeadTagBytes, '\0');
+  unsigned long long len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(u8(out), &len, u8(plaintext), plaintext.size(),
+                                             nullptr, 0, nullptr, nonce, key.data());
+  return out;
+}
+
+Result<std::string> aead_open_counter(const Key32& key, uint64_t counter, std::string_view sealed) {
+  ensure_init();
+  if (sealed.size() < kAeadTagBytes) {
+    return Status::corrupt_input("frame shorter than its authentication tag");
+  }
+  unsigned char nonce[kAeadNonceBytes];
+  counter_nonce(counter, nonce);
+  std::string out(sealed.size() - kAeadTagBytes, '\0');
+  unsigned long long len = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(u8(out), &len, nullptr, u8(sealed), sealed.size(),
+                                                 nullptr, 0, nonce, key.data()) != 0) {
+    return Status::corrupt_input("frame " + std::to_string(counter) +
+                                 " failed authentication (altered, replayed or out of order)");
+  }
+  return out;
+}
+
+KxKeyPair kx_keypair() {
+  ensure_init();
+  KxKeyPair kp;
+  crypto_kx_keypair(kp.public_key.data(), kp.secret_key.data());
+  return kp;
+}
+
+Status kx_session_keys(bool client, const KxKeyPair& mine, const PublicKey& peer, Key32* rx,
+                       Key32* tx) {
+  ensure_init();
+  const int rc = client
+                     ? crypto_kx_client_session_keys(rx->data(), tx->data(), mine.public_key.data(),
+                                                     mine.secret_key.data(), peer.data())
+                     : crypto_kx_server_session_keys(rx->data(), tx->data(), mine.public_key.data(),
+                                                     mine.secret_key.data(), peer.data());
+  if (rc != 0) return Status::permission_denied("peer's ephemeral key is not acceptable");
+  return Status::ok();
+}
+
 }  // namespace birga::engine

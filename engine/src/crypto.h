@@ -180,4 +180,22 @@ std::string box_seal(const PublicKey& x25519_pk, std::string_view msg);
 Result<SecretBytes> box_seal_open(const PublicKey& x25519_pk, const SecretBytes& x25519_sk,
                                   std::string_view sealed);
 
+// ---- Channel primitives: counter-nonce AEAD and X25519 key exchange -----------------------
+
+// XChaCha20-Poly1305 with the nonce made from `counter` (little-endian in the first 8 bytes,
+// the rest zero) and not transmitted: both ends count frames, so a replayed, dropped or
+// reordered frame fails to open. Output: ciphertext || 16-byte tag.
+std::string aead_seal_counter(const Key32& key, uint64_t counter, std::string_view plaintext);
+Result<std::string> aead_open_counter(const Key32& key, uint64_t counter, std::string_view sealed);
+
+struct KxKeyPair {
+  PublicKey public_key{};
+  Key32 secret_key{};
+};
+KxKeyPair kx_keypair();
+// crypto_kx session keys: rx (to open what the peer sends) and tx (to seal what we send).
+// The client is the side that connected. permission_denied on an invalid peer key.
+Status kx_session_keys(bool client, const KxKeyPair& mine, const PublicKey& peer, Key32* rx,
+                       Key32* tx);
+
 }  // namespace birga::engine

@@ -15,6 +15,7 @@
 #include "record_batch.h"
 #include "replica_impl.h"
 #include "store_keys.h"
+#include "trust_internal.h"
 
 namespace birga {
 
@@ -22,10 +23,6 @@ using engine::Table;
 using engine::Txn;
 
 namespace {
-
-std::string bytes_of(const std::array<uint8_t, 32>& a) {
-  return std::string(reinterpret_cast<const char*>(a.data()), a.size());
-}
 
 std::string short_hex(const std::array<uint8_t, 32>& a) {
   return crdt::Sha256::hex(a).substr(0, 16);
@@ -49,7 +46,7 @@ Status write_head(Txn& txn, const std::string& scope, const crdt::ActorId& actor
                   const Head& head) {
   std::string v;
   engine::put_be64(v, head.seq);
-  v.append(bytes_of(head.hash));
+  v.append(engine::key_bytes(head.hash));
   return txn.put(Table::kHeads, engine::author_key(scope, actor), v);
 }
 
@@ -88,6 +85,11 @@ class Ingester {
 
   Status offer(std::string_view sealed, const engine::VerifiedChange& v) {
     const engine::ChangeHeader& h = v.header;
+    if (Status s = replica_.check_author(batch_, h); !s.is_ok()) {
+      if (s.code() != Code::kPermissionDenied) return s;
+      report_.refused.push_back(s);
+      return Status::ok();
+    }
     const crdt::ActorId actor = engine::actor_of(h.author);
     const std::string ck = engine::change_key(h.scope, actor, h.seq);
     auto head = read_head(txn_, h.scope, actor);
@@ -183,7 +185,7 @@ class Ingester {
     crdt::ByteWriter w;
     w.bytes(reason);
     w.bytes(sealed);
-    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kQuarantine, bytes_of(v.id), w.data()));
+    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kQuarantine, engine::key_bytes(v.id), w.data()));
     return replica_.add_alert(txn_, "equivocation",
                               "device " + short_hex(v.header.author) + " in scope '" +
                                   v.header.scope + "': " + reason +
@@ -228,6 +230,11 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
     return batch.flush();
   });
   if (!s.is_ok()) return s;
+  // Envelopes for this device may have arrived with control changes.
+  const bool control = std::any_of(verified.begin(), verified.end(), [](const auto& v) {
+    return v.is_ok() && v->header.scope == kControlScope;
+  });
+  if (control) BIRGA_RETURN_IF_ERROR(apply_envelopes());
   return report;
 }
 

@@ -187,6 +187,9 @@ Status LmdbEnv::write(const std::function<Status(Txn&)>& fn) {
     int rc = mdb_txn_begin(env_, nullptr, 0, &raw);
     if (rc == MDB_MAP_RESIZED) {  // another process grew the file: adopt its size
       BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_mapsize(env_, 0), "adopt map size"));
+      MDB_envinfo info{};
+      mdb_env_info(env_, &info);
+      map_bytes_ = info.me_mapsize;
       continue;
     }
     BIRGA_RETURN_IF_ERROR(lmdb_status(rc, "begin write"));

@@ -6,6 +6,7 @@
 #include "record_batch.h"
 #include "replica_impl.h"
 #include "store_keys.h"
+#include "trust_internal.h"
 
 namespace birga {
 
@@ -16,10 +17,6 @@ namespace {
 
 constexpr std::string_view kFormat = "BIRGA-REPLICA\x01";
 constexpr size_t kStorageKeyBytes = 32;
-
-std::string to_string_view_bytes(const std::array<uint8_t, 32>& a) {
-  return std::string(reinterpret_cast<const char*>(a.data()), a.size());
-}
 
 bool store_exists(const std::string& dir) {
   std::error_code ec;
@@ -139,7 +136,7 @@ std::string Replica::Impl::index_entry(std::string_view collection, std::string_
   w.bytes(collection);
   w.bytes(field);
   w.value(value);
-  return to_string_view_bytes(engine::blake2b_256_keyed(index_key, w.data()));
+  return engine::key_bytes(engine::blake2b_256_keyed(index_key, w.data()));
 }
 
 Result<std::optional<RecordView>> Replica::Impl::load_view(const Txn& txn,
@@ -189,7 +186,7 @@ Result<std::unique_ptr<Replica>> Replica::create(const std::string& dir, Replica
   Status s = impl->env->write([&](Txn& txn) -> Status {
     BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "format", kFormat));
     BIRGA_RETURN_IF_ERROR(
-        txn.put(Table::kMeta, "device", to_string_view_bytes(impl->device.public_key)));
+        txn.put(Table::kMeta, "device", engine::key_bytes(impl->device.public_key)));
     return txn.put(Table::kMeta, "secrets", *blob);
   });
   BIRGA_RETURN_IF_ERROR(s);
@@ -239,7 +236,7 @@ Result<std::unique_ptr<Replica>> Replica::open(const std::string& dir, ReplicaOp
       secrets->view().substr(0, engine::SigningKey::kSecretKeyBytes));
   if (!device.is_ok()) return Status::data_loss(dir + ": " + device.status().message());
   impl->device = std::move(*device);
-  if (to_string_view_bytes(impl->device.public_key) != device_pub) {
+  if (engine::key_bytes(impl->device.public_key) != device_pub) {
     return Status::data_loss(dir + ": device key does not match the recorded public key");
   }
   impl->storage_key =
@@ -248,6 +245,7 @@ Result<std::unique_ptr<Replica>> Replica::open(const std::string& dir, ReplicaOp
   impl->derive_keys();
   impl->clock.restore(crdt::Timestamp::from_packed(hlc));
   BIRGA_RETURN_IF_ERROR(impl->load_scope_keys());
+  BIRGA_RETURN_IF_ERROR(impl->load_trust());
   return std::unique_ptr<Replica>(new Replica(std::move(impl)));
 }
 
@@ -273,15 +271,19 @@ Status Replica::add_scope_key(const std::string& scope, uint32_t epoch, const Sc
     return Status::already_exists("a different key for scope '" + scope + "' epoch " +
                                   std::to_string(epoch) + " is already held");
   }
+  return impl_->store_scope_key(scope, epoch, key);
+}
+
+Status Replica::Impl::store_scope_key(const std::string& scope, uint32_t epoch,
+                                      const engine::Key32& key) {
   const std::string k = engine::scope_key_key(scope, epoch);
-  impl_->scope_keys[scope][epoch] = key;
-  Status s = impl_->env->write([&](Txn& txn) -> Status {
-    const std::string raw(reinterpret_cast<const char*>(key.data()), key.size());
-    BIRGA_RETURN_IF_ERROR(
-        txn.put(Table::kScopeKeys, k, engine::aead_seal(impl_->scope_wrap_key, raw, k)));
-    return impl_->apply_held(txn, scope);
+  scope_keys[scope][epoch] = key;
+  Status s = env->write([&](Txn& txn) -> Status {
+    BIRGA_RETURN_IF_ERROR(txn.put(Table::kScopeKeys, k,
+                                  engine::aead_seal(scope_wrap_key, engine::key_bytes(key), k)));
+    return apply_held(txn, scope);
   });
-  if (!s.is_ok()) impl_->scope_keys[scope].erase(epoch);
+  if (!s.is_ok()) scope_keys[scope].erase(epoch);
   return s;
 }
 

@@ -8,11 +8,15 @@
 #include <vector>
 
 #include "birga/replica.h"
+#include "birga/trust.h"
 #include "crypto.h"
 #include "lmdb_env.h"
 #include "sealed_change.h"
 
 namespace birga {
+namespace engine {
+class RecordBatch;
+}
 
 class Replica::Impl {
  public:
@@ -27,6 +31,8 @@ class Replica::Impl {
   engine::Key32 index_key{};        // derived: keys the index hashes
   engine::Key32 scope_wrap_key{};   // derived: encrypts scope keys at rest
   std::map<std::string, std::map<uint32_t, engine::Key32>> scope_keys;  // scope -> epoch -> key
+  std::optional<PublicKey> authority;                                   // set when enrolled
+  std::string certificate;  // this device's certificate bytes, when enrolled
 
   explicit Impl(ReplicaOptions opts)
       : options(std::move(opts)), clock(options.wall_clock, options.max_clock_skew_ms) {}
@@ -35,6 +41,8 @@ class Replica::Impl {
   void derive_keys();
   // Loads and decrypts every scope key (at open).
   Status load_scope_keys();
+  // Stores a scope key (encrypted at rest) and applies the held changes it opens.
+  Status store_scope_key(const std::string& scope, uint32_t epoch, const engine::Key32& key);
   const engine::Key32* find_scope_key(const std::string& scope, uint32_t epoch) const;
   // Highest epoch held for `scope`, or nullopt.
   std::optional<uint32_t> current_epoch(const std::string& scope) const;
@@ -55,6 +63,17 @@ class Replica::Impl {
                           const crdt::Value& value) const;
   // Loads a record by table key into a RecordView; nullopt when absent.
   Result<std::optional<RecordView>> load_view(const engine::Txn& txn, std::string_view rkey) const;
+
+  // Loads the authority and certificate (at open).
+  Status load_trust();
+  // Why a verified change may not be accepted (its author's rights), or ok. `batch` sees the
+  // control records applied earlier in the same batch. Only checked once enrolled.
+  Status check_author(engine::RecordBatch& batch, const engine::ChangeHeader& h);
+  // Opens the key envelopes addressed to this device that are not yet applied.
+  Status apply_envelopes();
+  // The certificate of `device` from the control records, via `batch`.
+  Result<std::optional<Certificate>> certificate_of(engine::RecordBatch& batch,
+                                                    const PublicKey& device);
 
   Status commit_local(std::vector<Transaction::Pending>& ops);
   Result<IngestReport> ingest(const std::vector<std::string>& sealed);

@@ -82,7 +82,7 @@ constexpr uint8_t kCompressionNone = 0;
 constexpr uint8_t kCompressionZstd = 1;
 constexpr size_t kMaxOpsPerChange = (size_t{1} << 20) - 1;
 constexpr uint64_t kMaxChangeSeq = (uint64_t{1} << 44) - 1;  // seq << 20 must fit 64 bits
-constexpr size_t kMaxScopeBytes = 256;
+constexpr size_t kMaxScopeBytes = 255;  // the store keys scopes with one length byte
 constexpr size_t kMaxHeaderBytes = 4096;
 inline constexpr char kChangeSignatureDomain[] = "birga-change-v1";  // signed without its NUL
 

@@ -16,7 +16,7 @@
 
 namespace birga::engine {
 
-constexpr size_t kMaxNameBytes = 255;  // scope paths, collection names
+constexpr size_t kMaxNameBytes = crdt::kMaxNameBytes;  // scope paths, collection names
 
 void put_be64(std::string& out, uint64_t v);
 void put_be32(std::string& out, uint32_t v);

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "birga/crdt/dot.h"
@@ -93,7 +94,9 @@ struct IngestReport {
 
 struct Alert {
   uint64_t position = 0;
-  std::string kind;    // "clock_skew", "equivocation", "broken_chain", ...
+  // "clock_skew", "equivocation" (also a broken hash chain), "undecryptable",
+  // "malformed_change", "refused_op", "bad_envelope"
+  std::string kind;
   std::string detail;  // human-readable, names the device and scope
 };
 
@@ -113,6 +116,20 @@ class Replica {
   crdt::ActorId actor() const;
   const crdt::Schema& schema() const;
   const std::string& dir() const;
+
+  // Trust. install_certificate() takes an enrolment bundle (birga/authority.h): it checks
+  // the certificate against the bundle's authority (which must be this replica's, once set)
+  // and this device's key, stores both, and ingests the bundle's control changes, which
+  // deliver this device's scope keys. Until a replica is enrolled it checks signatures and
+  // hash chains but not authors' rights, and it cannot sync.
+  Status install_certificate(std::string_view bundle);
+  // This device's certificate (raw bytes) and the deployment authority, when enrolled.
+  std::optional<std::string> certificate() const;
+  std::optional<PublicKey> authority() const;
+  // The certificate of `device` as published in the control scope, if known here.
+  Result<std::optional<std::string>> known_certificate(const PublicKey& device) const;
+  // When `device` was revoked (wall ms), if a revocation is known here.
+  Result<std::optional<uint64_t>> revoked_at(const PublicKey& device) const;
 
   // Scope data keys (32 bytes per scope and epoch), kept encrypted at rest. Adding a key
   // applies the held changes it opens. Writes use the highest epoch held.
@@ -151,8 +168,10 @@ class Replica {
   // (collection, id) order: equal on two replicas exactly when they hold the same state.
   Result<std::string> state_hash(const std::string& scope) const;
 
-  // Consistency check of the store: every chain contiguous and hash-linked, every record
-  // decryptable, indexes and feed consistent. Ok, or kDataLoss naming the first problem.
+  // Consistency check of the store: every chain contiguous, hash-linked and verifying, every
+  // head naming its last change, every record decryptable with a matching conflict flag and
+  // feed entry, every unapplied mark naming a held change. Ok, or kDataLoss naming the first
+  // problem. (Index entries are not re-derived.)
   Status verify() const;
 
   class Impl;
@@ -160,6 +179,8 @@ class Replica {
  private:
   explicit Replica(std::unique_ptr<Impl> impl);
   friend class Transaction;
+  friend class Handshake;
+  friend class SyncSession;
   std::unique_ptr<Impl> impl_;
 };
 

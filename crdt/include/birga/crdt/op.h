@@ -57,6 +57,9 @@ const char* op_kind_name(OpKind k);
 // The field kind an op kind writes; nullopt for record-level ops (delete, restore).
 std::optional<FieldKind> field_kind_of(OpKind k);
 
+// Collection and field names are 1..255 bytes (the store keys them with one length byte).
+constexpr size_t kMaxNameBytes = 255;
+
 struct Op {
   std::string collection;
   RecordId record;

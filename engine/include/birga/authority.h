@@ -1,0 +1,77 @@
+// Authority: the deployment's root of trust, kept offline by the administrator.
+//
+// The authority lives in its own directory (an LMDB store), its Ed25519 key sealed under the
+// administrator's passphrase. It signs device certificates, creates the scope data keys (one
+// per scope and epoch) and hands them out sealed to each entitled device's own key. What it
+// issues travels as control changes: changes in the "_control" scope authored by the
+// authority, which every node verifies and relays like any change. So the authority's machine
+// never needs to be online: its output is a file carried to a device (the enrolment bundle)
+// or imported at a hub, and sync spreads it.
+//
+// Scope keys: a grant with write on a path makes that path a data scope, and its key is
+// created at enrolment if new. A device gets envelopes for every epoch of every known scope
+// its certificate grants read on; when a new scope appears, every existing device with read on
+// it gets an envelope too. Revoking a device rotates every scope key it could read: a new
+// epoch, sealed to every remaining entitled device.
+//
+// Thread rule: one thread at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "birga/replica.h"
+#include "birga/status.h"
+#include "birga/trust.h"
+
+namespace birga {
+
+// What a device installs to join: its certificate and the control changes (the authority's
+// whole control log, so the chain is complete) holding its key envelopes.
+struct EnrolmentBundle {
+  PublicKey authority{};
+  std::string certificate;
+  std::vector<std::string> control_changes;
+
+  // "BGEB" || u8 version 1 || authority(32) || varint len || certificate ||
+  // varint count || (varint len || sealed change)*
+  std::string encode() const;
+  static Result<EnrolmentBundle> decode(std::string_view bytes);
+};
+
+class Authority {
+ public:
+  static Result<std::unique_ptr<Authority>> create(const std::string& dir,
+                                                   const std::string& passphrase);
+  static Result<std::unique_ptr<Authority>> open(const std::string& dir,
+                                                 const std::string& passphrase);
+  ~Authority();
+  Authority(const Authority&) = delete;
+  Authority& operator=(const Authority&) = delete;
+
+  const PublicKey& public_key() const;
+
+  // Issues a certificate and returns the bundle for the device.
+  Result<EnrolmentBundle> enrol(const PublicKey& device, const std::string& name, Role role,
+                                const std::vector<ScopeGrant>& scopes, uint64_t expires_ms);
+  // Revokes a device: a control change with the revocation and the rotated scope keys.
+  // Returns the new control changes (import them at a hub).
+  Result<std::vector<std::string>> revoke(const PublicKey& device, const std::string& reason);
+  // Every control change issued so far, in order.
+  Result<std::vector<std::string>> control_log() const;
+  // Every certificate issued, and whether it is revoked.
+  struct DeviceEntry {
+    Certificate certificate;
+    bool revoked = false;
+  };
+  Result<std::vector<DeviceEntry>> devices() const;
+
+  class Impl;
+
+ private:
+  explicit Authority(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace birga

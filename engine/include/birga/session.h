@@ -1,0 +1,133 @@
+// The transport-free side of a sync between two nodes: the handshake, the encrypted channel
+// and the sync session. Bytes in, bytes out: transport/ moves them over TCP (or a test moves
+// them in memory); nothing here does I/O.
+//
+//   1. Handshake. Each side sends hello() at once: a fresh X25519 key, nothing else. On the
+//      peer's hello, receive_hello() derives the session keys (crypto_kx, initiator = client)
+//      and returns the proof, the first sealed frame: this device's certificate and an
+//      Ed25519 signature by the device key over the transcript (both hellos), which binds the
+//      ephemeral keys to the identity. receive_proof() opens the peer's proof and checks its
+//      certificate (signed by this deployment's authority, not expired, not revoked) and
+//      signature; then peer() and channel() are available. Identities never cross in clear.
+//   2. Channel. Every frame after the handshake is sealed with XChaCha20-Poly1305 under the
+//      direction's key with a counter nonce: a replayed, reordered or altered frame fails to
+//      open, which ends the session.
+//   3. Sync. Both sides send start() at once (a summary of each shared scope: author -> seq
+//      and head hash), then feed every message from the peer to receive() and send what it
+//      returns, until done(). Changes stream in bounded batches; each received batch is
+//      ingested in one transaction and acknowledged. The receiver's summary is built from
+//      what it durably holds, so a cut session, started again, resends nothing acknowledged.
+//
+// Thread rule: one session object per connection, used from one thread; the Replica it
+// works on must not be used concurrently from another thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "birga/replica.h"
+#include "birga/status.h"
+#include "birga/trust.h"
+
+namespace birga {
+
+// Wire limits a node enforces on everything it reads.
+constexpr size_t kMaxFrameBytes = size_t{4} << 20;  // one frame, after the 4-byte length
+
+class SecureChannel {
+ public:
+  SecureChannel() = default;
+  // Seals one frame payload (plaintext at most kMaxFrameBytes - 40 bytes).
+  std::string seal(std::string_view plaintext);
+  // Opens the next frame from the peer; corrupt_input when it was altered, replayed or
+  // reordered.
+  Result<std::string> open(std::string_view frame);
+
+ private:
+  friend class Handshake;
+  std::array<uint8_t, 32> tx_key_{}, rx_key_{};
+  uint64_t tx_counter_ = 0, rx_counter_ = 0;
+};
+
+class Handshake {
+ public:
+  // REQUIRES: `replica` holds a certificate (Replica::install_certificate). `initiator` is
+  // the side that connected.
+  static Result<std::unique_ptr<Handshake>> begin(Replica& replica, bool initiator);
+  ~Handshake();
+
+  // The first message, sent by both sides at once.
+  const std::string& hello() const { return hello_; }
+  // Takes the peer's hello; returns the proof frame to send (corrupt_input on a malformed
+  // hello).
+  Result<std::string> receive_hello(std::string_view peer_hello);
+  // Checks the peer's proof frame. permission_denied names why the peer is refused (another
+  // authority, expired, revoked, not its key). After ok, peer() and channel() are available.
+  Status receive_proof(std::string_view peer_proof);
+
+  const Certificate& peer() const { return peer_; }
+  SecureChannel channel() const { return channel_; }
+
+ private:
+  Handshake() = default;
+  Replica* replica_ = nullptr;
+  bool initiator_ = false;
+  std::string hello_, peer_hello_;
+  std::array<uint8_t, 32> eph_pk_{};
+  std::array<uint8_t, 32> eph_sk_{};
+  std::array<uint8_t, 32> peer_eph_{};
+  Certificate peer_;
+  SecureChannel channel_;
+  bool keys_ready_ = false;
+};
+
+struct SyncOptions {
+  size_t max_batch_bytes = size_t{512} << 10;  // sealed bytes per batch message
+  size_t window = 4;                           // batches in flight before acks are needed
+};
+
+struct SyncStats {
+  uint64_t bytes_sent = 0;      // message bytes produced by this session
+  uint64_t bytes_received = 0;  // message bytes given to receive()
+  uint64_t messages_sent = 0;
+  uint64_t messages_received = 0;
+  uint64_t changes_sent = 0;
+  uint64_t changes_received = 0;  // newly applied, pending or held (not duplicates)
+  uint64_t batches_acked = 0;     // of ours, acknowledged by the peer
+  uint64_t round_trips = 0;       // message exchanges on the critical path (see docs)
+  std::vector<Status> refused;    // changes the peer sent that were refused
+};
+
+class SyncSession {
+ public:
+  // `peer` is the certificate the handshake authenticated.
+  SyncSession(Replica& replica, Certificate peer, SyncOptions options = {});
+  ~SyncSession();
+
+  // The opening messages (summaries), sent by both sides at once.
+  std::vector<std::string> start();
+  // Handles one message from the peer and returns what to send next. An error means the
+  // peer broke the protocol: close the session (everything acknowledged so far is durable).
+  Result<std::vector<std::string>> receive(std::string_view message);
+  // Both directions complete: everything sent was acknowledged, the peer said it had no
+  // more, and our acknowledgement of its last batch has been produced.
+  bool done() const;
+
+  const SyncStats& stats() const { return stats_; }
+  const Certificate& peer() const { return peer_; }
+
+  class State;
+
+ private:
+  Replica& replica_;
+  Certificate peer_;
+  SyncOptions options_;
+  SyncStats stats_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace birga

@@ -1,0 +1,425 @@
+// Authority: certificates, scope keys, key envelopes and revocations, issued as control
+// changes (see birga/authority.h and trust_internal.h for the control record layout).
+#include "birga/authority.h"
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "lmdb_env.h"
+#include "replica_impl.h"
+#include "sealed_change.h"
+#include "store_keys.h"
+#include "trust_internal.h"
+
+namespace birga {
+
+using engine::Table;
+using engine::Txn;
+
+namespace {
+
+constexpr std::string_view kAuthorityFormat = "BIRGA-AUTHORITY\x01";
+constexpr std::string_view kBundleMagic = "BGEB";
+const std::string kControl(kControlScope);
+
+std::string device_meta_key(const PublicKey& device) {
+  return "device:" + engine::key_bytes(device);
+}
+std::string revoked_meta_key(const PublicKey& device) {
+  return "revoked:" + engine::key_bytes(device);
+}
+
+// Builds the lww ops of one control record.
+void control_record(std::vector<crdt::Op>& ops, std::string_view collection,
+                    const crdt::RecordId& id,
+                    std::initializer_list<std::pair<const char*, crdt::Value>> fields) {
+  for (const auto& [name, value] : fields) {
+    crdt::Op op;
+    op.collection = std::string(collection);
+    op.record = id;
+    op.kind = crdt::OpKind::kLwwWrite;
+    op.field = name;
+    op.value = value;
+    op.dot = crdt::Dot{{}, 1};
+    ops.push_back(std::move(op));
+  }
+}
+
+}  // namespace
+
+// ---- EnrolmentBundle ----------------------------------------------------------------------
+
+std::string EnrolmentBundle::encode() const {
+  crdt::ByteWriter w;
+  w.raw(kBundleMagic.data(), kBundleMagic.size());
+  w.u8(1);
+  w.raw(authority.data(), authority.size());
+  w.bytes(certificate);
+  w.varint(control_changes.size());
+  for (const std::string& c : control_changes) w.bytes(c);
+  return w.take();
+}
+
+Result<EnrolmentBundle> EnrolmentBundle::decode(std::string_view bytes) {
+  crdt::ByteReader r(bytes, "enrolment bundle");
+  char magic[4];
+  r.raw(magic, 4);
+  if (r.ok() && std::string_view(magic, 4) != kBundleMagic) {
+    return Status::corrupt_input("not an enrolment bundle (bad magic)");
+  }
+  if (r.u8() != 1 && r.ok()) return Status::corrupt_input("enrolment bundle: unknown version");
+  EnrolmentBundle b;
+  r.raw(b.authority.data(), b.authority.size());
+  b.certificate = std::string(r.bytes());
+  const uint64_t n = r.count(1);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) b.control_changes.emplace_back(r.bytes());
+  BIRGA_RETURN_IF_ERROR(r.finish());
+  return b;
+}
+
+// ---- Impl ---------------------------------------------------------------------------------
+
+class Authority::Impl {
+ public:
+  std::unique_ptr<engine::LmdbEnv> env;
+  engine::SigningKey key;
+  engine::Key32 wrap_key{};
+  crdt::HybridClock clock;
+
+  // scope -> epoch -> key
+  Result<std::map<std::string, std::map<uint32_t, engine::Key32>>> scope_keys(const Txn& txn) {
+    std::map<std::string, std::map<uint32_t, engine::Key32>> out;
+    Status problem;
+    BIRGA_RETURN_IF_ERROR(
+        txn.scan(Table::kScopeKeys, "", [&](std::string_view k, std::string_view v) {
+          const size_t n = static_cast<uint8_t>(k[0]);
+          auto raw = engine::aead_open(wrap_key, v, k);
+          if (!raw.is_ok() || raw->size() != 32 || k.size() != 1 + n + 4) {
+            problem = Status::data_loss("authority scope key cannot be read");
+            return false;
+          }
+          engine::Key32 key32;
+          std::copy(raw->begin(), raw->end(), key32.begin());
+          out[std::string(k.substr(1, n))][engine::get_be32(k.substr(1 + n))] = key32;
+          return true;
+        }));
+    if (!problem.is_ok()) return problem;
+    return out;
+  }
+
+  Status put_scope_key(Txn& txn, const std::string& scope, uint32_t epoch,
+                       const engine::Key32& key32) {
+    const std::string k = engine::scope_key_key(scope, epoch);
+    return txn.put(Table::kScopeKeys, k, engine::aead_seal(wrap_key, engine::key_bytes(key32), k));
+  }
+
+  // Active (issued, not revoked) devices with their certificates.
+  Result<std::vector<Certificate>> active_devices(const Txn& txn) {
+    std::vector<Certificate> out;
+    Status problem;
+    BIRGA_RETURN_IF_ERROR(
+        txn.scan(Table::kMeta, "device:", [&](std::string_view k, std::string_view v) {
+          auto c = Certificate::parse(v, key.public_key);
+          if (!c.is_ok()) {
+            problem = Status::data_loss("authority holds an unreadable certificate");
+            return false;
+          }
+          auto revoked = txn.get(Table::kMeta, "revoked:" + std::string(k.substr(7)));
+          if (revoked.is_ok() && !*revoked) out.push_back(std::move(*c));
+          return true;
+        }));
+    if (!problem.is_ok()) return problem;
+    return out;
+  }
+
+  // Appends envelopes of `key32` (scope, epoch) for `device`.
+  Status add_envelope(std::vector<crdt::Op>& ops, const std::string& scope, uint32_t epoch,
+                      const engine::Key32& key32, const PublicKey& device) {
+    auto x = engine::ed25519_pk_to_x25519(device);
+    if (!x.is_ok()) return x.status();
+    const std::string sealed = engine::box_seal(*x, engine::key_bytes(key32));
+    std::string id_key = scope;
+    id_key.push_back('\0');
+    engine::put_be32(id_key, epoch);
+    id_key += engine::key_bytes(device);
+    control_record(ops, engine::kEnvelopeCollection, engine::control_record_id("envelope", id_key),
+                   {{"scope", crdt::text(scope)},
+                    {"epoch", crdt::integer(epoch)},
+                    {"recipient", crdt::text(key_hex(device))},
+                    {"sealed", crdt::Value(sealed)}});
+    return Status::ok();
+  }
+
+  // Seals `ops` as the next control change and stores it.
+  Status issue(Txn& txn, const std::vector<crdt::Op>& ops) {
+    const crdt::ActorId actor = engine::actor_of(key.public_key);
+    auto head = read_head(txn, kControl, actor);
+    if (!head.is_ok()) return head.status();
+    engine::ChangeHeader h;
+    h.author = key.public_key;
+    h.scope = kControl;
+    h.seq = head->seq + 1;
+    h.prev_hash = head->hash;
+    h.hlc = clock.now();
+    h.key_epoch = engine::kControlEpoch;
+    auto body = engine::encode_ops(ops);
+    if (!body.is_ok()) return body.status();
+    auto sealed = engine::seal_change(h, *body, engine::control_scope_key(key.public_key), key);
+    if (!sealed.is_ok()) return sealed.status();
+    BIRGA_RETURN_IF_ERROR(
+        txn.put(Table::kChanges, engine::change_key(kControl, actor, h.seq), *sealed));
+    return write_head(txn, kControl, actor, Head{h.seq, engine::change_id(*sealed)});
+  }
+
+  Result<std::vector<std::string>> log_from(const Txn& txn, uint64_t from_seq) {
+    std::vector<std::string> out;
+    const crdt::ActorId actor = engine::actor_of(key.public_key);
+    BIRGA_RETURN_IF_ERROR(txn.scan(
+        Table::kChanges, engine::author_key(kControl, actor),
+        [&](std::string_view, std::string_view v) {
+          out.emplace_back(v);
+          return true;
+        },
+        engine::change_key(kControl, actor, from_seq)));
+    return out;
+  }
+};
+
+Authority::Authority(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Authority::~Authority() = default;
+
+const PublicKey& Authority::public_key() const {
+  return impl_->key.public_key;
+}
+
+Result<std::unique_ptr<Authority>> Authority::create(const std::string& dir,
+                                                     const std::string& passphrase) {
+  BIRGA_RETURN_IF_ERROR(engine::crypto_init());
+  if (passphrase.empty()) return Status::invalid_argument("a passphrase is required");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (std::filesystem::exists(std::filesystem::path(dir) / "data.mdb", ec)) {
+    return Status::already_exists(dir + " already holds a store");
+  }
+  auto impl = std::make_unique<Impl>();
+  auto env = engine::LmdbEnv::open(dir);
+  if (!env.is_ok()) return env.status();
+  impl->env = std::move(*env);
+  impl->key = engine::SigningKey::generate();
+  const std::string wrap = engine::random_bytes(32);
+  std::copy(wrap.begin(), wrap.end(), impl->wrap_key.begin());
+  std::string secrets(impl->key.secret_key.view());
+  secrets += wrap;
+  auto blob = engine::seal_with_passphrase(secrets, passphrase, engine::default_pwhash_cost());
+  std::fill(secrets.begin(), secrets.end(), '\0');
+  if (!blob.is_ok()) return blob.status();
+  BIRGA_RETURN_IF_ERROR(impl->env->write([&](Txn& txn) -> Status {
+    BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "format", kAuthorityFormat));
+    BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "public", engine::key_bytes(impl->key.public_key)));
+    return txn.put(Table::kMeta, "secrets", *blob);
+  }));
+  return std::unique_ptr<Authority>(new Authority(std::move(impl)));
+}
+
+Result<std::unique_ptr<Authority>> Authority::open(const std::string& dir,
+                                                   const std::string& passphrase) {
+  BIRGA_RETURN_IF_ERROR(engine::crypto_init());
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "data.mdb", ec)) {
+    return Status::not_found("no authority in " + dir +
+                             " (create one with `birga authority init`)");
+  }
+  auto impl = std::make_unique<Impl>();
+  auto env = engine::LmdbEnv::open(dir);
+  if (!env.is_ok()) return env.status();
+  impl->env = std::move(*env);
+  std::string blob, pub;
+  BIRGA_RETURN_IF_ERROR(impl->env->read([&](const Txn& txn) -> Status {
+    auto format = txn.get(Table::kMeta, "format");
+    if (!format.is_ok() || !*format || **format != kAuthorityFormat) {
+      return Status::invalid_argument(dir + " is not a Birga authority directory");
+    }
+    auto b = txn.get(Table::kMeta, "secrets");
+    auto p = txn.get(Table::kMeta, "public");
+    if (!b.is_ok() || !*b || !p.is_ok() || !*p) return Status::data_loss("authority keys missing");
+    blob = std::string(**b);
+    pub = std::string(**p);
+    return Status::ok();
+  }));
+  auto secrets = engine::open_with_passphrase(blob, passphrase);
+  if (!secrets.is_ok()) return secrets.status().with_context("open authority " + dir);
+  if (secrets->size() != 64 + 32) return Status::data_loss("authority secrets have the wrong size");
+  auto key = engine::SigningKey::from_secret_key(secrets->view().substr(0, 64));
+  if (!key.is_ok()) return key.status();
+  impl->key = std::move(*key);
+  if (engine::key_bytes(impl->key.public_key) != pub) {
+    return Status::data_loss("authority key does not match its public key");
+  }
+  const std::string_view wrap = secrets->view().substr(64);
+  std::copy(wrap.begin(), wrap.end(), impl->wrap_key.begin());
+  return std::unique_ptr<Authority>(new Authority(std::move(impl)));
+}
+
+Result<EnrolmentBundle> Authority::enrol(const PublicKey& device, const std::string& name,
+                                         Role role, const std::vector<ScopeGrant>& scopes,
+                                         uint64_t expires_ms) {
+  if (scopes.empty()) return Status::invalid_argument("a certificate needs at least one scope");
+  for (const ScopeGrant& g : scopes) {
+    BIRGA_RETURN_IF_ERROR(engine::check_name("scope", g.path));
+    if (g.path[0] == '_') return Status::invalid_argument("scope names cannot start with '_'");
+    if (!g.rights) return Status::invalid_argument("scope '" + g.path + "' grants no right");
+  }
+  EnrolmentBundle bundle;
+  bundle.authority = impl_->key.public_key;
+  Status s = impl_->env->write([&](Txn& txn) -> Status {
+    auto revoked = txn.get(Table::kMeta, revoked_meta_key(device));
+    if (!revoked.is_ok()) return revoked.status();
+    if (*revoked) return Status::permission_denied("this device key was revoked; make a new one");
+    auto serial_v = txn.get(Table::kMeta, "serial");
+    if (!serial_v.is_ok()) return serial_v.status();
+    const uint64_t serial =
+        (*serial_v && (*serial_v)->size() == 8) ? engine::get_be64(**serial_v) + 1 : 1;
+    std::string serial_bytes;
+    engine::put_be64(serial_bytes, serial);
+    BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "serial", serial_bytes));
+
+    Certificate cert;
+    cert.authority = impl_->key.public_key;
+    cert.device = device;
+    cert.name = name;
+    cert.role = role;
+    cert.scopes = scopes;
+    cert.serial = serial;
+    cert.issued_ms = crdt::system_wall_clock_ms();
+    cert.expires_ms = expires_ms;
+    BIRGA_RETURN_IF_ERROR(engine::sign_certificate(cert, impl_->key));
+    BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, device_meta_key(device), cert.bytes));
+    bundle.certificate = cert.bytes;
+
+    std::vector<crdt::Op> ops;
+    control_record(ops, engine::kCertCollection,
+                   engine::control_record_id("cert", engine::key_bytes(device)),
+                   {{"certificate", crdt::Value(cert.bytes)}});
+    auto keys = impl_->scope_keys(txn);
+    if (!keys.is_ok()) return keys.status();
+    auto others = impl_->active_devices(txn);
+    if (!others.is_ok()) return others.status();
+    // New data scopes: every path granted write. Existing devices that can read them get the key.
+    for (const ScopeGrant& g : scopes) {
+      if (!(g.rights & kWrite) || keys->count(g.path)) continue;
+      engine::Key32 fresh;
+      const std::string r = engine::random_bytes(32);
+      std::copy(r.begin(), r.end(), fresh.begin());
+      BIRGA_RETURN_IF_ERROR(impl_->put_scope_key(txn, g.path, 1, fresh));
+      (*keys)[g.path][1] = fresh;
+      for (const Certificate& other : *others) {
+        if (other.device != device && (other.rights_on(g.path) & kRead)) {
+          BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, g.path, 1, fresh, other.device));
+        }
+      }
+    }
+    // The new device gets every epoch of every scope it can read.
+    for (const auto& [scope, epochs] : *keys) {
+      if (!(cert.rights_on(scope) & kRead)) continue;
+      for (const auto& [epoch, k] : epochs) {
+        BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, scope, epoch, k, device));
+      }
+    }
+    BIRGA_RETURN_IF_ERROR(impl_->issue(txn, ops));
+    auto log = impl_->log_from(txn, 1);
+    if (!log.is_ok()) return log.status();
+    bundle.control_changes = std::move(*log);
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return bundle;
+}
+
+Result<std::vector<std::string>> Authority::revoke(const PublicKey& device,
+                                                   const std::string& reason) {
+  std::vector<std::string> out;
+  Status s = impl_->env->write([&](Txn& txn) -> Status {
+    auto held = txn.get(Table::kMeta, device_meta_key(device));
+    if (!held.is_ok()) return held.status();
+    if (!*held) return Status::not_found("no certificate was issued to device " + key_hex(device));
+    auto cert = Certificate::parse(**held, impl_->key.public_key);
+    if (!cert.is_ok()) return cert.status();
+    auto already = txn.get(Table::kMeta, revoked_meta_key(device));
+    if (!already.is_ok()) return already.status();
+    if (*already) return Status::already_exists("device '" + cert->name + "' is already revoked");
+    const uint64_t now = crdt::system_wall_clock_ms();
+    std::string when;
+    engine::put_be64(when, now);
+    BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, revoked_meta_key(device), when));
+
+    std::vector<crdt::Op> ops;
+    control_record(ops, engine::kRevocationCollection,
+                   engine::control_record_id("revoke", engine::key_bytes(device)),
+                   {{"device", crdt::text(key_hex(device))},
+                    {"revoked_ms", crdt::integer(static_cast<int64_t>(now))},
+                    {"reason", crdt::text(reason)}});
+    auto keys = impl_->scope_keys(txn);
+    if (!keys.is_ok()) return keys.status();
+    auto remaining = impl_->active_devices(txn);
+    if (!remaining.is_ok()) return remaining.status();
+    for (const auto& [scope, epochs] : *keys) {
+      if (!(cert->rights_on(scope) & kRead)) continue;
+      const uint32_t epoch = epochs.rbegin()->first + 1;
+      engine::Key32 fresh;
+      const std::string r = engine::random_bytes(32);
+      std::copy(r.begin(), r.end(), fresh.begin());
+      BIRGA_RETURN_IF_ERROR(impl_->put_scope_key(txn, scope, epoch, fresh));
+      for (const Certificate& other : *remaining) {
+        if (other.rights_on(scope) & kRead) {
+          BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, scope, epoch, fresh, other.device));
+        }
+      }
+    }
+    const crdt::ActorId actor = engine::actor_of(impl_->key.public_key);
+    auto head = read_head(txn, kControl, actor);
+    if (!head.is_ok()) return head.status();
+    BIRGA_RETURN_IF_ERROR(impl_->issue(txn, ops));
+    auto log = impl_->log_from(txn, head->seq + 1);
+    if (!log.is_ok()) return log.status();
+    out = std::move(*log);
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+Result<std::vector<std::string>> Authority::control_log() const {
+  std::vector<std::string> out;
+  Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    auto log = impl_->log_from(txn, 1);
+    if (!log.is_ok()) return log.status();
+    out = std::move(*log);
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+Result<std::vector<Authority::DeviceEntry>> Authority::devices() const {
+  std::vector<DeviceEntry> out;
+  Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    Status problem;
+    BIRGA_RETURN_IF_ERROR(
+        txn.scan(Table::kMeta, "device:", [&](std::string_view k, std::string_view v) {
+          auto c = Certificate::parse(v, impl_->key.public_key);
+          if (!c.is_ok()) {
+            problem = c.status();
+            return false;
+          }
+          auto revoked = txn.get(Table::kMeta, "revoked:" + std::string(k.substr(7)));
+          out.push_back(DeviceEntry{std::move(*c), revoked.is_ok() && revoked->has_value()});
+          return true;
+        }));
+    return problem;
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+}  // namespace birga

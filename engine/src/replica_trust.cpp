@@ -1,0 +1,210 @@
+// Replica: enrolment, key envelopes, and the author checks applied on ingest.
+#include "birga/authority.h"
+#include "record_batch.h"
+#include "replica_impl.h"
+#include "store_keys.h"
+#include "trust_internal.h"
+
+namespace birga {
+
+using engine::Table;
+using engine::Txn;
+
+namespace {
+
+std::optional<std::string> lww_text(const crdt::Record& r, const std::string& field) {
+  const auto* reg = r.get<crdt::LwwRegister>(field);
+  if (!reg || !reg->is_set()) return std::nullopt;
+  if (const auto* s = std::get_if<std::string>(&reg->value())) return *s;
+  return std::nullopt;
+}
+
+std::optional<int64_t> lww_int(const crdt::Record& r, const std::string& field) {
+  const auto* reg = r.get<crdt::LwwRegister>(field);
+  if (!reg || !reg->is_set()) return std::nullopt;
+  if (const auto* i = std::get_if<int64_t>(&reg->value())) return *i;
+  return std::nullopt;
+}
+
+std::string short_key(const PublicKey& k) {
+  return key_hex(k).substr(0, 16);
+}
+
+}  // namespace
+
+Status Replica::Impl::load_trust() {
+  return env->read([&](const Txn& txn) -> Status {
+    auto a = txn.get(Table::kMeta, "authority");
+    auto c = txn.get(Table::kMeta, "certificate");
+    if (!a.is_ok()) return a.status();
+    if (!c.is_ok()) return c.status();
+    if (*a && (*a)->size() == 32) {
+      PublicKey k;
+      std::copy((*a)->begin(), (*a)->end(), k.begin());
+      authority = k;
+    }
+    if (*c) certificate = std::string(**c);
+    return Status::ok();
+  });
+}
+
+Status Replica::install_certificate(std::string_view bundle_bytes) {
+  auto bundle = EnrolmentBundle::decode(bundle_bytes);
+  if (!bundle.is_ok()) return bundle.status();
+  Impl& impl = *impl_;
+  if (impl.authority && *impl.authority != bundle->authority) {
+    return Status::permission_denied("this certificate belongs to another deployment (authority " +
+                                     key_hex(bundle->authority).substr(0, 16) +
+                                     ", this replica's is " +
+                                     key_hex(*impl.authority).substr(0, 16) + ")");
+  }
+  auto cert = Certificate::parse(bundle->certificate, bundle->authority);
+  if (!cert.is_ok()) return cert.status();
+  if (cert->device != impl.device.public_key) {
+    return Status::invalid_argument("certificate '" + cert->name + "' is for device " +
+                                    short_key(cert->device) + ", not this one (" +
+                                    short_key(impl.device.public_key) + ")");
+  }
+  const std::string control(kControlScope);
+  BIRGA_RETURN_IF_ERROR(impl.env->write([&](Txn& txn) -> Status {
+    BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "authority", engine::key_bytes(bundle->authority)));
+    return txn.put(Table::kMeta, "certificate", cert->bytes);
+  }));
+  impl.authority = bundle->authority;
+  impl.certificate = cert->bytes;
+  if (!impl.find_scope_key(control, engine::kControlEpoch)) {
+    BIRGA_RETURN_IF_ERROR(add_scope_key(control, engine::kControlEpoch,
+                                        engine::control_scope_key(bundle->authority)));
+  }
+  auto report = ingest(bundle->control_changes);
+  if (!report.is_ok()) return report.status();
+  if (!report->refused.empty()) return report->refused.front().with_context("enrolment bundle");
+  return Status::ok();
+}
+
+std::optional<std::string> Replica::certificate() const {
+  if (impl_->certificate.empty()) return std::nullopt;
+  return impl_->certificate;
+}
+
+std::optional<PublicKey> Replica::authority() const {
+  return impl_->authority;
+}
+
+Result<std::optional<std::string>> Replica::known_certificate(const PublicKey& device) const {
+  auto v = get(std::string(engine::kCertCollection),
+               engine::control_record_id("cert", engine::key_bytes(device)));
+  if (!v.is_ok()) return v.status();
+  if (!*v) return std::optional<std::string>();
+  return lww_text((*v)->state, "certificate");
+}
+
+Result<std::optional<uint64_t>> Replica::revoked_at(const PublicKey& device) const {
+  auto v = get(std::string(engine::kRevocationCollection),
+               engine::control_record_id("revoke", engine::key_bytes(device)));
+  if (!v.is_ok()) return v.status();
+  if (!*v) return std::optional<uint64_t>();
+  const auto ms = lww_int((*v)->state, "revoked_ms");
+  if (!ms) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(static_cast<uint64_t>(*ms));
+}
+
+Result<std::optional<Certificate>> Replica::Impl::certificate_of(engine::RecordBatch& batch,
+                                                                 const PublicKey& device) {
+  auto rec = batch.load(std::string(engine::kCertCollection),
+                        engine::control_record_id("cert", engine::key_bytes(device)));
+  if (!rec.is_ok()) return rec.status();
+  const auto bytes = lww_text((*rec)->state, "certificate");
+  if (!bytes) return std::optional<Certificate>();
+  auto cert = Certificate::parse(*bytes, *authority);
+  if (!cert.is_ok()) return cert.status();
+  return std::optional<Certificate>(std::move(*cert));
+}
+
+Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::ChangeHeader& h) {
+  if (!authority) return Status::ok();
+  const std::string who = "change " + std::to_string(h.seq) + " of device " + short_key(h.author) +
+                          " in scope '" + h.scope + "'";
+  if (h.scope == kControlScope) {
+    if (h.author != *authority) {
+      return Status::permission_denied(who + ": only the authority writes the control scope");
+    }
+    return Status::ok();
+  }
+  if (h.scope.empty() || h.scope[0] == '_') {
+    return Status::permission_denied(who + ": reserved scope name");
+  }
+  auto cert = certificate_of(batch, h.author);
+  if (!cert.is_ok()) return cert.status().with_context(who);
+  if (!*cert) {
+    return Status::permission_denied(who +
+                                     ": unknown author (no certificate from this "
+                                     "deployment's authority is known for it yet)");
+  }
+  if (!((*cert)->rights_on(h.scope) & kWrite)) {
+    return Status::permission_denied(who + ": '" + (*cert)->name +
+                                     "' has no write right on this scope");
+  }
+  auto revoked = batch.load(std::string(engine::kRevocationCollection),
+                            engine::control_record_id("revoke", engine::key_bytes(h.author)));
+  if (!revoked.is_ok()) return revoked.status();
+  if (const auto ms = lww_int((*revoked)->state, "revoked_ms")) {
+    if (h.hlc.wall_ms() >= static_cast<uint64_t>(*ms)) {
+      return Status::permission_denied(who + ": '" + (*cert)->name +
+                                       "' was revoked before this change was made");
+    }
+  }
+  return Status::ok();
+}
+
+Status Replica::Impl::apply_envelopes() {
+  if (!authority) return Status::ok();
+  const std::string me = key_hex(device.public_key);
+  struct Found {
+    std::string scope;
+    uint32_t epoch;
+    std::string sealed;
+  };
+  std::vector<Found> found;
+  Status s = env->read([&](const Txn& txn) -> Status {
+    Status problem;
+    BIRGA_RETURN_IF_ERROR(txn.scan(Table::kRecords,
+                                   engine::collection_prefix(engine::kEnvelopeCollection),
+                                   [&](std::string_view k, std::string_view v) {
+                                     std::string scope;
+                                     crdt::Record r;
+                                     problem = open_record(k, v, &scope, &r);
+                                     if (!problem.is_ok()) return false;
+                                     if (lww_text(r, "recipient") != me) return true;
+                                     const auto sc = lww_text(r, "scope");
+                                     const auto ep = lww_int(r, "epoch");
+                                     const auto sealed = lww_text(r, "sealed");
+                                     if (sc && ep && sealed && *ep > 0) {
+                                       found.push_back({*sc, static_cast<uint32_t>(*ep), *sealed});
+                                     }
+                                     return true;
+                                   }));
+    return problem;
+  });
+  BIRGA_RETURN_IF_ERROR(s);
+  for (const Found& f : found) {
+    if (find_scope_key(f.scope, f.epoch)) continue;
+    auto xpk = engine::ed25519_pk_to_x25519(device.public_key);
+    auto xsk = engine::ed25519_sk_to_x25519(device.secret_key);
+    if (!xpk.is_ok() || !xsk.is_ok()) return Status::internal("cannot derive the X25519 key");
+    auto key = engine::box_seal_open(*xpk, *xsk, f.sealed);
+    if (!key.is_ok() || key->size() != 32) {
+      BIRGA_RETURN_IF_ERROR(env->write([&](Txn& txn) {
+        return add_alert(txn, "bad_envelope",
+                         "a key envelope for scope '" + f.scope + "' cannot be opened");
+      }));
+      continue;
+    }
+    engine::Key32 k;
+    std::copy_n(key->data(), 32, k.begin());
+    BIRGA_RETURN_IF_ERROR(store_scope_key(f.scope, f.epoch, k));
+  }
+  return Status::ok();
+}
+
+}  // namespace birga

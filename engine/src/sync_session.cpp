@@ -1,0 +1,318 @@
+// SyncSession: the transport-free sync protocol (see birga/session.h, docs/protocol.md).
+//
+// Both sides open with a Summary of the scopes the peer may receive. From the peer's summary
+// each side knows what the peer lacks, and streams it in Batches (control scope first, then
+// each scope in name order, chain order per author), at most `window` unacknowledged at a
+// time. Each received batch is ingested in one transaction and its id acknowledged, riding on
+// the next outgoing batch or in an Ack. A side's last batch says so (`last`), possibly empty.
+#include <algorithm>
+#include <set>
+
+#include "birga/session.h"
+#include "capnp_util.h"
+#include "replica_impl.h"
+#include "store_keys.h"
+#include "sync.capnp.h"
+#include "trust_internal.h"
+
+namespace birga {
+
+using engine::Table;
+using engine::Txn;
+
+namespace {
+
+constexpr engine::MessageLimits kSyncLimits{(kMaxFrameBytes / 8) * 2, 16};
+
+kj::ArrayPtr<const kj::byte> bytes_ptr(std::string_view s) {
+  return kj::ArrayPtr<const kj::byte>(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+
+std::string flat(capnp::MallocMessageBuilder& mb) {
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(mb);
+  const auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+}  // namespace
+
+class SyncSession::State {
+ public:
+  // Outgoing.
+  bool peer_summary_received = false;
+  std::vector<std::string> send_scopes;             // control first, then by name
+  std::map<std::string, crdt::VersionVector> sent;  // what the peer holds or was sent
+  size_t cursor = 0;
+  std::vector<std::string> forced;  // evidence of a fork to show the peer
+  uint64_t next_batch = 1;
+  std::set<uint64_t> in_flight;
+  bool all_sent = false;
+  // Incoming.
+  bool peer_last = false;
+  std::vector<uint64_t> acks_to_send;
+  uint32_t data_hops = 0;
+};
+
+SyncSession::SyncSession(Replica& replica, Certificate peer, SyncOptions options)
+    : replica_(replica),
+      peer_(std::move(peer)),
+      options_(options),
+      state_(std::make_unique<State>()) {}
+
+SyncSession::~SyncSession() = default;
+
+namespace {
+
+// Scopes `cert` may receive: read or relay on it, and the control scope.
+bool may_receive(const Certificate& cert, std::string_view scope) {
+  return scope == kControlScope || (cert.rights_on(scope) & (kRead | kRelay));
+}
+
+}  // namespace
+
+std::vector<std::string> SyncSession::start() {
+  capnp::MallocMessageBuilder mb;
+  auto msg = mb.initRoot<engine::wire::SyncMessage>();
+  msg.setHop(1);
+  auto scopes = replica_.scopes();
+  std::vector<std::pair<std::string, std::map<crdt::ActorId, Head>>> listed;
+  if (scopes.is_ok()) {
+    for (const std::string& s : *scopes) {
+      if (!may_receive(peer_, s)) continue;
+      auto h = replica_.heads(s);
+      if (h.is_ok()) listed.emplace_back(s, std::move(*h));
+    }
+  }
+  auto list = msg.initSummary().initScopes(static_cast<unsigned>(listed.size()));
+  for (size_t i = 0; i < listed.size(); ++i) {
+    list[i].setScope(listed[i].first);
+    auto heads = list[i].initHeads(static_cast<unsigned>(listed[i].second.size()));
+    size_t j = 0;
+    for (const auto& [actor, head] : listed[i].second) {
+      heads[j].setActor(bytes_ptr(
+          std::string_view(reinterpret_cast<const char*>(actor.bytes.data()), actor.bytes.size())));
+      heads[j].setSeq(head.seq);
+      heads[j].setHash(bytes_ptr(engine::key_bytes(head.hash)));
+      ++j;
+    }
+  }
+  std::string out = flat(mb);
+  stats_.bytes_sent += out.size();
+  ++stats_.messages_sent;
+  state_->data_hops = std::max<uint32_t>(state_->data_hops, 1);
+  stats_.round_trips = (state_->data_hops + 1) / 2;
+  return {std::move(out)};
+}
+
+bool SyncSession::done() const {
+  const State& s = *state_;
+  return s.all_sent && s.in_flight.empty() && s.peer_last && s.acks_to_send.empty();
+}
+
+namespace {
+
+// Reads the peer's summary into per-scope heads; checks each shared chain's hash at the
+// peer's seq against ours, returning our change where they differ (a forked chain).
+Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
+                    std::map<std::string, std::map<crdt::ActorId, Head>>* peer_heads,
+                    std::vector<std::pair<std::string, std::string>>* forks) {
+  for (auto scope : summary.getScopes()) {
+    const std::string name = scope.getScope().cStr();
+    BIRGA_RETURN_IF_ERROR(engine::check_name("summary scope", name));
+    auto& heads = (*peer_heads)[name];
+    for (auto h : scope.getHeads()) {
+      if (h.getActor().size() != 16 || h.getHash().size() != 32) {
+        return Status::corrupt_input("summary: malformed head entry in scope '" + name + "'");
+      }
+      crdt::ActorId actor;
+      std::copy(h.getActor().begin(), h.getActor().end(), actor.bytes.begin());
+      Head head;
+      head.seq = h.getSeq();
+      std::copy(h.getHash().begin(), h.getHash().end(), head.hash.begin());
+      heads[actor] = head;
+    }
+  }
+  for (const auto& [scope, heads] : *peer_heads) {
+    auto mine = replica.heads(scope);
+    if (!mine.is_ok()) return mine.status();
+    for (const auto& [actor, theirs] : heads) {
+      auto it = mine->find(actor);
+      if (it == mine->end() || theirs.seq == 0 || theirs.seq > it->second.seq) continue;
+      crdt::VersionVector before;
+      before.advance(actor, theirs.seq - 1);
+      auto change = replica.export_missing(scope, before, 1);
+      if (!change.is_ok()) return change.status();
+      if (!change->empty() && engine::change_id(change->front()) != theirs.hash) {
+        forks->emplace_back(scope, change->front());
+      }
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> SyncSession::receive(std::string_view message) {
+  State& s = *state_;
+  stats_.bytes_received += message.size();
+  ++stats_.messages_received;
+  uint32_t hop = 0;
+  std::vector<std::string> incoming;
+  bool incoming_last = false;
+  uint64_t incoming_id = 0;
+  enum { kSummary, kBatch, kAck } kind = kAck;
+
+  Status parsed =
+      engine::read_message(message, kSyncLimits, "sync message", [&](capnp::MessageReader& m) {
+        auto msg = m.getRoot<engine::wire::SyncMessage>();
+        hop = msg.getHop();
+        switch (msg.which()) {
+          case engine::wire::SyncMessage::SUMMARY: {
+            if (s.peer_summary_received)
+              return Status::corrupt_input("second summary from the peer");
+            s.peer_summary_received = true;
+            kind = kSummary;
+            std::map<std::string, std::map<crdt::ActorId, Head>> peer_heads;
+            std::vector<std::pair<std::string, std::string>> forks;
+            BIRGA_RETURN_IF_ERROR(read_summary(msg.getSummary(), replica_, &peer_heads, &forks));
+            auto scopes = replica_.scopes();
+            if (!scopes.is_ok()) return scopes.status();
+            for (const std::string& scope : *scopes) {
+              if (!may_receive(peer_, scope)) continue;
+              s.send_scopes.push_back(scope);
+              crdt::VersionVector& vv = s.sent[scope];
+              for (const auto& [actor, head] : peer_heads[scope]) vv.advance(actor, head.seq);
+            }
+            std::stable_partition(s.send_scopes.begin(), s.send_scopes.end(),
+                                  [](const std::string& sc) { return sc == kControlScope; });
+            for (auto& [scope, change] : forks) {
+              (void)replica_.impl_->env->write([&](Txn& txn) {
+                return replica_.impl_->add_alert(
+                    txn, "equivocation",
+                    "peer '" + peer_.name +
+                        "' holds a different change than this node for the same "
+                        "seq in scope '" +
+                        scope + "' (a cloned device?); sending ours as evidence");
+              });
+              s.forced.push_back(std::move(change));
+            }
+            return Status::ok();
+          }
+          case engine::wire::SyncMessage::BATCH: {
+            if (!s.peer_summary_received) return Status::corrupt_input("batch before summary");
+            if (s.peer_last) return Status::corrupt_input("batch after the peer's last batch");
+            kind = kBatch;
+            auto b = msg.getBatch();
+            incoming_id = b.getId();
+            incoming_last = b.getLast();
+            for (uint64_t id : b.getAcks()) {
+              if (s.in_flight.erase(id)) ++stats_.batches_acked;
+            }
+            for (auto c : b.getChanges()) {
+              incoming.emplace_back(reinterpret_cast<const char*>(c.begin()), c.size());
+            }
+            return Status::ok();
+          }
+          case engine::wire::SyncMessage::ACK: {
+            for (uint64_t id : msg.getAck().getAcks()) {
+              if (s.in_flight.erase(id)) ++stats_.batches_acked;
+            }
+            return Status::ok();
+          }
+          default:
+            return Status::corrupt_input("unknown sync message kind");
+        }
+      });
+  BIRGA_RETURN_IF_ERROR(parsed);
+
+  if (kind == kBatch) {
+    // Refuse what this node may not receive or the peer may not send, before ingest.
+    std::vector<std::string> accepted;
+    const bool carried_changes = !incoming.empty();
+    auto own = Certificate::parse(replica_.impl_->certificate, *replica_.impl_->authority);
+    if (!own.is_ok()) return own.status().with_context("this node's certificate");
+    for (std::string& c : incoming) {
+      auto h = engine::read_header(c);
+      if (!h.is_ok()) {
+        stats_.refused.push_back(h.status());
+        continue;
+      }
+      const std::string& scope = h->header.scope;
+      const bool peer_may = scope == kControlScope || peer_.rights_on(scope) != 0;
+      if (!may_receive(*own, scope) || !peer_may) {
+        stats_.refused.push_back(Status::permission_denied(
+            "change of scope '" + scope + "' from '" + peer_.name + "' refused: not entitled"));
+        continue;
+      }
+      accepted.push_back(std::move(c));
+    }
+    auto report = replica_.ingest(accepted);
+    if (!report.is_ok()) return report.status();
+    stats_.changes_received +=
+        report->applied + report->pending + report->sealed_only + report->quarantined;
+    for (Status& r : report->refused) stats_.refused.push_back(std::move(r));
+    s.acks_to_send.push_back(incoming_id);
+    if (incoming_last) s.peer_last = true;
+    if (carried_changes) s.data_hops = std::max(s.data_hops, hop);
+  }
+  if (kind == kSummary) s.data_hops = std::max(s.data_hops, hop);
+
+  // Answer: batches while the window allows, acks riding on the first; else a bare Ack.
+  std::vector<std::string> out;
+  const uint32_t reply_hop = hop + 1;
+  while (s.peer_summary_received && !s.all_sent && s.in_flight.size() < options_.window) {
+    capnp::MallocMessageBuilder mb;
+    auto msg = mb.initRoot<engine::wire::SyncMessage>();
+    msg.setHop(reply_hop);
+    std::vector<std::string> changes = std::move(s.forced);
+    s.forced.clear();
+    size_t bytes = 0;
+    for (const auto& c : changes) bytes += c.size();
+    while (s.cursor < s.send_scopes.size() && bytes < options_.max_batch_bytes) {
+      const std::string& scope = s.send_scopes[s.cursor];
+      auto more = replica_.export_missing(scope, s.sent[scope], options_.max_batch_bytes - bytes);
+      if (!more.is_ok()) return more.status();
+      if (more->empty()) {
+        ++s.cursor;
+        continue;
+      }
+      for (std::string& c : *more) {
+        auto h = engine::read_header(c);
+        if (!h.is_ok()) return Status::data_loss("a stored change does not parse");
+        s.sent[scope].advance(engine::actor_of(h->header.author), h->header.seq);
+        bytes += c.size();
+        changes.push_back(std::move(c));
+      }
+    }
+    const bool last = s.cursor >= s.send_scopes.size();
+    auto b = msg.initBatch();
+    const uint64_t id = s.next_batch++;
+    b.setId(id);
+    b.setLast(last);
+    auto list = b.initChanges(static_cast<unsigned>(changes.size()));
+    for (size_t i = 0; i < changes.size(); ++i) list.set(i, bytes_ptr(changes[i]));
+    auto acks = b.initAcks(static_cast<unsigned>(s.acks_to_send.size()));
+    for (size_t i = 0; i < s.acks_to_send.size(); ++i) acks.set(i, s.acks_to_send[i]);
+    s.acks_to_send.clear();
+    s.in_flight.insert(id);
+    s.all_sent = last;
+    stats_.changes_sent += changes.size();
+    if (!changes.empty()) s.data_hops = std::max(s.data_hops, reply_hop);
+    out.push_back(flat(mb));
+  }
+  if (!s.acks_to_send.empty()) {
+    capnp::MallocMessageBuilder mb;
+    auto msg = mb.initRoot<engine::wire::SyncMessage>();
+    msg.setHop(reply_hop);
+    auto acks = msg.initAck().initAcks(static_cast<unsigned>(s.acks_to_send.size()));
+    for (size_t i = 0; i < s.acks_to_send.size(); ++i) acks.set(i, s.acks_to_send[i]);
+    s.acks_to_send.clear();
+    out.push_back(flat(mb));
+  }
+  for (const std::string& m : out) stats_.bytes_sent += m.size();
+  stats_.messages_sent += out.size();
+  stats_.round_trips = (s.data_hops + 1) / 2;
+  return out;
+}
+
+}  // namespace birga

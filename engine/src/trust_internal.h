@@ -1,0 +1,38 @@
+// Internal parts of trust shared by the authority, the replica, the handshake and sync:
+// certificate signing, the control scope's key and record layout.
+//
+// Control records (scope "_control", authored only by the authority, applied like any change):
+//   collection "_certificate"   id = control_record_id("cert", device key)
+//     field "certificate" (lww text: the certificate bytes)
+//   collection "_revocation"    id = control_record_id("revoke", device key)
+//     fields "device" (hex), "revoked_ms" (int), "reason" (text)
+//   collection "_key_envelope"  id = control_record_id("envelope", scope|epoch|recipient)
+//     fields "scope" (text), "epoch" (int), "recipient" (hex device key),
+//            "sealed" (text: crypto_box_seal of the 32-byte key to the recipient's X25519 key)
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "birga/trust.h"
+#include "crypto.h"
+
+namespace birga::engine {
+
+constexpr std::string_view kCertCollection = "_certificate";
+constexpr std::string_view kRevocationCollection = "_revocation";
+constexpr std::string_view kEnvelopeCollection = "_key_envelope";
+constexpr uint32_t kControlEpoch = 1;
+
+// Serializes and signs `cert` (its `bytes` are set). `authority` must be cert.authority's key.
+Status sign_certificate(Certificate& cert, const SigningKey& authority);
+
+// The key of the control scope: derived from the authority's public key, so every device of
+// the deployment (and nobody without the deployment's identity) can read control records.
+Key32 control_scope_key(const PublicKey& authority);
+
+crdt::RecordId control_record_id(std::string_view kind, std::string_view key);
+
+std::string key_bytes(const PublicKey& key);
+
+}  // namespace birga::engine

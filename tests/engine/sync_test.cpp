@@ -1,0 +1,284 @@
+// Sync between enrolled replicas, in memory through the real handshake, channel and session:
+// convergence, scope isolation, relay, one round trip, resumption, refusals, revocation.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "sync_fixture.h"
+
+using namespace birga;
+using birga::test::Deployment;
+using birga::test::memory_sync;
+using crdt::text;
+
+namespace {
+
+const std::string kDistrict = "tashkent/yunusobod";
+const std::string kMahallaA = "tashkent/yunusobod/m0421";
+const std::string kMahallaB = "tashkent/yunusobod/m0977";
+
+crdt::RecordId write_visit(Replica& r, const std::string& scope, const std::string& household,
+                           const std::string& notes = "routine visit") {
+  Transaction t = r.begin();
+  const crdt::RecordId id = t.create("visit", scope);
+  t.set("visit", id, "household", text(household)).set("visit", id, "notes", text(notes));
+  REQUIRE(t.commit().is_ok());
+  return id;
+}
+
+struct Mahallas {
+  Deployment d;
+  std::unique_ptr<Replica> hub, a1, a2, b;
+  Mahallas() {
+    hub = d.add("hub", Role::kHub, {{kDistrict, kRead | kRelay}});
+    a1 = d.add("tablet-a1", Role::kField, {{kMahallaA, kRead | kWrite}});
+    a2 = d.add("tablet-a2", Role::kField, {{kMahallaA, kRead | kWrite}});
+    b = d.add("tablet-b", Role::kField, {{kMahallaB, kRead | kWrite}});
+    REQUIRE((hub && a1 && a2 && b));
+  }
+};
+
+void require_synced(Replica& x, Replica& y, SyncOptions o = {}) {
+  auto out = memory_sync(x, y, o);
+  INFO(out.status.to_string());
+  REQUIRE(out.status.is_ok());
+  REQUIRE(out.completed);
+  CHECK(out.a.refused.empty());
+  CHECK(out.b.refused.empty());
+}
+
+}  // namespace
+
+TEST_CASE("Sync: tablets and a hub converge whatever the order of syncs", "[sync]") {
+  Mahallas m;
+  // The hub received keys for the scopes created after it enrolled? It was enrolled first,
+  // so it receives them as envelopes through sync (control scope).
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 3; ++i) {
+    write_visit(*m.a1, kMahallaA, "a1-hh-" + std::to_string(i));
+    write_visit(*m.a2, kMahallaA, "a2-hh-" + std::to_string(i));
+    write_visit(*m.b, kMahallaB, "b-hh-" + std::to_string(i));
+  }
+  std::vector<Replica*> nodes = {m.hub.get(), m.a1.get(), m.a2.get(), m.b.get()};
+  for (int round = 0; round < 12; ++round) {
+    Replica* x = nodes[rng() % nodes.size()];
+    Replica* y = nodes[rng() % nodes.size()];
+    if (x == y) continue;
+    require_synced(*x, *y);
+  }
+  // Until nothing moves: a few full passes through every pair.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (Replica* x : nodes) {
+      for (Replica* y : nodes) {
+        if (x != y) require_synced(*x, *y);
+      }
+    }
+  }
+  const std::string hash_a = m.hub->state_hash(kMahallaA).value();
+  CHECK(m.a1->state_hash(kMahallaA).value() == hash_a);
+  CHECK(m.a2->state_hash(kMahallaA).value() == hash_a);
+  CHECK(m.b->state_hash(kMahallaB).value() == m.hub->state_hash(kMahallaB).value());
+  CHECK(m.hub->list("visit")->size() == 9);
+  CHECK(m.a1->list("visit")->size() == 6);
+  // A tablet of mahalla B never receives a change of mahalla A, though the hub holds both.
+  CHECK(m.b->list("visit")->size() == 3);
+  CHECK(m.b->version_vector(kMahallaA)->empty());
+  CHECK(m.a1->version_vector(kMahallaB)->empty());
+  for (Replica* r : nodes) CHECK(r->verify().is_ok());
+}
+
+TEST_CASE("Sync: a relay-only node carries sealed changes it cannot read", "[sync][relay]") {
+  Mahallas m;
+  auto relay = m.d.add("relay", Role::kRelay, {{kDistrict, kRelay}});
+  REQUIRE(relay);
+  write_visit(*m.a1, kMahallaA, "hh-relayed", "sensitive note 4471");
+  require_synced(*m.a1, *relay);
+  CHECK(relay->version_vector(kMahallaA)->get(m.a1->actor()) == 1);
+  CHECK(relay->list("visit")->empty());
+  CHECK_FALSE(relay->has_scope_key(kMahallaA));
+  require_synced(*relay, *m.hub);
+  auto found = m.hub->find("visit", "household", text("hh-relayed"));
+  REQUIRE(found.is_ok());
+  CHECK(found->size() == 1);
+}
+
+TEST_CASE("Sync: a few new changes each way take one round trip", "[sync]") {
+  Mahallas m;
+  require_synced(*m.a1, *m.hub);  // both start from the same control log
+  write_visit(*m.a1, kMahallaA, "x1");
+  write_visit(*m.a1, kMahallaA, "x2");
+  require_synced(*m.a2, *m.hub);
+  write_visit(*m.a2, kMahallaA, "y1");
+  auto out = memory_sync(*m.a1, *m.a2);
+  REQUIRE(out.status.is_ok());
+  REQUIRE(out.completed);
+  CHECK(out.a.changes_sent == 2);
+  CHECK(out.b.changes_sent >= 1);
+  CHECK(out.a.round_trips == 1);
+  CHECK(out.b.round_trips == 1);
+  CHECK(m.a1->state_hash(kMahallaA).value() == m.a2->state_hash(kMahallaA).value());
+}
+
+TEST_CASE("Sync: a cut connection resumes and resends nothing acknowledged", "[sync][resume]") {
+  Mahallas m;
+  for (int i = 0; i < 40; ++i) write_visit(*m.a1, kMahallaA, "hh-" + std::to_string(i));
+  const size_t total =
+      m.a1->export_missing(kMahallaA, crdt::VersionVector())->size() +
+      m.a1->export_missing(std::string(kControlScope), crdt::VersionVector())->size();
+  SyncOptions small;
+  small.max_batch_bytes = 2048;  // several batches
+  small.window = 2;
+  auto cut = memory_sync(*m.a1, *m.hub, small, 6);
+  CHECK_FALSE(cut.completed);
+  const uint64_t got_first = m.hub->version_vector(kMahallaA)->get(m.a1->actor());
+  CHECK(got_first > 0);
+  CHECK(got_first < 40);
+
+  auto rest = memory_sync(*m.a1, *m.hub, small);
+  REQUIRE(rest.status.is_ok());
+  REQUIRE(rest.completed);
+  // Everything the hub durably held after the cut is not sent again.
+  CHECK(rest.a.changes_sent == 40 - got_first);
+  CHECK(m.hub->version_vector(kMahallaA)->get(m.a1->actor()) == 40);
+  CHECK(m.hub->state_hash(kMahallaA).value() == m.a1->state_hash(kMahallaA).value());
+  CHECK(total >= 40);
+  // A third sync moves no change at all.
+  auto again = memory_sync(*m.a1, *m.hub, small);
+  REQUIRE(again.completed);
+  CHECK(again.a.changes_sent == 0);
+  CHECK(again.b.changes_sent == 0);
+}
+
+TEST_CASE("Sync: frames carry none of the plaintext written", "[sync]") {
+  Mahallas m;
+  write_visit(*m.a1, kMahallaA, "household-Qodirova-5521", "violence reported by neighbour 8812");
+  auto out = memory_sync(*m.a1, *m.hub);
+  REQUIRE(out.completed);
+  std::string all;
+  for (const std::string& f : out.frames) all += f;
+  CHECK(all.size() > 500);
+  CHECK(all.find("household-Qodirova-5521") == std::string::npos);
+  CHECK(all.find("violence reported by neighbour 8812") == std::string::npos);
+  CHECK(all.find("tablet-a1") == std::string::npos);  // even names are inside encrypted frames
+}
+
+TEST_CASE("Sync: refused peers: unenrolled, expired, other authority, revoked", "[sync][trust]") {
+  Mahallas m;
+  SECTION("an unenrolled replica cannot start a handshake") {
+    auto lone = Replica::create(m.d.dir("lone"), test::test_options());
+    REQUIRE(lone.is_ok());
+    auto out = memory_sync(**lone, *m.hub);
+    CHECK(out.status.code() == Code::kPermissionDenied);
+    CHECK_THAT(out.status.message(), Catch::Contains("not enrolled"));
+  }
+  SECTION("an expired certificate is refused") {
+    auto old = m.d.add("old-tablet", Role::kField, {{kMahallaA, kRead | kWrite}},
+                       crdt::system_wall_clock_ms() - 1000);
+    REQUIRE(old);
+    auto out = memory_sync(*old, *m.hub);
+    CHECK(out.status.code() == Code::kPermissionDenied);
+    CHECK_THAT(out.status.message(), Catch::Contains("expired"));
+  }
+  SECTION("a certificate from another authority is refused") {
+    Deployment other;
+    auto stranger = other.add("stranger", Role::kField, {{kMahallaA, kRead | kWrite}});
+    REQUIRE(stranger);
+    auto out = memory_sync(*stranger, *m.hub);
+    CHECK(out.status.code() == Code::kPermissionDenied);
+    CHECK_THAT(out.status.message(), Catch::Contains("another authority"));
+  }
+  SECTION("a revoked device is refused, its later changes too, and it cannot read new data") {
+    require_synced(*m.a1, *m.hub);
+    require_synced(*m.a2, *m.hub);
+    auto revocation = m.d.authority->revoke(m.a2->device_key(), "tablet lost");
+    REQUIRE(revocation.is_ok());
+    // The administrator imports the authority's control log at the hub.
+    auto log = m.d.authority->control_log();
+    REQUIRE(log.is_ok());
+    REQUIRE(m.hub->ingest(*log)->refused.empty());
+    REQUIRE(m.hub->revoked_at(m.a2->device_key())->has_value());
+    auto out = memory_sync(*m.a2, *m.hub);
+    CHECK(out.status.code() == Code::kPermissionDenied);
+    CHECK_THAT(out.status.message(), Catch::Contains("revoked"));
+
+    // a1 learns the rotation through the hub and writes under the new epoch.
+    require_synced(*m.a1, *m.hub);
+    const crdt::RecordId secret = write_visit(*m.a1, kMahallaA, "after-revocation");
+    require_synced(*m.a1, *m.hub);
+    CHECK(m.hub->get("visit", secret)->has_value());
+    // The lost tablet, given the sealed change anyway, cannot open it.
+    auto change = m.a1->export_missing(kMahallaA, *m.a2->version_vector(kMahallaA));
+    REQUIRE(change.is_ok());
+    REQUIRE_FALSE(change->empty());
+    auto rep = m.a2->ingest(*change);
+    REQUIRE(rep.is_ok());
+    CHECK(rep->sealed_only >= 1);
+    CHECK_FALSE(m.a2->get("visit", secret)->has_value());
+    // What the lost tablet writes now is refused everywhere.
+    write_visit(*m.a2, kMahallaA, "written-by-thief");
+    auto stolen = m.a2->export_missing(kMahallaA, *m.hub->version_vector(kMahallaA));
+    auto hub_rep = m.hub->ingest(*stolen);
+    REQUIRE(hub_rep.is_ok());
+    REQUIRE_FALSE(hub_rep->refused.empty());
+    CHECK_THAT(hub_rep->refused.back().message(), Catch::Contains("revoked"));
+    CHECK(m.hub->find("visit", "household", text("written-by-thief"))->empty());
+  }
+}
+
+TEST_CASE("Sync: a cloned device is detected from the summaries", "[sync][trust]") {
+  Mahallas m;
+  m.a1.reset();
+  std::filesystem::copy(m.d.dir("tablet-a1"), m.d.dir("clone"));
+  auto orig = Replica::open(m.d.dir("tablet-a1"), test::test_options());
+  auto clone = Replica::open(m.d.dir("clone"), test::test_options());
+  REQUIRE((orig.is_ok() && clone.is_ok()));
+  write_visit(**orig, kMahallaA, "from-original");
+  write_visit(**clone, kMahallaA, "from-clone");
+  require_synced(**orig, *m.hub);
+  auto out = memory_sync(**clone, *m.hub);
+  REQUIRE(out.completed);
+  auto alerts = m.hub->alerts();
+  REQUIRE(alerts.is_ok());
+  const bool flagged = std::any_of(alerts->begin(), alerts->end(),
+                                   [](const Alert& a) { return a.kind == "equivocation"; });
+  CHECK(flagged);
+  CHECK(m.hub->find("visit", "household", text("from-clone"))->empty());
+  CHECK(m.hub->find("visit", "household", text("from-original"))->size() == 1);
+}
+
+TEST_CASE("Channel: an altered, replayed or reordered frame ends the session", "[sync][channel]") {
+  Mahallas m;
+  auto ha = Handshake::begin(*m.a1, true);
+  auto hb = Handshake::begin(*m.hub, false);
+  REQUIRE((ha.is_ok() && hb.is_ok()));
+  auto pa = (*ha)->receive_hello((*hb)->hello());
+  auto pb = (*hb)->receive_hello((*ha)->hello());
+  REQUIRE((pa.is_ok() && pb.is_ok()));
+  REQUIRE((*ha)->receive_proof(*pb).is_ok());
+  REQUIRE((*hb)->receive_proof(*pa).is_ok());
+  CHECK((*ha)->peer().name == "hub");
+  CHECK((*hb)->peer().name == "tablet-a1");
+
+  SecureChannel tx = (*ha)->channel();
+  const std::string f1 = tx.seal("first"), f2 = tx.seal("second");
+  {
+    SecureChannel rx = (*hb)->channel();
+    std::string altered = f1;
+    altered[3] ^= 1;
+    CHECK(rx.open(altered).status().code() == Code::kCorruptInput);
+  }
+  {
+    SecureChannel rx = (*hb)->channel();
+    CHECK(rx.open(f2).status().code() == Code::kCorruptInput);  // reordered
+  }
+  {
+    SecureChannel rx = (*hb)->channel();
+    REQUIRE(rx.open(f1).value() == "first");
+    CHECK(rx.open(f1).status().code() == Code::kCorruptInput);  // replayed
+  }
+  // A proof signed for another session (a replayed handshake) is refused.
+  auto hc = Handshake::begin(*m.hub, false);
+  REQUIRE(hc.is_ok());
+  REQUIRE((*hc)->receive_hello((*ha)->hello()).is_ok());
+  CHECK_FALSE((*hc)->receive_proof(*pa).is_ok());
+}
