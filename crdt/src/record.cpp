@@ -29,7 +29,7 @@ void apply_to_field(Field& f, const Op& op) {
       std::get<LwwRegister>(f).apply(LwwWrite{op.time, op.dot.actor, op.value});
       break;
     case OpKind::kMvWrite:
-      std::get<MvRegister>(f).apply(MvWrite{op.dot, op.value, op.observed});
+      std::get<MvRegister>(f).apply(MvWrite{op.dot, op.value, op.observed, op.time});
       break;
     case OpKind::kSetAdd:
       std::get<AwSet>(f).apply(SetAdd{op.dot, op.value});

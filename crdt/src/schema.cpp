@@ -1,5 +1,9 @@
 #include "birga/crdt/schema.h"
 
+#include <optional>
+#include <sstream>
+#include <vector>
+
 namespace birga::crdt {
 
 CollectionSpec& CollectionSpec::add(FieldSpec f) {
@@ -40,7 +44,7 @@ Status Schema::check(const Op& op) const {
   const FieldSpec* f = field(op.collection, op.field);
   const std::string where = "field '" + op.field + "' of '" + op.collection + "'";
   if (!f) return Status::invalid_argument("unknown " + where);
-  if (f->kind != *fk) {
+  if (f->storage_kind() != *fk) {
     return Status::invalid_argument(where + " is " + kind_name(f->kind) + "; a " +
                                     op_kind_name(op.kind) + " is refused");
   }
@@ -55,6 +59,87 @@ Status Schema::check(const Op& op) const {
     }
   }
   return Status::ok();
+}
+
+namespace {
+
+std::vector<std::string> words_of(const std::string& line) {
+  std::vector<std::string> out;
+  std::istringstream in(line.substr(0, line.find('#')));
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+Status parse_field(const std::vector<std::string>& w, const std::string& where, FieldSpec* f) {
+  if (w.size() < 4) return Status::invalid_argument(where + ": expected 'field NAME KIND TYPE'");
+  f->name = w[1];
+  if (!parse_kind_name(w[2], &f->kind)) {
+    return Status::invalid_argument(where + ": unknown field kind '" + w[2] +
+                                    "' (lww, mv, set, counter, log)");
+  }
+  if (!parse_type_name(w[3], &f->value_type)) {
+    return Status::invalid_argument(where + ": unknown value type '" + w[3] +
+                                    "' (text, int, bool, any)");
+  }
+  for (size_t i = 4; i < w.size(); ++i) {
+    const std::string& flag = w[i];
+    if (flag == "indexed") f->indexed = true;
+    else if (flag == "required") f->required = true;
+    else if (flag == "flagged" && f->kind == FieldKind::kLww) f->flag_conflicts = true;
+    else if (flag == "flag-removals" && f->kind == FieldKind::kSet) f->flag_removals = true;
+    else if (flag == "alert-duplicates" && f->kind == FieldKind::kLww) {
+      f->alert_duplicates = true;
+      f->indexed = true;  // duplicates are found through the index
+    }
+    else return Status::invalid_argument(where + ": flag '" + flag + "' does not apply here");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<Schema> Schema::parse(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  std::string line;
+  std::optional<Schema> schema;
+  CollectionSpec* current = nullptr;
+  std::map<std::string, CollectionSpec, std::less<>> collections;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const std::vector<std::string> w = words_of(line);
+    if (w.empty()) continue;
+    const std::string where = "schema line " + std::to_string(n);
+    if (w[0] == "schema") {
+      if (schema || w.size() != 2) {
+        return Status::invalid_argument(where + ": expected one 'schema VERSION' line");
+      }
+      const long v = std::strtol(w[1].c_str(), nullptr, 10);
+      if (v <= 0) return Status::invalid_argument(where + ": version must be a positive integer");
+      schema.emplace(static_cast<uint32_t>(v));
+    } else if (w[0] == "collection") {
+      if (w.size() < 2 || w.size() > 3 || (w.size() == 3 && w[2] != "immutable")) {
+        return Status::invalid_argument(where + ": expected 'collection NAME [immutable]'");
+      }
+      if (collections.count(w[1])) {
+        return Status::invalid_argument(where + ": collection '" + w[1] + "' defined twice");
+      }
+      current = &collections[w[1]];
+      current->name = w[1];
+      current->immutable = w.size() == 3;
+    } else if (w[0] == "field") {
+      if (!current) return Status::invalid_argument(where + ": field outside a collection");
+      FieldSpec f;
+      BIRGA_RETURN_IF_ERROR(parse_field(w, where, &f));
+      if (current->fields.count(f.name)) {
+        return Status::invalid_argument(where + ": field '" + f.name + "' defined twice");
+      }
+      current->add(std::move(f));
+    } else {
+      return Status::invalid_argument(where + ": unknown keyword '" + w[0] + "'");
+    }
+  }
+  if (!schema) return Status::invalid_argument("schema: missing 'schema VERSION' line");
+  for (auto& [name, c] : collections) schema->add(std::move(c));
+  return std::move(*schema);
 }
 
 }  // namespace birga::crdt

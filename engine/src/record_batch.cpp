@@ -1,5 +1,7 @@
 #include "record_batch.h"
 
+#include <algorithm>
+
 #include "store_keys.h"
 
 namespace birga::engine {
@@ -35,6 +37,16 @@ Status RecordBatch::apply(const crdt::Op& op, const std::string& scope) {
   if (rec->state.has_applied(op.dot)) return Status::ok();
   BIRGA_RETURN_IF_ERROR(rec->state.apply(op));
   rec->dirty = true;
+  if (op.kind == crdt::OpKind::kSetRemove && !op.observed.empty()) {
+    const crdt::FieldSpec* f = replica_.options.schema.field(op.collection, op.field);
+    if (f && f->flag_removals) {
+      BIRGA_RETURN_IF_ERROR(replica_.add_alert(
+          txn_, "removed_member",
+          "'" + crdt::to_display(op.value) + "' was removed from " + op.field + " of " +
+              op.collection + " " + op.record.to_hex() + " by device " +
+              op.dot.actor.to_hex().substr(0, 16) + ": review that nobody (a child) was hidden"));
+    }
+  }
   return Status::ok();
 }
 
@@ -90,6 +102,38 @@ Status RecordBatch::flush() {
   put_be64(next_bytes, feed_next);
   BIRGA_RETURN_IF_ERROR(txn_.put(Table::kMeta, "feed_next", next_bytes));
   return replica_.save_clock(txn_);
+}
+
+// A value newly held by this record in an alert-duplicates field, that another live record
+// also holds: both are kept, and the alert names them (two deliveries for one entitlement).
+Status RecordBatch::check_duplicates(const LoadedRecord& rec) {
+  const crdt::CollectionSpec* spec = replica_.options.schema.collection(rec.collection);
+  if (!spec || rec.state.is_deleted()) return Status::ok();
+  for (const auto& [name, field] : spec->fields) {
+    if (!field.alert_duplicates) continue;
+    const auto* reg = rec.state.get<crdt::LwwRegister>(name);
+    if (!reg || !reg->is_set()) continue;
+    const std::string entry = replica_.index_entry(rec.collection, name, reg->value());
+    if (std::find(rec.index_before.begin(), rec.index_before.end(), entry) !=
+        rec.index_before.end()) {
+      continue;  // held before this batch: already reported
+    }
+    std::vector<std::string> holders;
+    BIRGA_RETURN_IF_ERROR(txn_.scan_dups(Table::kIndex, entry, [&](auto, std::string_view v) {
+      std::string coll;
+      crdt::RecordId id;
+      if (parse_record_key(v, &coll, &id)) holders.push_back(id.to_hex());
+      return true;
+    }));
+    if (holders.size() < 2) continue;
+    std::string ids;
+    for (const std::string& h : holders) ids += (ids.empty() ? "" : ", ") + h;
+    BIRGA_RETURN_IF_ERROR(replica_.add_alert(
+        txn_, "over_issuance",
+        std::to_string(holders.size()) + " " + rec.collection + " records name " + name + " '" +
+            crdt::to_display(reg->value()) + "' (" + ids + "); all are kept, review them"));
+  }
+  return Status::ok();
 }
 
 }  // namespace birga::engine

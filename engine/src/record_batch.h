@@ -40,6 +40,7 @@ class RecordBatch {
 
  private:
   std::vector<std::string> index_entries(const LoadedRecord& r) const;
+  Status check_duplicates(const LoadedRecord& r);
 
   Replica::Impl& replica_;
   Txn& txn_;

@@ -32,7 +32,7 @@ std::optional<crdt::Value> RecordView::value(const std::string& field) const {
     return lww->value();
   }
   if (const auto* mv = state.get<crdt::MvRegister>(field); mv && mv->is_set()) {
-    return mv->values().front();
+    return mv->latest();
   }
   return std::nullopt;
 }

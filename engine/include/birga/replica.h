@@ -59,7 +59,7 @@ struct RecordView {
   std::string scope;
   crdt::Record state;
 
-  // The value of an lww field, or the first (in dot order) of an mv field; nullopt if unset.
+  // The value of an lww field, or the latest (by HLC time) of an mv field; nullopt if unset.
   std::optional<crdt::Value> value(const std::string& field) const;
   // Every current value of an mv field (more than one while in conflict).
   std::vector<crdt::Value> values(const std::string& field) const;

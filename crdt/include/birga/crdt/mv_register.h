@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "birga/crdt/dot_store.h"
+#include "birga/crdt/hlc.h"
 #include "birga/crdt/value.h"
 
 namespace birga::crdt {
@@ -20,6 +21,7 @@ struct MvWrite {
   Dot dot;  // this write's id
   Value value;
   DotSet observed;  // the dots of the values this write replaces (dots() at the writer)
+  Timestamp time;   // the writer's HLC time (orders values for latest())
 };
 
 class MvRegister {
@@ -29,9 +31,12 @@ class MvRegister {
 
   // The current values, in dot order (deterministic on every replica).
   std::vector<Value> values() const;
+  // The value written last by (HLC time, dot) among the current ones: what an lww field whose
+  // conflicts are flagged shows while it waits for review. REQUIRES: is_set().
+  const Value& latest() const;
   // The dots of the current values: what a new write on this replica observes.
   DotSet dots() const { return store_.live_dots(); }
-  const std::map<Dot, Value>& entries() const { return store_.entries(); }
+  std::map<Dot, Value> entries() const;
   bool is_conflicted() const { return store_.entries().size() > 1; }
   bool is_set() const { return !store_.empty(); }
 
@@ -40,7 +45,12 @@ class MvRegister {
   friend bool operator==(const MvRegister&, const MvRegister&) = default;
 
  private:
-  DotStore<Value> store_;
+  struct Entry {
+    Timestamp time;
+    Value value;
+    friend bool operator==(const Entry&, const Entry&) = default;
+  };
+  DotStore<Entry> store_;
 };
 
 }  // namespace birga::crdt

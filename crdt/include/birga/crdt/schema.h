@@ -24,9 +24,17 @@ struct FieldSpec {
   std::string name;
   FieldKind kind = FieldKind::kLww;
   ValueType value_type = ValueType::kAny;  // of the value, element or log payload
-  bool indexed = false;                    // the store keeps an index on this field's value
-  bool flag_conflicts = false;             // lww: concurrent writes are surfaced for review
-  bool required = false;                   // must be set when the record is created
+  bool indexed = false;           // the store keeps an index on this field's value
+  bool flag_conflicts = false;    // lww: concurrent writes are kept and surfaced for review
+  bool required = false;          // must be set when the record is created
+  bool flag_removals = false;     // set: removing an element raises an alert for review
+  bool alert_duplicates = false;  // lww: two live records sharing a value raise an alert
+
+  // The CRDT that stores the field: an lww field whose conflicts are flagged is kept as a
+  // multi-value register (every concurrent value survives) and read as its latest value.
+  FieldKind storage_kind() const {
+    return kind == FieldKind::kLww && flag_conflicts ? FieldKind::kMv : kind;
+  }
 };
 
 struct CollectionSpec {
@@ -41,6 +49,14 @@ struct CollectionSpec {
 class Schema {
  public:
   explicit Schema(uint32_t version = 1) : version_(version) {}
+
+  // Parses the text form (docs/data-model.md):
+  //   schema <version>
+  //   collection <name> [immutable]
+  //     field <name> <lww|mv|set|counter|log> <text|int|bool|any> [indexed] [required]
+  //           [flagged] [flag-removals] [alert-duplicates]
+  // '#' starts a comment. Errors name the line.
+  static Result<Schema> parse(std::string_view text);
 
   uint32_t version() const { return version_; }
   // Adds or replaces a collection.
