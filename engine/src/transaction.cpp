@@ -2,6 +2,7 @@
 // gives them dots, the HLC time and their observed dots from the current state, seals one
 // change per scope and stores and applies it, all in one LMDB write transaction.
 #include <map>
+#include <set>
 
 #include "record_batch.h"
 #include "replica_impl.h"
@@ -18,10 +19,16 @@ crdt::RecordId Transaction::create(const std::string& collection, const std::str
   std::array<uint8_t, 10> random{};
   const std::string r = engine::random_bytes(random.size());
   std::copy(r.begin(), r.end(), random.begin());
-  const crdt::RecordId id = crdt::RecordId::make(crdt::system_wall_clock_ms(), random);
+  return create(collection, scope, crdt::RecordId::make(crdt::system_wall_clock_ms(), random));
+}
+
+crdt::RecordId Transaction::create(const std::string& collection, const std::string& scope,
+                                   const crdt::RecordId& id) {
   if (!status_.is_ok()) return id;
   if (Status s = engine::check_name("scope", scope); !s.is_ok()) {
     status_ = s;
+  } else if (scope[0] == '_') {
+    status_ = Status::invalid_argument("scope names starting with '_' are reserved");
   } else if (!replica_->schema().collection(collection)) {
     status_ = Status::invalid_argument("unknown collection '" + collection + "'");
   } else {
@@ -104,9 +111,32 @@ Transaction& Transaction::restore_record(const std::string& collection, const cr
 Status Transaction::commit() {
   BIRGA_RETURN_IF_ERROR(status_);
   if (committed_) return Status::invalid_argument("transaction already committed");
+  BIRGA_RETURN_IF_ERROR(check_required());
   committed_ = true;
   if (ops_.empty()) return Status::ok();
   return replica_->impl_->commit_local(ops_);
+}
+
+// Every record created here must set its collection's required fields.
+Status Transaction::check_required() const {
+  std::map<crdt::RecordId, std::set<std::string>> written;
+  std::map<crdt::RecordId, std::string> collection_of;
+  for (const Pending& p : ops_) {
+    if (!p.creates) continue;
+    written[p.op.record].insert(p.op.field);
+    collection_of[p.op.record] = p.op.collection;
+  }
+  for (const auto& [id, fields] : written) {
+    const crdt::CollectionSpec* spec = replica_->schema().collection(collection_of[id]);
+    if (!spec) continue;
+    for (const auto& [name, f] : spec->fields) {
+      if (f.required && !fields.count(name)) {
+        return Status::invalid_argument("field '" + name + "' of '" + spec->name +
+                                        "' is required when a record is created");
+      }
+    }
+  }
+  return Status::ok();
 }
 
 namespace {

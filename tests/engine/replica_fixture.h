@@ -54,7 +54,7 @@ inline crdt::Schema test_schema() {
   s.add(kase);
   crdt::CollectionSpec delivery{"delivery", {}, true};
   delivery.add({"amount", FieldKind::kLww, ValueType::kInt})
-      .add({"entitlement", FieldKind::kLww, ValueType::kText, true});
+      .add({"entitlement", FieldKind::kLww, ValueType::kText, true, false, true});
   s.add(delivery);
   return s;
 }

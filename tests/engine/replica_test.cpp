@@ -154,6 +154,13 @@ TEST_CASE("Replica: an invalid transaction names the field and changes nothing",
     CHECK(s.code() == Code::kInvalidArgument);
     CHECK_THAT(s.message(), Catch::Contains(c.names));
   }
+  Transaction missing = r->begin();
+  missing.set("delivery", missing.create("delivery", kScope), "amount", crdt::integer(5));
+  Status s = missing.commit();
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK_THAT(s.message(), Catch::Contains("entitlement"));
+  CHECK_THAT(s.message(), Catch::Contains("required"));
+
   CHECK(r->changed_since(0)->position == before);
   CHECK(*r->version_vector(kScope) == vv_before);
   CHECK_FALSE(r->get("visit", id)->value().value("notes").has_value());

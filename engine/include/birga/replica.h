@@ -191,6 +191,10 @@ class Transaction {
  public:
   // Creates a record in `collection` and `scope`; returns its fresh 128-bit id.
   crdt::RecordId create(const std::string& collection, const std::string& scope);
+  // Creates a record with an id the caller chose (an import from another system, generated
+  // test data); the caller guarantees it is unique. Returns `id`.
+  crdt::RecordId create(const std::string& collection, const std::string& scope,
+                        const crdt::RecordId& id);
   Transaction& set(const std::string& collection, const crdt::RecordId& id,
                    const std::string& field, crdt::Value value);  // lww or mv field
   Transaction& add(const std::string& collection, const crdt::RecordId& id,
@@ -223,6 +227,7 @@ class Transaction {
  private:
   friend class Replica;
   explicit Transaction(Replica* replica) : replica_(replica) {}
+  Status check_required() const;
   Transaction& queue(crdt::OpKind kind, const std::string& collection, const crdt::RecordId& id,
                      const std::string& field, crdt::Value value, int64_t delta = 0);
 
