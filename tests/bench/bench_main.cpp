@@ -3,6 +3,9 @@
 //   birga-bench --mode store [--records N] [--single N] [--dir DIR] [--keep]
 //       local write throughput (transactions of 1 and of 1,000 records), ingest throughput,
 //       bytes per record on disk, peak RSS.
+//   birga-bench --mode district [--records R] [--pct D] [--new N] [--conflicts C]
+//               [--batch B] [--seed S] [--dump-dir DIR] [--gen-only] [--dir DIR] [--keep]
+//       the "district" workload of ../shared/bench/WORKLOAD.md, one JSON line per phase.
 #include <cstdio>
 #include <string>
 
@@ -10,12 +13,14 @@
 
 namespace birga::bench {
 int run_store_bench(const Flags& flags);
-}
+int run_district_bench(const Flags& flags);
+}  // namespace birga::bench
 
 int main(int argc, char** argv) {
   birga::bench::Flags flags(argc, argv);
   const std::string mode = flags.get("mode", "store");
   if (mode == "store") return birga::bench::run_store_bench(flags);
-  std::fprintf(stderr, "birga-bench: unknown --mode '%s' (known: store)\n", mode.c_str());
+  if (mode == "district") return birga::bench::run_district_bench(flags);
+  std::fprintf(stderr, "birga-bench: unknown --mode '%s' (known: store, district)\n", mode.c_str());
   return 2;
 }

@@ -1,0 +1,411 @@
+// birga-bench --mode district: the workload of ../shared/bench/WORKLOAD.md through Birga's
+// real stack: two enrolled replicas with LMDB stores on disk, sealed (signed, compressed,
+// encrypted) changes, and the sync session, messages handed over in memory.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "bench_util.h"
+#include "birga/authority.h"
+#include "birga/replica.h"
+#include "birga/session.h"
+#include "district_data.h"
+
+namespace birga::bench {
+namespace {
+
+const std::string kScope = "tashkent/yunusobod/m0421";
+const std::string kCollection = "visits";
+const char* const kFields[8] = {"household_id", "visitor_id", "date",       "status",
+                                "needs",        "notes",      "aid_amount", "geo"};
+
+// ---- memory sampling (WORKLOAD.md section 10) ----------------------------------------------
+
+class RssSampler {
+ public:
+  RssSampler() : thread_([this] { loop(); }) {}
+  ~RssSampler() {
+    stop_ = true;
+    thread_.join();
+  }
+  void sample() {
+    const double now = rss_mb();
+    std::lock_guard<std::mutex> lock(mu_);
+    high_ = std::max(high_, now);
+  }
+  double high() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return high_;
+  }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      sample();
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+  }
+  std::mutex mu_;
+  double high_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// ---- records --------------------------------------------------------------------------------
+
+crdt::Schema visits_schema() {
+  crdt::Schema s(1);
+  crdt::CollectionSpec c{kCollection, {}, false};
+  for (const char* f : kFields) {
+    const bool is_int = std::string(f) == "date" || std::string(f) == "aid_amount";
+    c.add({f, crdt::FieldKind::kLww, is_int ? crdt::ValueType::kInt : crdt::ValueType::kText});
+  }
+  s.add(c);
+  return s;
+}
+
+// The record's id is its key's bytes, zero padded: the key is recovered from the id.
+crdt::RecordId id_of(const std::string& key) {
+  crdt::RecordId id;
+  std::copy_n(key.begin(), std::min<size_t>(key.size(), 16), id.bytes.begin());
+  return id;
+}
+
+std::string key_of(const crdt::RecordId& id) {
+  const auto end = std::find(id.bytes.begin(), id.bytes.end(), 0);
+  return std::string(id.bytes.begin(), end);
+}
+
+void write_record(Transaction& t, const std::string& key, const VisitRecord& r) {
+  const crdt::RecordId id = t.create(kCollection, kScope, id_of(key));
+  t.set(kCollection, id, "household_id", crdt::text(r.household_id))
+      .set(kCollection, id, "visitor_id", crdt::text(r.visitor_id))
+      .set(kCollection, id, "date", crdt::integer(r.date))
+      .set(kCollection, id, "status", crdt::text(r.status))
+      .set(kCollection, id, "needs", crdt::text(r.needs))
+      .set(kCollection, id, "notes", crdt::text(r.notes))
+      .set(kCollection, id, "aid_amount", crdt::integer(r.aid_amount))
+      .set(kCollection, id, "geo", crdt::text(r.geo));
+}
+
+// The canonical dump (section 8) of a replica; `masked` writes '*' for the given records'
+// status.
+std::string dump(const Replica& r, const std::set<std::string>& masked = {}) {
+  auto records = r.list(kCollection);
+  if (!records.is_ok()) return "error: " + records.status().to_string();
+  std::vector<std::pair<std::string, std::string>> lines;
+  for (const RecordView& v : *records) {
+    const std::string key = key_of(v.id);
+    std::string line = key;
+    for (const char* f : kFields) {
+      const auto value = v.value(f);
+      std::string text = value ? crdt::to_display(*value) : "";
+      if (masked.count(key) && std::string(f) == "status") text = "*";
+      line += "\t" + text;
+    }
+    lines.emplace_back(key, line + "\n");
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (auto& l : lines) out += l.second;
+  return out;
+}
+
+// ---- sync in memory -------------------------------------------------------------------------
+
+struct SyncFigures {
+  uint64_t bytes_a_to_b = 0, bytes_b_to_a = 0, messages = 0, round_trips = 0;
+  double ms = 0;
+  bool completed = false;
+  std::string error;
+};
+
+// Runs a full session between `a` and `b`, `first` ('a' or 'b') sending first, turns strictly
+// alternating, until neither side has anything to send.
+SyncFigures memory_sync(Replica& a, Replica& b, char first, RssSampler& rss) {
+  SyncFigures f;
+  Stopwatch sw;
+  auto ha = Handshake::begin(a, first == 'a');
+  auto hb = Handshake::begin(b, first == 'b');
+  if (!ha.is_ok() || !hb.is_ok()) {
+    f.error = "handshake: " + (ha.is_ok() ? hb.status() : ha.status()).to_string();
+    return f;
+  }
+  auto pa = (*ha)->receive_hello((*hb)->hello());
+  auto pb = (*hb)->receive_hello((*ha)->hello());
+  if (!pa.is_ok() || !pb.is_ok() || !(*ha)->receive_proof(*pb).is_ok() ||
+      !(*hb)->receive_proof(*pa).is_ok()) {
+    f.error = "handshake failed";
+    return f;
+  }
+  SyncSession sa(a, (*ha)->peer()), sb(b, (*hb)->peer());
+  std::vector<std::string> to_b = sa.start(), to_a = sb.start();
+  char turn = first;
+  for (int idle = 0, guard = 0; idle < 2 && guard < 1000000; ++guard) {
+    std::vector<std::string>& inbox = turn == 'a' ? to_b : to_a;  // what this side sends
+    std::vector<std::string>& other = turn == 'a' ? to_a : to_b;
+    SyncSession& receiver = turn == 'a' ? sb : sa;
+    if (inbox.empty()) {
+      ++idle;
+    } else {
+      idle = 0;
+      std::vector<std::string> sending;
+      sending.swap(inbox);
+      for (std::string& m : sending) {
+        (turn == 'a' ? f.bytes_a_to_b : f.bytes_b_to_a) += m.size();
+        ++f.messages;
+        auto replies = receiver.receive(m);
+        rss.sample();
+        if (!replies.is_ok()) {
+          f.error = replies.status().to_string();
+          return f;
+        }
+        for (std::string& r : *replies) other.push_back(std::move(r));
+      }
+    }
+    turn = turn == 'a' ? 'b' : 'a';
+  }
+  f.ms = sw.ms();
+  f.completed = sa.done() && sb.done();
+  f.round_trips = std::max(sa.stats().round_trips, sb.stats().round_trips);
+  return f;
+}
+
+// ---- phases ---------------------------------------------------------------------------------
+
+struct PhaseMemory {
+  double rss_mb, phase_peak_mb;
+};
+
+class District {
+ public:
+  District(const Flags& flags) : flags_(flags) {
+    p_.records = flags.get_u64("records", 100000);
+    p_.pct_bp = static_cast<uint64_t>(std::stod(flags.get("pct", "1")) * 100 + 0.5);
+    p_.new_records = flags.get_u64("new", 500);
+    p_.conflicts = flags.get_u64("conflicts", 100);
+    p_.batch = flags.get_u64("batch", 1000);
+    p_.seed = flags.get_u64("seed", 42);
+    dir_ = flags.get("dir", "/tmp/birga-bench-district");
+  }
+  int run();
+
+ private:
+  void begin_phase() {
+    reset_rss_peak();
+    rss_.sample();
+  }
+  PhaseMemory end_phase() {
+    rss_.sample();
+    const double peak = rss_peak_mb();
+    peak_ = std::max(peak_, peak);
+    return {rss_.high(), peak};
+  }
+  std::string common(const char* phase) const;
+  void print(const std::string& line) { std::printf("%s}\n", line.c_str()), std::fflush(stdout); }
+  bool setup();
+  double write_ops(Replica& r, const std::vector<DivergeOp>& ops);
+
+  const Flags& flags_;
+  DistrictParams p_;
+  std::string dir_;
+  DistrictData data_;
+  RssSampler rss_;
+  double peak_ = 0;
+  std::unique_ptr<Authority> authority_;
+  std::unique_ptr<Replica> a_, b_;
+};
+
+std::string District::common(const char* phase) const {
+  char buf[512];
+  std::snprintf(
+      buf, sizeof buf,
+      "{\"peer\":\"birga\",\"version\":\"0.1.0\",\"transport\":\"memory\",\"phase\":\"%s\","
+      "\"records\":%llu,\"pct\":%g,\"new\":%llu,\"conflicts\":%llu,\"batch\":%llu,"
+      "\"seed\":%llu",
+      phase, (unsigned long long)p_.records, p_.pct_bp / 100.0, (unsigned long long)p_.new_records,
+      (unsigned long long)p_.conflicts, (unsigned long long)p_.batch, (unsigned long long)p_.seed);
+  return buf;
+}
+
+bool District::setup() {
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  setenv("BIRGA_FAST_KDF", "1", 1);  // key-file cost is not what is measured here
+  auto auth = Authority::create(dir_ + "/authority", "bench");
+  if (!auth.is_ok()) return false;
+  authority_ = std::move(*auth);
+  for (auto [name, slot] : {std::pair{"a", &a_}, std::pair{"b", &b_}}) {
+    ReplicaOptions o;
+    o.passphrase = "bench";
+    o.schema = visits_schema();
+    auto r = Replica::create(dir_ + "/" + name, std::move(o));
+    if (!r.is_ok()) return false;
+    auto bundle =
+        authority_->enrol((*r)->device_key(), name, Role::kField, {{kScope, kRead | kWrite}}, 0);
+    if (!bundle.is_ok() || !(*r)->install_certificate(bundle->encode()).is_ok()) return false;
+    *slot = std::move(*r);
+  }
+  // Both replicas start from the same control log (B's bundle holds all of it).
+  auto log = authority_->control_log();
+  return log.is_ok() && a_->ingest(*log).is_ok();
+}
+
+double District::write_ops(Replica& r, const std::vector<DivergeOp>& ops) {
+  double ms = 0;
+  for (size_t i = 0; i < ops.size(); i += p_.batch) {
+    Stopwatch sw;
+    Transaction t = r.begin();
+    for (size_t j = i; j < std::min(ops.size(), i + p_.batch); ++j) {
+      const DivergeOp& op = ops[j];
+      if (op.kind == DivergeOp::kCreate) {
+        write_record(t, record_key('b', op.index), op.record);
+      } else {
+        t.set(kCollection, id_of(record_key('a', op.index)),
+              op.kind == DivergeOp::kSetStatus ? "status" : "notes", crdt::text(op.value));
+      }
+    }
+    Status s = t.commit();
+    ms += sw.ms();
+    rss_.sample();
+    if (!s.is_ok()) std::fprintf(stderr, "birga-bench: %s\n", s.to_string().c_str());
+  }
+  return ms;
+}
+
+int District::run() {
+  data_ = generate_district(p_);
+  const std::string expected_dataset = sha256_hex(data_.dataset_dump());
+  const std::string expected_masked = sha256_hex(data_.final_dump('*'));
+  if (flags_.has("gen-only")) {
+    std::printf(
+        "{\"records\":%llu,\"dataset_bytes\":%zu,\"dataset_sha256\":\"%s\","
+        "\"final_masked_sha256\":\"%s\",\"final_b_wins_sha256\":\"%s\","
+        "\"final_a_wins_sha256\":\"%s\"}\n",
+        (unsigned long long)p_.records, data_.dataset_dump().size(), expected_dataset.c_str(),
+        expected_masked.c_str(), sha256_hex(data_.final_dump('b')).c_str(),
+        sha256_hex(data_.final_dump('a')).c_str());
+    return 0;
+  }
+  if (!setup()) {
+    std::fprintf(stderr, "birga-bench: setting up replicas failed\n");
+    return 1;
+  }
+  const double base = rss_mb();
+  bool all_ok = true;
+
+  // Phase 1: create.
+  begin_phase();
+  double ms = 0;
+  for (uint64_t i = 0; i < p_.records; i += p_.batch) {
+    Stopwatch sw;
+    Transaction t = a_->begin();
+    for (uint64_t j = i; j < std::min(p_.records, i + p_.batch); ++j) {
+      write_record(t, record_key('a', j), data_.created[j]);
+    }
+    Status s = t.commit();
+    ms += sw.ms();
+    rss_.sample();
+    if (!s.is_ok()) {
+      std::fprintf(stderr, "birga-bench: create: %s\n", s.to_string().c_str());
+      return 1;
+    }
+  }
+  PhaseMemory mem = end_phase();
+  print(common("create") + ",\"ms\":" + std::to_string(ms) +
+        ",\"bytes_a_to_b\":null,\"bytes_b_to_a\":null,\"messages\":null,\"round_trips\":null" +
+        ",\"state_bytes\":" + std::to_string(dir_bytes(dir_ + "/a")) +
+        ",\"save_ms\":0,\"converged\":null,\"correct\":" +
+        (sha256_hex(dump(*a_)) == expected_dataset ? "true" : "false") + ",\"rss_mb\":" +
+        std::to_string(mem.rss_mb) + ",\"rss_phase_peak_mb\":" + std::to_string(mem.phase_peak_mb) +
+        ",\"rss_peak_mb\":" + std::to_string(peak_) + ",\"rss_base_mb\":" + std::to_string(base));
+
+  // Phase 2: initial sync, B first.
+  begin_phase();
+  SyncFigures f = memory_sync(*a_, *b_, 'b', rss_);
+  mem = end_phase();
+  const std::string hash_b = sha256_hex(dump(*b_));
+  const bool converged2 = f.completed && hash_b == sha256_hex(dump(*a_)) &&
+                          a_->version_vector(kScope).value() == b_->version_vector(kScope).value();
+  const bool correct2 = hash_b == expected_dataset;
+  all_ok = all_ok && converged2 && correct2;
+  auto sync_line = [&](const char* phase, const SyncFigures& s, const char* state_of) {
+    return common(phase) + ",\"ms\":" + std::to_string(s.ms) +
+           ",\"bytes_a_to_b\":" + std::to_string(s.bytes_a_to_b) +
+           ",\"bytes_b_to_a\":" + std::to_string(s.bytes_b_to_a) +
+           ",\"messages\":" + std::to_string(s.messages) +
+           ",\"round_trips\":" + std::to_string(s.round_trips) +
+           ",\"state_bytes\":" + std::to_string(dir_bytes(dir_ + "/" + state_of)) +
+           ",\"rss_mb\":" + std::to_string(mem.rss_mb) +
+           ",\"rss_phase_peak_mb\":" + std::to_string(mem.phase_peak_mb) +
+           ",\"rss_peak_mb\":" + std::to_string(peak_) +
+           (s.error.empty() ? "" : ",\"error\":\"" + s.error + "\"");
+  };
+  print(sync_line("initial_sync", f, "b") + ",\"converged\":" + (converged2 ? "true" : "false") +
+        ",\"correct\":" + (correct2 ? "true" : "false") + ",\"hash\":\"" + hash_b + "\"");
+
+  // Phase 3: diverge.
+  begin_phase();
+  const double ms_a = write_ops(*a_, data_.a_ops);
+  const double ms_b = write_ops(*b_, data_.b_ops);
+  mem = end_phase();
+  print(common("diverge") + ",\"ms\":" + std::to_string(ms_a + ms_b) +
+        ",\"ms_a\":" + std::to_string(ms_a) + ",\"ms_b\":" + std::to_string(ms_b) +
+        ",\"bytes_a_to_b\":null,\"bytes_b_to_a\":null,\"messages\":null,\"round_trips\":null" +
+        ",\"state_bytes\":null,\"converged\":null,\"rss_mb\":" + std::to_string(mem.rss_mb) +
+        ",\"rss_phase_peak_mb\":" + std::to_string(mem.phase_peak_mb) +
+        ",\"rss_peak_mb\":" + std::to_string(peak_));
+
+  // Phase 4: reconcile, A first.
+  begin_phase();
+  f = memory_sync(*a_, *b_, 'a', rss_);
+  mem = end_phase();
+  std::set<std::string> masked;
+  for (uint64_t i : data_.c_set) masked.insert(record_key('a', i));
+  const std::string da = dump(*a_), db = dump(*b_);
+  const bool converged4 = f.completed && da == db &&
+                          a_->version_vector(kScope).value() == b_->version_vector(kScope).value();
+  bool correct4 = sha256_hex(dump(*a_, masked)) == expected_masked &&
+                  sha256_hex(dump(*b_, masked)) == expected_masked;
+  uint64_t a_wins = 0;
+  for (size_t k = 0; k < data_.c_set.size(); ++k) {
+    const uint64_t i = data_.c_set[k];
+    const crdt::RecordId id = id_of(record_key('a', i));
+    auto va = a_->get(kCollection, id), vb = b_->get(kCollection, id);
+    const std::string sa = va.is_ok() && *va ? crdt::to_display(*(*va)->value("status")) : "";
+    const std::string sb = vb.is_ok() && *vb ? crdt::to_display(*(*vb)->value("status")) : "";
+    const std::string& a_wrote = data_.a_ops[data_.a_set.size() + k].value;
+    const std::string& b_wrote = data_.b_ops[data_.b_set.size() + p_.new_records + k].value;
+    if (sa != sb || (sa != a_wrote && sa != b_wrote)) correct4 = false;
+    if (sa == a_wrote) ++a_wins;
+  }
+  all_ok = all_ok && converged4 && correct4;
+  print(sync_line("reconcile", f, "a") + ",\"converged\":" + (converged4 ? "true" : "false") +
+        ",\"correct\":" + (correct4 ? "true" : "false") +
+        ",\"conflict_a_wins\":" + std::to_string(a_wins) + ",\"hash\":\"" + sha256_hex(da) +
+        "\",\"persisted_peer_state\":\"none: each sync starts from the peers' summaries\"");
+
+  if (const std::string dump_dir = flags_.get("dump-dir", ""); !dump_dir.empty()) {
+    std::filesystem::create_directories(dump_dir);
+    std::ofstream(dump_dir + "/birga-a.tsv") << da;
+    std::ofstream(dump_dir + "/birga-b.tsv") << db;
+    std::ofstream(dump_dir + "/expected-masked.tsv") << data_.final_dump('*');
+  }
+  if (!flags_.has("keep")) std::filesystem::remove_all(dir_);
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace
+
+int run_district_bench(const Flags& flags) {
+  District d(flags);
+  return d.run();
+}
+
+}  // namespace birga::bench
