@@ -149,7 +149,9 @@ DotSet ByteReader::dots() {
     uint64_t counter = 0;
     for (uint64_t i = 0; i < n && ok(); ++i) {
       const uint64_t delta = varint();
-      if (i > 0 && delta == 0) fail("dot set counters not increasing");
+      if (delta == 0) fail("dot set counters not increasing");
+      if (delta > UINT64_MAX - counter) fail("dot set counter overflows 64 bits");
+      if (!ok()) break;
       counter += delta;
       s.insert(Dot{a, counter});
     }

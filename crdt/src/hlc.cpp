@@ -35,10 +35,12 @@ Timestamp HybridClock::advance(uint64_t wall_ms, Timestamp floor) {
     next = Timestamp::make(wall_ms, 0);
   } else if (base.counter() < Timestamp::kMaxCounter) {
     next = Timestamp::make(base.wall_ms(), static_cast<uint16_t>(base.counter() + 1));
-  } else {
+  } else if (base.wall_ms() < Timestamp::kMaxWallMs) {
     // Counter exhausted within one millisecond: borrow the next millisecond. The clock runs
     // at most a few ms ahead of the wall and falls back in line as real time catches up.
     next = Timestamp::make(base.wall_ms() + 1, 0);
+  } else {
+    next = base;  // the end of 48-bit time (year 10889): saturate rather than wrap to 1970
   }
   last_ = next;
   return next;

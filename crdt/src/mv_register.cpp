@@ -9,7 +9,9 @@ void MvRegister::apply(const MvWrite& op) {
   store_.add(op.dot, Entry{op.time, op.value});
 }
 
-void MvRegister::merge(const MvRegister& other) { store_.merge(other.store_); }
+void MvRegister::merge(const MvRegister& other) {
+  store_.merge(other.store_);
+}
 
 std::vector<Value> MvRegister::values() const {
   std::vector<Value> out;

@@ -1,5 +1,7 @@
 #include "birga/crdt/schema.h"
 
+#include <climits>
+#include <cstdint>
 #include <optional>
 #include <sstream>
 #include <vector>
@@ -72,6 +74,9 @@ std::vector<std::string> words_of(const std::string& line) {
 
 Status parse_field(const std::vector<std::string>& w, const std::string& where, FieldSpec* f) {
   if (w.size() < 4) return Status::invalid_argument(where + ": expected 'field NAME KIND TYPE'");
+  if (w[1].size() > kMaxNameBytes) {
+    return Status::invalid_argument(where + ": field name longer than 255 bytes");
+  }
   f->name = w[1];
   if (!parse_kind_name(w[2], &f->kind)) {
     return Status::invalid_argument(where + ": unknown field kind '" + w[2] +
@@ -83,15 +88,19 @@ Status parse_field(const std::vector<std::string>& w, const std::string& where, 
   }
   for (size_t i = 4; i < w.size(); ++i) {
     const std::string& flag = w[i];
-    if (flag == "indexed") f->indexed = true;
-    else if (flag == "required") f->required = true;
-    else if (flag == "flagged" && f->kind == FieldKind::kLww) f->flag_conflicts = true;
-    else if (flag == "flag-removals" && f->kind == FieldKind::kSet) f->flag_removals = true;
+    if (flag == "indexed")
+      f->indexed = true;
+    else if (flag == "required")
+      f->required = true;
+    else if (flag == "flagged" && f->kind == FieldKind::kLww)
+      f->flag_conflicts = true;
+    else if (flag == "flag-removals" && f->kind == FieldKind::kSet)
+      f->flag_removals = true;
     else if (flag == "alert-duplicates" && f->kind == FieldKind::kLww) {
       f->alert_duplicates = true;
       f->indexed = true;  // duplicates are found through the index
-    }
-    else return Status::invalid_argument(where + ": flag '" + flag + "' does not apply here");
+    } else
+      return Status::invalid_argument(where + ": flag '" + flag + "' does not apply here");
   }
   return Status::ok();
 }
@@ -112,8 +121,13 @@ Result<Schema> Schema::parse(std::string_view text) {
       if (schema || w.size() != 2) {
         return Status::invalid_argument(where + ": expected one 'schema VERSION' line");
       }
-      const long v = std::strtol(w[1].c_str(), nullptr, 10);
-      if (v <= 0) return Status::invalid_argument(where + ": version must be a positive integer");
+      const bool digits = !w[1].empty() && w[1].size() <= 10 &&
+                          w[1].find_first_not_of("0123456789") == std::string::npos;
+      const unsigned long long v = digits ? std::stoull(w[1]) : 0;
+      if (v == 0 || v > UINT32_MAX) {
+        return Status::invalid_argument(where + ": version must be a positive integer (1 to " +
+                                        std::to_string(UINT32_MAX) + ")");
+      }
       schema.emplace(static_cast<uint32_t>(v));
     } else if (w[0] == "collection") {
       if (w.size() < 2 || w.size() > 3 || (w.size() == 3 && w[2] != "immutable")) {
@@ -121,6 +135,9 @@ Result<Schema> Schema::parse(std::string_view text) {
       }
       if (collections.count(w[1])) {
         return Status::invalid_argument(where + ": collection '" + w[1] + "' defined twice");
+      }
+      if (w[1].size() > kMaxNameBytes) {
+        return Status::invalid_argument(where + ": collection name longer than 255 bytes");
       }
       current = &collections[w[1]];
       current->name = w[1];

@@ -24,7 +24,7 @@ struct FieldSpec {
   std::string name;
   FieldKind kind = FieldKind::kLww;
   ValueType value_type = ValueType::kAny;  // of the value, element or log payload
-  bool indexed = false;           // the store keeps an index on this field's value
+  bool indexed = false;                    // the store keeps an index on this field's value
   bool flag_conflicts = false;    // lww: concurrent writes are kept and surfaced for review
   bool required = false;          // must be set when the record is created
   bool flag_removals = false;     // set: removing an element raises an alert for review
