@@ -71,6 +71,20 @@ Result<crdt::VersionVector> Replica::version_vector(const std::string& scope) co
   return vv;
 }
 
+Result<std::optional<std::string>> Replica::Impl::change_at(const std::string& scope,
+                                                            const crdt::ActorId& actor,
+                                                            uint64_t seq) const {
+  std::optional<std::string> out;
+  Status s = env->read([&](const Txn& txn) -> Status {
+    auto v = txn.get(Table::kChanges, engine::change_key(scope, actor, seq));
+    if (!v.is_ok()) return v.status();
+    if (*v) out = std::string(**v);
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
 Result<std::vector<std::string>> Replica::export_missing(const std::string& scope,
                                                          const crdt::VersionVector& peer,
                                                          size_t max_bytes) const {

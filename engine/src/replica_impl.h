@@ -47,6 +47,9 @@ class Replica::Impl {
   // Highest epoch held for `scope`, or nullopt.
   std::optional<uint32_t> current_epoch(const std::string& scope) const;
 
+  // The sealed change (scope, actor, seq) from the log, if held.
+  Result<std::optional<std::string>> change_at(const std::string& scope, const crdt::ActorId& actor,
+                                               uint64_t seq) const;
   // Appends an alert in the transaction.
   Status add_alert(engine::Txn& txn, const std::string& kind, const std::string& detail);
   // Persists the clock in the transaction.

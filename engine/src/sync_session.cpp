@@ -114,6 +114,7 @@ namespace {
 // Reads the peer's summary into per-scope heads; checks each shared chain's hash at the
 // peer's seq against ours, returning our change where they differ (a forked chain).
 Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
+                    const Replica::Impl& impl,
                     std::map<std::string, std::map<crdt::ActorId, Head>>* peer_heads,
                     std::vector<std::pair<std::string, std::string>>* forks) {
   for (auto scope : summary.getScopes()) {
@@ -138,12 +139,10 @@ Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
     for (const auto& [actor, theirs] : heads) {
       auto it = mine->find(actor);
       if (it == mine->end() || theirs.seq == 0 || theirs.seq > it->second.seq) continue;
-      crdt::VersionVector before;
-      before.advance(actor, theirs.seq - 1);
-      auto change = replica.export_missing(scope, before, 1);
+      auto change = impl.change_at(scope, actor, theirs.seq);
       if (!change.is_ok()) return change.status();
-      if (!change->empty() && engine::change_id(change->front()) != theirs.hash) {
-        forks->emplace_back(scope, change->front());
+      if (*change && engine::change_id(**change) != theirs.hash) {
+        forks->emplace_back(scope, std::move(**change));
       }
     }
   }
@@ -174,7 +173,8 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             kind = kSummary;
             std::map<std::string, std::map<crdt::ActorId, Head>> peer_heads;
             std::vector<std::pair<std::string, std::string>> forks;
-            BIRGA_RETURN_IF_ERROR(read_summary(msg.getSummary(), replica_, &peer_heads, &forks));
+            BIRGA_RETURN_IF_ERROR(
+                read_summary(msg.getSummary(), replica_, *replica_.impl_, &peer_heads, &forks));
             auto scopes = replica_.scopes();
             if (!scopes.is_ok()) return scopes.status();
             for (const std::string& scope : *scopes) {
@@ -264,10 +264,8 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     capnp::MallocMessageBuilder mb;
     auto msg = mb.initRoot<engine::wire::SyncMessage>();
     msg.setHop(reply_hop);
-    std::vector<std::string> changes = std::move(s.forced);
-    s.forced.clear();
+    std::vector<std::string> changes;
     size_t bytes = 0;
-    for (const auto& c : changes) bytes += c.size();
     while (s.cursor < s.send_scopes.size() && bytes < options_.max_batch_bytes) {
       const std::string& scope = s.send_scopes[s.cursor];
       auto more = replica_.export_missing(scope, s.sent[scope], options_.max_batch_bytes - bytes);
@@ -285,6 +283,12 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       }
     }
     const bool last = s.cursor >= s.send_scopes.size();
+    // Evidence of a fork goes after the regular changes, so the control changes that let the
+    // peer check its author come first.
+    if (last) {
+      for (std::string& c : s.forced) changes.push_back(std::move(c));
+      s.forced.clear();
+    }
     auto b = msg.initBatch();
     const uint64_t id = s.next_batch++;
     b.setId(id);

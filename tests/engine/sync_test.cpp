@@ -43,8 +43,11 @@ void require_synced(Replica& x, Replica& y, SyncOptions o = {}) {
   INFO(out.status.to_string());
   REQUIRE(out.status.is_ok());
   REQUIRE(out.completed);
-  CHECK(out.a.refused.empty());
-  CHECK(out.b.refused.empty());
+  for (const SyncStats* st : {&out.a, &out.b}) {
+    for (const Status& r : st->refused) {
+      FAIL_CHECK("refused in sync " << x.dir() << " -> " << y.dir() << ": " << r.to_string());
+    }
+  }
 }
 
 }  // namespace
