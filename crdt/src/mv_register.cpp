@@ -1,5 +1,6 @@
 #include "birga/crdt/mv_register.h"
 
+#include <algorithm>
 #include <tuple>
 
 namespace birga::crdt {
@@ -23,6 +24,14 @@ std::map<Dot, Value> MvRegister::entries() const {
   std::map<Dot, Value> out;
   for (const auto& [dot, e] : store_.entries()) out.emplace(dot, e.value);
   return out;
+}
+
+bool MvRegister::is_conflicted() const {
+  const auto& e = store_.entries();
+  if (e.size() < 2) return false;
+  const Value& first = e.begin()->second.value;
+  return std::any_of(std::next(e.begin()), e.end(),
+                     [&](const auto& entry) { return entry.second.value != first; });
 }
 
 const Value& MvRegister::latest() const {

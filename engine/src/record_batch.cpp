@@ -82,6 +82,7 @@ Status RecordBatch::flush() {
     for (const std::string& e : rec.index_before)
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kIndex, e, rkey));
     for (const std::string& e : after) BIRGA_RETURN_IF_ERROR(txn_.put(Table::kIndex, e, rkey));
+    BIRGA_RETURN_IF_ERROR(check_duplicates(rec));
 
     if (rec.state.is_conflicted()) {
       BIRGA_RETURN_IF_ERROR(txn_.put(Table::kConflicts, rkey, ""));

@@ -37,6 +37,7 @@ class RecordBatch {
   Status apply(const crdt::Op& op, const std::string& scope);
   // Writes every changed record, its index entries, conflict flag and feed position.
   Status flush();
+  Txn& txn() { return txn_; }
 
  private:
   std::vector<std::string> index_entries(const LoadedRecord& r) const;

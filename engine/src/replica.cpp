@@ -99,7 +99,8 @@ Status Replica::Impl::add_alert(Txn& txn, const std::string& kind, const std::st
   crdt::ByteWriter w;
   w.bytes(kind);
   w.bytes(detail);
-  return txn.put(Table::kAlerts, key, w.data());
+  // Details name records and set elements: encrypted at rest like the records.
+  return txn.put(Table::kAlerts, key, engine::aead_seal(record_key, w.data(), key));
 }
 
 Status Replica::Impl::save_clock(Txn& txn) {
@@ -404,7 +405,10 @@ Result<ChangedRecords> Replica::changed_since(uint64_t since) const {
 Result<std::vector<Alert>> Replica::alerts() const {
   std::vector<Alert> out;
   Status s = impl_->env->read([&](const Txn& txn) {
-    return txn.scan(Table::kAlerts, "", [&](std::string_view k, std::string_view v) {
+    return txn.scan(Table::kAlerts, "", [&](std::string_view k, std::string_view sealed) {
+      auto plain = engine::aead_open(impl_->record_key, sealed, k);
+      if (!plain.is_ok()) return true;  // verify() reports damaged entries
+      const std::string_view v = *plain;
       crdt::ByteReader r(v, "alert");
       Alert a;
       a.position = k.size() == 8 ? engine::get_be64(k) : 0;

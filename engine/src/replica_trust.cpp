@@ -141,6 +141,10 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
                                      ": unknown author (no certificate from this "
                                      "deployment's authority is known for it yet)");
   }
+  if ((*cert)->expired_at(h.hlc.wall_ms())) {
+    return Status::permission_denied(who + ": the certificate of '" + (*cert)->name +
+                                     "' had expired when this change was made");
+  }
   if (!((*cert)->rights_on(h.scope) & kWrite)) {
     return Status::permission_denied(who + ": '" + (*cert)->name +
                                      "' has no write right on this scope");
@@ -153,6 +157,13 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
       return Status::permission_denied(who + ": '" + (*cert)->name +
                                        "' was revoked before this change was made");
     }
+    // Made before the revocation by its own clock: kept (it may be genuine field work), but a
+    // revoked device can set its clock back, so a person should look at it.
+    BIRGA_RETURN_IF_ERROR(add_alert(batch.txn(), "revoked_author",
+                                    who +
+                                        ": accepted because its time is before the revocation "
+                                        "of '" +
+                                        (*cert)->name + "'; check it"));
   }
   return Status::ok();
 }

@@ -87,8 +87,10 @@ constexpr size_t kMaxHeaderBytes = 4096;
 inline constexpr char kChangeSignatureDomain[] = "birga-change-v1";  // signed without its NUL
 
 struct ChangeLimits {
-  size_t max_sealed_bytes = size_t{16} << 20;  // 16 MiB
-  size_t max_body_bytes = size_t{64} << 20;    // 64 MiB, plaintext before compression
+  // A sealed change must fit in one sync frame (birga::kMaxFrameBytes, 4 MiB) with its batch
+  // message around it: a transaction larger than this is refused and must be split.
+  size_t max_sealed_bytes = size_t{3} << 20;  // 3 MiB
+  size_t max_body_bytes = size_t{64} << 20;   // 64 MiB, plaintext before compression
 };
 
 struct ChangeHeader {

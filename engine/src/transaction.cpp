@@ -75,8 +75,8 @@ Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection
 Transaction& Transaction::set(const std::string& collection, const crdt::RecordId& id,
                               const std::string& field, crdt::Value value) {
   const crdt::FieldSpec* f = replica_->schema().field(collection, field);
-  const auto kind =
-      f && f->kind == crdt::FieldKind::kMv ? crdt::OpKind::kMvWrite : crdt::OpKind::kLwwWrite;
+  const auto kind = f && f->storage_kind() == crdt::FieldKind::kMv ? crdt::OpKind::kMvWrite
+                                                                   : crdt::OpKind::kLwwWrite;
   return queue(kind, collection, id, field, std::move(value));
 }
 

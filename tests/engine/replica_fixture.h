@@ -47,14 +47,17 @@ inline crdt::Schema test_schema() {
   crdt::CollectionSpec kase{"case", {}, false};
   kase.add({"guardian", FieldKind::kMv, ValueType::kText, true})
       .add({"status", FieldKind::kMv, ValueType::kText})
-      .add({"members", FieldKind::kSet, ValueType::kText})
+      .add({"members", FieldKind::kSet, ValueType::kText, false, false, false,
+            /*flag_removals=*/true})
       .add({"visits", FieldKind::kCounter, ValueType::kAny})
       .add({"notes", FieldKind::kLog, ValueType::kText})
-      .add({"title", FieldKind::kLww, ValueType::kText});
+      .add({"title", FieldKind::kLww, ValueType::kText})
+      .add({"address", FieldKind::kLww, ValueType::kText, false, /*flag_conflicts=*/true});
   s.add(kase);
   crdt::CollectionSpec delivery{"delivery", {}, true};
   delivery.add({"amount", FieldKind::kLww, ValueType::kInt})
-      .add({"entitlement", FieldKind::kLww, ValueType::kText, true, false, true});
+      .add({"entitlement", FieldKind::kLww, ValueType::kText, true, false, /*required=*/true, false,
+            /*alert_duplicates=*/true});
   s.add(delivery);
   return s;
 }

@@ -1,5 +1,6 @@
 // Replica: create/open, every kind of write, reads, schema violations, exchange.
 #include <catch2/catch.hpp>
+#include <random>
 
 #include "replica_fixture.h"
 
@@ -303,4 +304,104 @@ TEST_CASE("Replica: a cloned device's second change for a seq is quarantined",
   CHECK(hub->find("visit", "household", text("original"))->size() == 1);
   CHECK(hub->find("visit", "household", text("clone"))->empty());
   CHECK(hub->verify().is_ok());
+}
+
+TEST_CASE("Replica: a flagged lww field keeps concurrent writes for review",
+          "[engine][replica][domain]") {
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  auto b = make_replica(tmp.sub("b"), {kScope});
+  REQUIRE((a && b));
+  Transaction t = a->begin();
+  const crdt::RecordId c = t.create("case", kScope);
+  t.set("case", c, "address", text("Yunusobod 4-17"));
+  REQUIRE(t.commit().is_ok());
+  sync_one_way(*a, *b, kScope);
+  Transaction ta = a->begin();
+  ta.set("case", c, "address", text("Yunusobod 4-18"));
+  REQUIRE(ta.commit().is_ok());
+  Transaction tb = b->begin();
+  tb.set("case", c, "address", text("Chilonzor 9-2"));
+  REQUIRE(tb.commit().is_ok());
+  sync_one_way(*a, *b, kScope);
+  sync_one_way(*b, *a, kScope);
+  for (Replica* r : {a.get(), b.get()}) {
+    auto v = r->get("case", c);
+    REQUIRE(v->has_value());
+    CHECK((*v)->in_conflict());
+    CHECK((*v)->values("address").size() == 2);
+    // Read as lww: the latest write shows (b wrote after a).
+    CHECK((*v)->value("address") == text("Chilonzor 9-2"));
+  }
+  // The same value written concurrently is no conflict.
+  Transaction same_a = a->begin(), same_b = b->begin();
+  same_a.set("case", c, "address", text("Olmazor 1-1"));
+  same_b.set("case", c, "address", text("Olmazor 1-1"));
+  REQUIRE(same_a.commit().is_ok());
+  REQUIRE(same_b.commit().is_ok());
+  sync_one_way(*a, *b, kScope);
+  sync_one_way(*b, *a, kScope);
+  CHECK_FALSE(a->get("case", c)->value().in_conflict());
+  CHECK(a->conflicts()->empty());
+}
+
+TEST_CASE("Replica: two deliveries for one entitlement raise an over-issuance alert",
+          "[engine][replica][domain]") {
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  auto b = make_replica(tmp.sub("b"), {kScope});
+  REQUIRE((a && b));
+  for (Replica* r : {a.get(), b.get()}) {
+    Transaction t = r->begin();
+    const crdt::RecordId d = t.create("delivery", kScope);
+    t.set("delivery", d, "entitlement", text("ENT-2026-0042"))
+        .set("delivery", d, "amount", crdt::integer(350000));
+    REQUIRE(t.commit().is_ok());
+  }
+  CHECK(a->alerts()->empty());  // alone, each tablet saw one delivery
+  sync_one_way(*b, *a, kScope);
+  auto alerts = a->alerts();
+  REQUIRE(alerts.is_ok());
+  REQUIRE(alerts->size() == 1);
+  CHECK((*alerts)[0].kind == "over_issuance");
+  CHECK_THAT((*alerts)[0].detail, Catch::Contains("ENT-2026-0042"));
+  CHECK(a->find("delivery", "entitlement", text("ENT-2026-0042"))->size() == 2);  // both kept
+}
+
+TEST_CASE("Replica: removing a household member raises an alert for review",
+          "[engine][replica][domain]") {
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  REQUIRE(a);
+  Transaction t = a->begin();
+  const crdt::RecordId c = t.create("case", kScope);
+  t.add("case", c, "members", text("child-Aziza")).add("case", c, "members", text("mother"));
+  REQUIRE(t.commit().is_ok());
+  Transaction rm = a->begin();
+  rm.remove("case", c, "members", text("child-Aziza"));
+  REQUIRE(rm.commit().is_ok());
+  auto alerts = a->alerts();
+  REQUIRE(alerts->size() == 1);
+  CHECK((*alerts)[0].kind == "removed_member");
+  CHECK_THAT((*alerts)[0].detail, Catch::Contains("child-Aziza"));
+}
+
+TEST_CASE("Replica: a transaction too large for one sync frame is refused whole",
+          "[engine][replica]") {
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  REQUIRE(a);
+  Transaction t = a->begin();
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 30000; ++i) {  // 7.5 MB of random letters: over 3 MiB compressed
+    std::string noise(250, ' ');
+    for (char& ch : noise) ch = static_cast<char>('a' + rng() % 26);
+    const crdt::RecordId v = t.create("visit", kScope);
+    t.set("visit", v, "notes", text(noise));
+  }
+  Status s = t.commit();
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK_THAT(s.message(), Catch::Contains("split the transaction"));
+  CHECK(a->version_vector(kScope)->empty());
+  CHECK(a->list("visit")->empty());
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <random>
+#include <thread>
 
 #include "sync_fixture.h"
 
@@ -284,4 +285,23 @@ TEST_CASE("Channel: an altered, replayed or reordered frame ends the session", "
   REQUIRE(hc.is_ok());
   REQUIRE((*hc)->receive_hello((*ha)->hello()).is_ok());
   CHECK_FALSE((*hc)->receive_proof(*pa).is_ok());
+}
+
+TEST_CASE("Sync: changes made under an expired certificate are refused at ingest",
+          "[sync][trust]") {
+  Mahallas m;
+  const uint64_t soon = crdt::system_wall_clock_ms() + 300;
+  auto brief = m.d.add("short-lived", Role::kField, {{kMahallaA, kRead | kWrite}}, soon);
+  REQUIRE(brief);
+  write_visit(*brief, kMahallaA, "before-expiry");
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  write_visit(*brief, kMahallaA, "after-expiry");
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  auto rep = m.hub->ingest(*brief->export_missing(kMahallaA, crdt::VersionVector()));
+  REQUIRE(rep.is_ok());
+  CHECK(rep->applied == 1);
+  REQUIRE(rep->refused.size() == 1);
+  CHECK_THAT(rep->refused[0].message(), Catch::Contains("expired"));
+  CHECK(m.hub->find("visit", "household", text("before-expiry"))->size() == 1);
+  CHECK(m.hub->find("visit", "household", text("after-expiry"))->empty());
 }

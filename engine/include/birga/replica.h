@@ -95,7 +95,8 @@ struct IngestReport {
 struct Alert {
   uint64_t position = 0;
   // "clock_skew", "equivocation" (also a broken hash chain), "undecryptable",
-  // "malformed_change", "refused_op", "bad_envelope"
+  // "malformed_change", "refused_op", "bad_envelope", "removed_member", "over_issuance",
+  // "revoked_author"
   std::string kind;
   std::string detail;  // human-readable, names the device and scope
 };

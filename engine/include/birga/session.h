@@ -41,7 +41,7 @@ constexpr size_t kMaxFrameBytes = size_t{4} << 20;  // one frame, after the 4-by
 class SecureChannel {
  public:
   SecureChannel() = default;
-  // Seals one frame payload (plaintext at most kMaxFrameBytes - 40 bytes).
+  // Seals one frame payload (plaintext at most kMaxFrameBytes - 16 bytes).
   std::string seal(std::string_view plaintext);
   // Opens the next frame from the peer; corrupt_input when it was altered, replayed or
   // reordered.

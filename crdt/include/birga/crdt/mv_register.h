@@ -37,7 +37,8 @@ class MvRegister {
   // The dots of the current values: what a new write on this replica observes.
   DotSet dots() const { return store_.live_dots(); }
   std::map<Dot, Value> entries() const;
-  bool is_conflicted() const { return store_.entries().size() > 1; }
+  // More than one distinct value: concurrent writes of the same value are no conflict.
+  bool is_conflicted() const;
   bool is_set() const { return !store_.empty(); }
 
   void encode(ByteWriter& w) const;
