@@ -56,6 +56,11 @@ std::string EnrolmentBundle::encode() const {
   w.u8(1);
   w.raw(authority.data(), authority.size());
   w.bytes(certificate);
+  w.varint(control_keys.size());
+  for (const auto& [epoch, sealed] : control_keys) {
+    w.varint(epoch);
+    w.bytes(sealed);
+  }
   w.varint(control_changes.size());
   for (const std::string& c : control_changes) w.bytes(c);
   return w.take();
@@ -72,6 +77,12 @@ Result<EnrolmentBundle> EnrolmentBundle::decode(std::string_view bytes) {
   EnrolmentBundle b;
   r.raw(b.authority.data(), b.authority.size());
   b.certificate = std::string(r.bytes());
+  const uint64_t keys = r.count(2);
+  for (uint64_t i = 0; i < keys && r.ok(); ++i) {
+    const uint64_t epoch = r.varint();
+    if (epoch == 0 || epoch > UINT32_MAX) r.fail("bad control key epoch");
+    b.control_keys.emplace_back(static_cast<uint32_t>(epoch), std::string(r.bytes()));
+  }
   const uint64_t n = r.count(1);
   for (uint64_t i = 0; i < n && r.ok(); ++i) b.control_changes.emplace_back(r.bytes());
   BIRGA_RETURN_IF_ERROR(r.finish());
@@ -133,6 +144,13 @@ class Authority::Impl {
     return out;
   }
 
+  static engine::Key32 fresh_key() {
+    engine::Key32 k;
+    const std::string r = engine::random_bytes(k.size());
+    std::copy(r.begin(), r.end(), k.begin());
+    return k;
+  }
+
   // Appends envelopes of `key32` (scope, epoch) for `device`.
   Status add_envelope(std::vector<crdt::Op>& ops, const std::string& scope, uint32_t epoch,
                       const engine::Key32& key32, const PublicKey& device) {
@@ -162,10 +180,14 @@ class Authority::Impl {
     h.seq = head->seq + 1;
     h.prev_hash = head->hash;
     h.hlc = clock.now();
-    h.key_epoch = engine::kControlEpoch;
+    auto keys = scope_keys(txn);
+    if (!keys.is_ok()) return keys.status();
+    const auto& control = (*keys)[kControl];
+    if (control.empty()) return Status::data_loss("the authority has no control scope key");
+    h.key_epoch = control.rbegin()->first;
     auto body = engine::encode_ops(ops);
     if (!body.is_ok()) return body.status();
-    auto sealed = engine::seal_change(h, *body, engine::control_scope_key(key.public_key), key);
+    auto sealed = engine::seal_change(h, *body, control.rbegin()->second, key);
     if (!sealed.is_ok()) return sealed.status();
     BIRGA_RETURN_IF_ERROR(
         txn.put(Table::kChanges, engine::change_key(kControl, actor, h.seq), *sealed));
@@ -217,7 +239,9 @@ Result<std::unique_ptr<Authority>> Authority::create(const std::string& dir,
   BIRGA_RETURN_IF_ERROR(impl->env->write([&](Txn& txn) -> Status {
     BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "format", kAuthorityFormat));
     BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "public", engine::key_bytes(impl->key.public_key)));
-    return txn.put(Table::kMeta, "secrets", *blob);
+    BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "secrets", *blob));
+    // The control scope's key: secret, handed to each device sealed to its own key.
+    return impl->put_scope_key(txn, kControl, engine::kControlEpoch, Impl::fresh_key());
   }));
   return std::unique_ptr<Authority>(new Authority(std::move(impl)));
 }
@@ -319,9 +343,14 @@ Result<EnrolmentBundle> Authority::enrol(const PublicKey& device, const std::str
         }
       }
     }
-    // The new device gets every epoch of every scope it can read.
+    // The new device gets every epoch of the control key, and of every scope it can read.
+    auto x = engine::ed25519_pk_to_x25519(device);
+    if (!x.is_ok()) return x.status();
+    for (const auto& [epoch, k] : (*keys)[kControl]) {
+      bundle.control_keys.emplace_back(epoch, engine::box_seal(*x, engine::key_bytes(k)));
+    }
     for (const auto& [scope, epochs] : *keys) {
-      if (!(cert.rights_on(scope) & kRead)) continue;
+      if (scope == kControl || !(cert.rights_on(scope) & kRead)) continue;
       for (const auto& [epoch, k] : epochs) {
         BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, scope, epoch, k, device));
       }
@@ -363,8 +392,16 @@ Result<std::vector<std::string>> Authority::revoke(const PublicKey& device,
     if (!keys.is_ok()) return keys.status();
     auto remaining = impl_->active_devices(txn);
     if (!remaining.is_ok()) return remaining.status();
+    // The revocation travels under the current control key (the remaining devices read it
+    // and learn the next one); later control changes use the next one.
+    const uint32_t next_control = (*keys)[kControl].rbegin()->first + 1;
+    const engine::Key32 control_key = Impl::fresh_key();
+    for (const Certificate& other : *remaining) {
+      BIRGA_RETURN_IF_ERROR(
+          impl_->add_envelope(ops, kControl, next_control, control_key, other.device));
+    }
     for (const auto& [scope, epochs] : *keys) {
-      if (!(cert->rights_on(scope) & kRead)) continue;
+      if (scope == kControl || !(cert->rights_on(scope) & kRead)) continue;
       const uint32_t epoch = epochs.rbegin()->first + 1;
       engine::Key32 fresh;
       const std::string r = engine::random_bytes(32);
@@ -380,6 +417,7 @@ Result<std::vector<std::string>> Authority::revoke(const PublicKey& device,
     auto head = read_head(txn, kControl, actor);
     if (!head.is_ok()) return head.status();
     BIRGA_RETURN_IF_ERROR(impl_->issue(txn, ops));
+    BIRGA_RETURN_IF_ERROR(impl_->put_scope_key(txn, kControl, next_control, control_key));
     auto log = impl_->log_from(txn, head->seq + 1);
     if (!log.is_ok()) return log.status();
     out = std::move(*log);

@@ -72,9 +72,19 @@ Status Replica::install_certificate(std::string_view bundle_bytes) {
   }));
   impl.authority = bundle->authority;
   impl.certificate = cert->bytes;
-  if (!impl.find_scope_key(control, engine::kControlEpoch)) {
-    BIRGA_RETURN_IF_ERROR(add_scope_key(control, engine::kControlEpoch,
-                                        engine::control_scope_key(bundle->authority)));
+  auto xpk = engine::ed25519_pk_to_x25519(impl.device.public_key);
+  auto xsk = engine::ed25519_sk_to_x25519(impl.device.secret_key);
+  if (!xpk.is_ok() || !xsk.is_ok()) return Status::internal("cannot derive the X25519 key");
+  for (const auto& [epoch, sealed] : bundle->control_keys) {
+    auto key = engine::box_seal_open(*xpk, *xsk, sealed);
+    if (!key.is_ok() || key->size() != 32) {
+      return Status::permission_denied("the bundle's control key is not sealed to this device");
+    }
+    engine::Key32 k;
+    std::copy_n(key->data(), 32, k.begin());
+    if (!impl.find_scope_key(control, epoch)) {
+      BIRGA_RETURN_IF_ERROR(impl.store_scope_key(control, epoch, k));
+    }
   }
   auto report = ingest(bundle->control_changes);
   if (!report.is_ok()) return report.status();

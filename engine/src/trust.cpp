@@ -222,10 +222,6 @@ Status sign_certificate(Certificate& cert, const SigningKey& authority) {
   return Status::ok();
 }
 
-Key32 control_scope_key(const PublicKey& authority) {
-  return blake2b_256_keyed(authority, "birga control scope key v1");
-}
-
 crdt::RecordId control_record_id(std::string_view kind, std::string_view key) {
   std::string m(kind);
   m.push_back('\0');

@@ -27,10 +27,6 @@ constexpr uint32_t kControlEpoch = 1;
 // Serializes and signs `cert` (its `bytes` are set). `authority` must be cert.authority's key.
 Status sign_certificate(Certificate& cert, const SigningKey& authority);
 
-// The key of the control scope: derived from the authority's public key, so every device of
-// the deployment (and nobody without the deployment's identity) can read control records.
-Key32 control_scope_key(const PublicKey& authority);
-
 crdt::RecordId control_record_id(std::string_view kind, std::string_view key);
 
 std::string key_bytes(const PublicKey& key);

@@ -226,6 +226,16 @@ TEST_CASE("Sync: refused peers: unenrolled, expired, other authority, revoked", 
     REQUIRE_FALSE(hub_rep->refused.empty());
     CHECK_THAT(hub_rep->refused.back().message(), Catch::Contains("revoked"));
     CHECK(m.hub->find("visit", "household", text("written-by-thief"))->empty());
+    // Control changes after the revocation use a rotated control key: a device enrolled now
+    // is visible to a1, not to the lost tablet, even holding the bytes.
+    auto newcomer = m.d.add("tablet-a3", Role::kField, {{kMahallaA, kRead | kWrite}});
+    REQUIRE(newcomer);
+    auto full_log = m.d.authority->control_log();
+    REQUIRE(m.hub->ingest(*full_log)->refused.empty());
+    require_synced(*m.a1, *m.hub);
+    CHECK(m.a1->known_certificate(newcomer->device_key())->has_value());
+    REQUIRE(m.a2->ingest(*full_log).is_ok());
+    CHECK_FALSE(m.a2->known_certificate(newcomer->device_key())->has_value());
   }
 }
 

@@ -19,6 +19,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "birga/replica.h"
@@ -32,9 +33,12 @@ namespace birga {
 struct EnrolmentBundle {
   PublicKey authority{};
   std::string certificate;
+  // Every epoch of the control scope's key, each sealed (crypto_box_seal) to the device.
+  std::vector<std::pair<uint32_t, std::string>> control_keys;
   std::vector<std::string> control_changes;
 
   // "BGEB" || u8 version 1 || authority(32) || varint len || certificate ||
+  // varint count || (varint epoch || varint len || sealed key)* ||
   // varint count || (varint len || sealed change)*
   std::string encode() const;
   static Result<EnrolmentBundle> decode(std::string_view bytes);
