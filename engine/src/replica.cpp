@@ -292,6 +292,15 @@ bool Replica::has_scope_key(const std::string& scope) const {
   return impl_->current_epoch(scope).has_value();
 }
 
+std::vector<uint32_t> Replica::scope_key_epochs(const std::string& scope) const {
+  std::vector<uint32_t> out;
+  auto it = impl_->scope_keys.find(scope);
+  if (it != impl_->scope_keys.end()) {
+    for (const auto& e : it->second) out.push_back(e.first);
+  }
+  return out;
+}
+
 Transaction Replica::begin() {
   return Transaction(this);
 }

@@ -72,6 +72,9 @@ class Replica::Impl {
   // Why a verified change may not be accepted (its author's rights), or ok. `batch` sees the
   // control records applied earlier in the same batch. Only checked once enrolled.
   Status check_author(engine::RecordBatch& batch, const engine::ChangeHeader& h);
+  // Once enrolled, a local write must be one this device's certificate allows (write right on
+  // the scope, not expired, not revoked): peers would refuse it anyway.
+  Status check_own_write(const std::string& scope);
   // Opens the key envelopes addressed to this device that are not yet applied.
   Status apply_envelopes();
   // The certificate of `device` from the control records, via `batch`.

@@ -178,6 +178,30 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
   return Status::ok();
 }
 
+Status Replica::Impl::check_own_write(const std::string& scope) {
+  if (!authority || certificate.empty()) return Status::ok();
+  auto cert = Certificate::parse(certificate, *authority);
+  if (!cert.is_ok()) return cert.status().with_context("this device's certificate");
+  if (!(cert->rights_on(scope) & kWrite)) {
+    return Status::permission_denied("this device's certificate ('" + cert->name +
+                                     "') grants no write right on scope '" + scope + "'");
+  }
+  if (cert->expired_at(std::max(clock.last().wall_ms(), crdt::system_wall_clock_ms()))) {
+    return Status::permission_denied("this device's certificate expired: ask for a new one");
+  }
+  return env->read([&](const Txn& txn) -> Status {
+    auto v = load_view(
+        txn, engine::record_key(
+                 engine::kRevocationCollection,
+                 engine::control_record_id("revoke", engine::key_bytes(device.public_key))));
+    if (!v.is_ok()) return v.status();
+    if (*v && lww_int((*v)->state, "revoked_ms")) {
+      return Status::permission_denied("this device has been revoked; it can no longer write");
+    }
+    return Status::ok();
+  });
+}
+
 Status Replica::Impl::apply_envelopes() {
   if (!authority) return Status::ok();
   const std::string me = key_hex(device.public_key);

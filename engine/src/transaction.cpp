@@ -212,6 +212,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       by_scope[scope].push_back(&p);
     }
     for (auto& [scope, ops] : by_scope) {
+      BIRGA_RETURN_IF_ERROR(check_own_write(scope));
       const auto epoch = current_epoch(scope);
       if (!epoch) {
         return Status::permission_denied("this device holds no data key for scope '" + scope +

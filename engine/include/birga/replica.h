@@ -136,6 +136,8 @@ class Replica {
   // applies the held changes it opens. Writes use the highest epoch held.
   Status add_scope_key(const std::string& scope, uint32_t epoch, const ScopeKey& key);
   bool has_scope_key(const std::string& scope) const;
+  // The epochs of `scope`'s key held here, ascending (empty: no key).
+  std::vector<uint32_t> scope_key_epochs(const std::string& scope) const;
 
   // A new write transaction. Nothing is stored until its commit().
   Transaction begin();

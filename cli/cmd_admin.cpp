@@ -1,0 +1,248 @@
+// Administration: status, verify, alerts, export (CSV/JSON), import and `changes export` of
+// sealed-change files, and the sync/serve commands this build does not have yet.
+#include <algorithm>
+#include <iostream>
+
+#include "change_list.h"
+#include "command.h"
+#include "context.h"
+#include "records.h"
+#include "validate.h"
+
+namespace birga::cli {
+
+namespace {
+
+using Type = FlagSpec::Type;
+
+Status run_verify(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
+  auto replica = open_replica(args);
+  if (!replica.is_ok()) return replica.status();
+  const Status s = (*replica)->verify();
+  if (!s.is_ok()) {
+    return Status::data_loss("verify failed: " + s.message() + " (stop writing; keep a copy of " +
+                             data_dir(args) + ")");
+  }
+  if (args.has("json")) {
+    print_line("{\"ok\":true}");
+  } else {
+    print_line("ok: the store in " + data_dir(args) + " is consistent");
+  }
+  return Status::ok();
+}
+
+Status run_alerts(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
+  auto replica = open_replica(args);
+  if (!replica.is_ok()) return replica.status();
+  auto alerts = (*replica)->alerts();
+  if (!alerts.is_ok()) return alerts.status();
+  if (args.has("json")) {
+    JsonWriter w;
+    w.begin_array();
+    for (const Alert& a : *alerts) {
+      w.begin_object().key("position").value(a.position).key("kind").value(a.kind);
+      w.key("detail").value(a.detail).end_object();
+    }
+    w.end_array();
+    print_line(w.str());
+    return Status::ok();
+  }
+  if (alerts->empty()) print_line("no alerts");
+  for (const Alert& a : *alerts)
+    print_line(std::to_string(a.position) + "  " + a.kind + "  " + a.detail);
+  return Status::ok();
+}
+
+// RFC 4180: a cell with a comma, quote, CR or LF is quoted, its quotes doubled.
+std::string csv_cell(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string csv_of(const std::vector<RecordView>& records, const crdt::CollectionSpec& spec) {
+  std::string out = "id,scope";
+  for (const auto& [name, field] : spec.fields) out += "," + csv_cell(name);
+  out += "\r\n";
+  for (const RecordView& r : records) {
+    if (r.deleted()) continue;
+    out += r.id.to_hex() + "," + csv_cell(r.scope);
+    for (const auto& [name, field] : spec.fields) out += "," + csv_cell(field_text(r, field));
+    out += "\r\n";
+  }
+  return out;
+}
+
+Status run_export(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({"KIND"}));
+  const std::string format = args.has("json") ? "json" : args.get("format").value_or("csv");
+  if (format != "csv" && format != "json") {
+    return Status::invalid_argument("--format: '" + format + "' is not csv or json");
+  }
+  auto replica = open_replica(args);
+  if (!replica.is_ok()) return replica.status();
+  const crdt::Schema& schema = (*replica)->schema();
+  auto collection = collection_named(schema, args.positional()[0]);
+  if (!collection.is_ok()) return collection.status();
+  auto records = (*replica)->list(*collection);
+  if (!records.is_ok()) return records.status();
+  std::string text;
+  if (format == "csv") {
+    text = csv_of(*records, *schema.collection(*collection));
+  } else {
+    JsonWriter w;
+    w.begin_array();
+    for (const RecordView& r : *records) {
+      if (!r.deleted()) write_record_json(w, r, schema);
+    }
+    w.end_array();
+    text = w.str() + "\n";
+  }
+  if (auto out = args.get("out")) return write_file(*out, text);
+  std::cout << text;
+  return Status::ok();
+}
+
+void print_ingest(const Args& args, const IngestReport& r, size_t total) {
+  if (args.has("json")) {
+    JsonWriter w;
+    w.begin_object().key("changes").value(total).key("applied").value(r.applied);
+    w.key("duplicates").value(r.duplicates).key("pending").value(r.pending);
+    w.key("sealed_only").value(r.sealed_only).key("quarantined").value(r.quarantined);
+    w.key("refused").begin_array();
+    for (const Status& s : r.refused) w.value(s.message());
+    w.end_array().end_object();
+    print_line(w.str());
+    return;
+  }
+  print_line("imported " + std::to_string(total) + " changes: " + std::to_string(r.applied) +
+             " applied, " + std::to_string(r.duplicates) + " already held, " +
+             std::to_string(r.pending) + " waiting for earlier changes, " +
+             std::to_string(r.sealed_only) + " kept sealed (no key), " +
+             std::to_string(r.quarantined) + " quarantined, " + std::to_string(r.refused.size()) +
+             " refused");
+}
+
+Status run_import(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({"FILE"}));
+  const std::string path = args.positional()[0];
+  auto bytes = read_file(path);
+  if (!bytes.is_ok()) return bytes.status();
+  auto changes = decode_change_list(*bytes);
+  if (!changes.is_ok()) return changes.status().with_context(path);
+  auto replica = open_replica(args);
+  if (!replica.is_ok()) return replica.status();
+  auto report = (*replica)->ingest(*changes);
+  if (!report.is_ok()) return report.status();
+  print_ingest(args, *report, changes->size());
+  if (report->refused.empty()) return Status::ok();
+  for (const Status& s : report->refused) std::cerr << "refused: " << s.to_string() << "\n";
+  return Status::invalid_argument(std::to_string(report->refused.size()) + " of " +
+                                  std::to_string(changes->size()) + " changes in " + path +
+                                  " were refused (the others are kept)");
+}
+
+Status run_changes_export(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
+  auto out = args.require("out", "FILE");
+  if (!out.is_ok()) return out.status();
+  auto replica = open_replica(args);
+  if (!replica.is_ok()) return replica.status();
+  auto held = (*replica)->scopes();
+  if (!held.is_ok()) return held.status();
+  std::vector<std::string> scopes = *held;
+  if (auto scope = args.get("scope")) {
+    if (std::find(held->begin(), held->end(), *scope) == held->end()) {
+      return Status::not_found("this replica holds no changes of scope '" + *scope + "'");
+    }
+    scopes = {*scope};
+  }
+  std::vector<std::string> changes;
+  for (const std::string& scope : scopes) {
+    auto part = (*replica)->export_missing(scope, crdt::VersionVector());
+    if (!part.is_ok()) return part.status();
+    changes.insert(changes.end(), part->begin(), part->end());
+  }
+  return write_changes(*out, changes, args);
+}
+
+Status not_in_this_build(std::string_view what) {
+  return Status::not_found("`birga " + std::string(what) +
+                           "` is not available in this build (the network transport is not " +
+                           "linked yet); carry changes with `birga changes export` and " +
+                           "`birga import` meanwhile");
+}
+
+Status run_sync(const Args&) {
+  return not_in_this_build("sync");
+}
+
+Status run_serve(const Args&) {
+  return not_in_this_build("serve");
+}
+
+}  // namespace
+
+Status run_status(const Args& args);  // cmd_status.cpp
+
+std::vector<Command> admin_commands() {
+  return {
+      {"status",
+       "",
+       "this device, its certificate, scopes, record counts and alerts",
+       "",
+       {kDirFlag, kJsonFlag},
+       run_status},
+      {"verify",
+       "",
+       "check the store's consistency (exit 4 when it fails)",
+       "",
+       {kDirFlag, kJsonFlag},
+       run_verify},
+      {"alerts",
+       "",
+       "list the alerts (over-issuance, removed members, clock skew, ...)",
+       "",
+       {kDirFlag, kJsonFlag},
+       run_alerts},
+      {"export",
+       "KIND [--format csv|json] [--out FILE]",
+       "write every record of a kind as CSV (default) or JSON",
+       "CSV has a header row (id, scope, then the schema's fields); sets are joined with "
+       "\"; \", concurrent values with \" | \", log entries with newlines.",
+       {kDirFlag,
+        {"format", Type::kValue, "csv|json  (default csv)"},
+        {"out", Type::kValue, "FILE   write to FILE instead of stdout"},
+        {"json", Type::kSwitch, "       the same as --format json"}},
+       run_export},
+      {"import",
+       "FILE",
+       "ingest a file of sealed changes (a control log, a revocation, ...)",
+       "Every change is verified (signature, hash chain, author's rights); a refused change "
+       "is reported and the others are kept.",
+       {kDirFlag, kJsonFlag},
+       run_import},
+      {"changes export",
+       "[--scope PATH] --out FILE",
+       "write the sealed changes held to a file for `birga import`",
+       "",
+       {kDirFlag,
+        {"scope", Type::kValue, "PATH   only this scope"},
+        {"out", Type::kValue, "FILE   where to write"},
+        kJsonFlag},
+       run_changes_export},
+      {"sync",
+       "PEER",
+       "sync with a peer or hub (not available in this build)",
+       "",
+       {},
+       run_sync,
+       false},
+      {"serve", "", "run a hub (not available in this build)", "", {}, run_serve, false},
+  };
+}
+
+}  // namespace birga::cli

@@ -1,0 +1,34 @@
+// The change-list file format: round trip and refusal of malformed files.
+#include "change_list.h"
+
+#include <catch2/catch.hpp>
+
+namespace birga::cli {
+
+TEST_CASE("Change list: round trip", "[cli][change_list]") {
+  const std::vector<std::string> changes = {"", "a", std::string(300, 'x'),
+                                            std::string("\0\1\2", 3)};
+  const std::string bytes = encode_change_list(changes);
+  CHECK(bytes.substr(0, 5) == std::string("BGCL\x01"));
+  auto decoded = decode_change_list(bytes);
+  REQUIRE(decoded.is_ok());
+  CHECK(*decoded == changes);
+  CHECK(decode_change_list(encode_change_list({}))->empty());
+}
+
+TEST_CASE("Change list: malformed files are refused", "[cli][change_list]") {
+  const std::string good = encode_change_list({"one", "two"});
+  CHECK(decode_change_list("").status().code() == Code::kCorruptInput);
+  CHECK(decode_change_list("BGEB\x01\x00").status().message().find("BGCL") != std::string::npos);
+  CHECK(decode_change_list(std::string("BGCL\x02\x00", 6)).status().message().find("version") !=
+        std::string::npos);
+  for (size_t cut = 5; cut < good.size(); ++cut) {
+    CHECK(!decode_change_list(good.substr(0, cut)).is_ok());
+  }
+  CHECK(!decode_change_list(good + "x").is_ok());  // trailing bytes
+  // A forged count far beyond the bytes present, and an overlong varint.
+  CHECK(!decode_change_list(std::string("BGCL\x01\xff\xff\xff\xff\x0f", 10)).is_ok());
+  CHECK(!decode_change_list(std::string("BGCL\x01") + std::string(11, '\x80')).is_ok());
+}
+
+}  // namespace birga::cli

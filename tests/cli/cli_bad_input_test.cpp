@@ -1,0 +1,205 @@
+// Bad input to every kind of `birga` command: a clear error on stderr, a non-zero exit code
+// that says what kind of problem it is, and nothing changed in the replica.
+#include "cli_fixture.h"
+
+namespace birga::test {
+
+namespace {
+
+constexpr const char* kUnknownId = "0123456789abcdef0123456789abcdef";
+
+// What a replica holds, as `status --json` reports it (minus the size on disk).
+std::string snapshot(const Cli& cli, const std::string& dir) {
+  Json st = cli.json({"status", "--dir", dir});
+  std::string out;
+  for (const auto& [name, count] : st["records"].o)
+    out += name + "=" + std::to_string(count.i) + ";";
+  for (const Json& s : st["scopes"].a) {
+    out += s["scope"].s + ":";
+    for (const auto& [actor, seq] : s["version_vector"].o)
+      out += actor + "=" + std::to_string(seq.i) + ",";
+  }
+  out += "alerts=" + std::to_string(st["alerts"].i) +
+         ";conflicts=" + std::to_string(st["conflicts"].i);
+  out += ";cert=" +
+         (st["certificate"].is_null() ? std::string("none") : st["certificate"]["authority"].s);
+  return out;
+}
+
+void expect_refused(const RunResult& r, int code, const std::string& message) {
+  INFO("stderr: " << r.err << "\nstdout: " << r.out);
+  CHECK(r.code == code);
+  CHECK(r.err.find(message) != std::string::npos);
+  CHECK(r.out.empty());
+}
+
+}  // namespace
+
+TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[cli]") {
+  Cli cli;
+  cli.deploy();
+  const std::string child = cli.ok({"person", "add", "--dir", "a", "--name", "Aziz"});
+  const std::string household =
+      cli.ok({"household", "add", "--dir", "a", "--address", "1 Bobur St"});
+  const std::string kase =
+      cli.ok({"case", "open", "--dir", "a", "--child", child, "--type", "guardianship"});
+  const std::string before = snapshot(cli, "a");
+  auto in_a = [](std::vector<std::string> args) {
+    args.insert(args.end(), {"--dir", "a"});
+    return args;
+  };
+
+  SECTION("unknown id") {
+    expect_refused(cli.run(in_a({"household", "add-member", kUnknownId, child + ":son"})), 2,
+                   "no household " + std::string(kUnknownId));
+    expect_refused(cli.run(in_a({"show", kUnknownId})), 2, "no record");
+    expect_refused(cli.run(in_a({"aid", "total", "--household", kUnknownId})), 2, "no household");
+    expect_refused(cli.run(in_a({"household", "add", "--address", "x", "--member",
+                                 std::string(kUnknownId) + ":son"})),
+                   2, "--member: no person");
+  }
+  SECTION("malformed id, and an id of the wrong kind") {
+    expect_refused(cli.run(in_a({"show", "12345"})), 1, "is not a record id");
+    expect_refused(cli.run(in_a({"visit", "amend", household, "--text", "x"})), 1,
+                   "is a household, not a visit");
+    expect_refused(cli.run(in_a({"case", "open", "--child", household, "--type", "sponsorship"})),
+                   1, "is a household, not a person");
+  }
+  SECTION("missing required fields and arguments") {
+    expect_refused(cli.run(in_a({"household", "add"})), 1, "missing --address");
+    expect_refused(cli.run(in_a({"visit", "add", "--household", household})), 1, "missing --type");
+    expect_refused(cli.run(in_a({"aid", "add", "--household", household, "--value", "10"})), 1,
+                   "missing --entitlement");
+    expect_refused(cli.run(in_a({"case", "set-status", kase})), 1, "missing STATUS");
+    expect_refused(cli.run(in_a({"aid", "reverse", kUnknownId})), 1, "missing --reason");
+  }
+  SECTION("invalid values name the field") {
+    expect_refused(cli.run(in_a({"person", "add", "--name", "X", "--birth-date", "2024-02-30"})), 1,
+                   "--birth-date: '2024-02-30' is not a date");
+    expect_refused(cli.run(in_a({"person", "add", "--name", "X", "--pinfl", "123"})), 1, "--pinfl");
+    expect_refused(cli.run(in_a({"aid", "add", "--household", household, "--value", "12.5",
+                                 "--entitlement", "E"})),
+                   1, "--value: '12.5' is not a whole number");
+    expect_refused(cli.run(in_a({"aid", "add", "--household", household, "--value", "-5",
+                                 "--entitlement", "E"})),
+                   1, "--value: must be greater than 0");
+    expect_refused(cli.run(in_a({"case", "set-status", kase, "done"})), 1,
+                   "STATUS: 'done' is not one of identification|assessment");
+    expect_refused(cli.run(in_a({"visit", "add", "--household", household, "--type", "chat"})), 1,
+                   "--type: 'chat' is not one of");
+    expect_refused(cli.run(in_a({"visit", "add", "--household", household, "--type", "monitoring",
+                                 "--consent", "maybe"})),
+                   1, "--consent");
+    expect_refused(cli.run(in_a({"list", "person", "--where", "birth_date=yesterday"})), 1,
+                   "birth_date");
+    expect_refused(cli.run(in_a({"list", "dogs"})), 1, "no kind 'dogs'");
+    expect_refused(cli.run(in_a({"export", "person", "--format", "xml"})), 1, "--format");
+  }
+  SECTION("resolve refuses a field that is not in conflict") {
+    expect_refused(cli.run(in_a({"resolve", kase, "status", "closed", "--reason", "x"})), 1,
+                   "is not in conflict");
+    expect_refused(cli.run(in_a({"resolve", kase, "child", "x", "--reason", "x"})), 1,
+                   "keeps no concurrent values");
+  }
+  SECTION("usage errors") {
+    expect_refused(cli.run(in_a({"household", "add", "--adress", "x"})), 1,
+                   "unknown option --adress");
+    expect_refused(cli.run(in_a({"household", "add", "--address", "x", "--address", "y"})), 1,
+                   "given more than once");
+    expect_refused(cli.run({"household", "frob"}), 1, "unknown command 'household frob'");
+    expect_refused(cli.run({"status", "--dir", "nowhere"}), 2,
+                   "no replica in nowhere: run `birga init` first or pass --dir");
+    expect_refused(cli.run({"status", "--dir", "auth"}), 2, "not a replica");
+    expect_refused(cli.run({"init", "--dir", "a"}), 1, "already holds a store");
+  }
+  SECTION("wrong or missing passphrase") {
+    expect_refused(
+        cli.run(in_a({"household", "add", "--address", "x"}), {{"BIRGA_PASSPHRASE", "not it"}}), 3,
+        "wrong passphrase");
+    expect_refused(cli.run(in_a({"status"}), {{"BIRGA_PASSPHRASE", std::nullopt}}), 3,
+                   "set $BIRGA_DEVICE_PASSPHRASE or $BIRGA_PASSPHRASE");
+    expect_refused(cli.run({"authority", "export", "--dir", "auth", "--out", "c.bgcl"},
+                           {{"BIRGA_AUTHORITY_PASSPHRASE", "not it"}}),
+                   3, "wrong passphrase");
+  }
+  SECTION("writing outside the certificate's scopes") {
+    expect_refused(cli.run(in_a({"household", "add", "--address", "x", "--scope",
+                                 "tashkent/chilanzar/m0007"})),
+                   3, "grants no write on scope 'tashkent/chilanzar/m0007'");
+    cli.ok({"init", "--dir", "unenrolled"});
+    expect_refused(cli.run({"household", "add", "--dir", "unenrolled", "--address", "x"}), 3,
+                   "not enrolled");
+  }
+  SECTION("a bundle from another deployment") {
+    cli.ok({"authority", "init", "--dir", "other"});
+    const std::string key = cli.json(in_a({"status"}))["device_key"].s;
+    cli.ok({"enrol", "--dir", "other", "--device-key", key, "--name", "Mallory", "--role", "field",
+            "--scope", std::string(kMahalla) + ":rw", "--out", "foreign.bundle"});
+    expect_refused(cli.run(in_a({"cert", "install", "foreign.bundle"})), 3,
+                   "from another deployment");
+    expect_refused(cli.run({"enrol", "--dir", "other", "--device", "a", "--name", "M", "--role",
+                            "field", "--scope", "x:r"}),
+                   3, "belongs to another deployment");
+    expect_refused(cli.run(in_a({"cert", "install", "missing.bundle"})), 2, "cannot read");
+  }
+  SECTION("bad enrolment requests issue nothing") {
+    const std::string key = cli.json(in_a({"status"}))["device_key"].s;
+    const std::vector<std::string> base = {"enrol",  "--dir", "auth",  "--device-key", key,
+                                           "--name", "X",     "--out", "x.bundle"};
+    auto enrol = [&](std::vector<std::string> extra) {
+      std::vector<std::string> args = base;
+      args.insert(args.end(), extra.begin(), extra.end());
+      return cli.run(args);
+    };
+    expect_refused(enrol({"--role", "boss", "--scope", "a/b:rw"}), 1, "--role: 'boss'");
+    expect_refused(enrol({"--role", "field", "--scope", "a/b:rwx"}), 1, "rights 'rwx'");
+    expect_refused(enrol({"--role", "field", "--scope", "a//b:rw"}), 1, "empty segment");
+    expect_refused(enrol({"--role", "field"}), 1, "missing --scope");
+    expect_refused(enrol({"--role", "field", "--scope", "a:r", "--expires", "2001-01-01"}), 1,
+                   "in the past");
+    expect_refused(cli.run({"enrol", "--dir", "auth", "--device-key", "abc", "--name", "X",
+                            "--role", "field", "--scope", "a:r", "--out", "x"}),
+                   1, "--device-key: 'abc' is not 64 hex digits");
+    CHECK(cli.json({"authority", "devices", "--dir", "auth"}).size() == 1);
+  }
+  SECTION("files that are not change lists, truncated or tampered") {
+    cli.ok({"changes", "export", "--dir", "a", "--out", "good.bgcl"});
+    const std::string good = Cli::slurp(cli.path("good.bgcl"));
+    std::ofstream(cli.path("junk.bgcl")) << "hello";
+    std::ofstream(cli.path("short.bgcl"), std::ios::binary) << good.substr(0, good.size() - 7);
+    std::string tampered = good;
+    tampered.back() = static_cast<char>(tampered.back() ^ 1);
+    std::ofstream(cli.path("tampered.bgcl"), std::ios::binary) << tampered;
+    expect_refused(cli.run(in_a({"import", "junk.bgcl"})), 1, "not a change list");
+    expect_refused(cli.run(in_a({"import", "short.bgcl"})), 1, "truncated");
+    expect_refused(cli.run(in_a({"import", "missing.bgcl"})), 2, "cannot read missing.bgcl");
+    expect_refused(cli.run(in_a({"cert", "install", "good.bgcl"})), 1, "enrolment bundle");
+    RunResult r = cli.run(in_a({"import", "tampered.bgcl"}));
+    CHECK(r.code == 1);
+    CHECK(r.err.find("signature invalid") != std::string::npos);
+    CHECK(r.err.find("1 of ") != std::string::npos);
+  }
+  CHECK(snapshot(cli, "a") == before);
+  CHECK(cli.run(in_a({"verify"})).code == 0);
+}
+
+TEST_CASE("CLI: verify fails with exit 4 on a damaged store", "[cli]") {
+  Cli cli;
+  cli.deploy();
+  for (int i = 0; i < 20; ++i) {
+    cli.ok({"household", "add", "--dir", "a", "--address", "house " + std::to_string(i)});
+  }
+  CHECK(cli.run({"verify", "--dir", "a"}).code == 0);
+  // Flip bytes through the middle of the LMDB file, where the sealed records live.
+  const std::string path = cli.path("a/data.mdb");
+  std::string bytes = Cli::slurp(path);
+  for (size_t i = 4 * 4096 + 200; i < bytes.size(); i += 4096)
+    bytes[i] = static_cast<char>(~bytes[i]);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  RunResult r = cli.run({"verify", "--dir", "a"});
+  INFO(r.err);
+  CHECK(r.code == 4);
+  CHECK(!r.err.empty());
+}
+
+}  // namespace birga::test

@@ -1,0 +1,350 @@
+// The `birga` command line, end to end: the real binary in a temporary directory.
+#include "cli_fixture.h"
+
+namespace birga::test {
+
+namespace {
+
+bool is_hex(const std::string& s, size_t n) {
+  return s.size() == n && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// The records of `kind` as JSON objects.
+Json list(const Cli& cli, const std::string& dir, const std::string& kind) {
+  return cli.json({"list", kind, "--dir", dir});
+}
+
+}  // namespace
+
+TEST_CASE("CLI: --help lists every command and the exit codes", "[cli]") {
+  Cli cli;
+  RunResult r = cli.run({"--help"});
+  CHECK(r.code == 0);
+  for (const char* c : {"authority init", "init",           "enrol",
+                        "cert install",   "household add",  "person add",
+                        "visit amend",    "aid reverse",    "case assign-guardian",
+                        "resolve",        "conflicts",      "alerts",
+                        "status",         "export",         "verify",
+                        "import",         "changes export", "aid total",
+                        "sync",           "serve"}) {
+    CHECK(r.out.find("  " + std::string(c) + " ") != std::string::npos);
+  }
+  CHECK(r.out.find("4  data problem") != std::string::npos);
+  CHECK(r.out.find("7  sync: protocol error") != std::string::npos);
+  RunResult help = cli.run({"household", "add", "--help"});
+  CHECK(help.code == 0);
+  CHECK(help.out.find("--address") != std::string::npos);
+  CHECK(cli.run({}).code == 1);
+}
+
+TEST_CASE("CLI: authority init, init, enrol --device and status", "[cli]") {
+  Cli cli;
+  const std::string authority = cli.ok({"authority", "init", "--dir", "auth"});
+  CHECK(is_hex(authority, 64));
+  const std::string device = cli.ok({"init", "--dir", "a"});
+  CHECK(is_hex(device, 64));
+  CHECK(Cli::slurp(cli.path("a/schema")).find("collection guardianship_case") != std::string::npos);
+  cli.ok({"enrol", "--dir", "auth", "--device", "a", "--name", "Dilnoza", "--role", "field",
+          "--scope", std::string(kMahalla) + ":rw", "--expires", "2099-12-31"});
+
+  Json st = cli.json({"status", "--dir", "a"});
+  CHECK(st["device_key"].s == device);
+  CHECK(st["authority"].s == authority);
+  CHECK(st["certificate"]["name"].s == "Dilnoza");
+  CHECK(st["certificate"]["role"].s == "field");
+  CHECK(st["certificate"]["expires"].s == "2099-12-31");
+  CHECK(st["certificate"]["scopes"][0]["path"].s == kMahalla);
+  CHECK(st["certificate"]["scopes"][0]["rights"].s == "rw");
+  CHECK(st["records"]["household"].i == 0);
+  CHECK(st["alerts"].i == 0);
+  CHECK(st["store_bytes"].i > 0);
+  bool holds_key = false;
+  for (const Json& s : st["scopes"].a) holds_key |= s["scope"].s == kMahalla && s["key_held"].b;
+  CHECK(holds_key);
+
+  // The two-step way: a bundle file carried to the device.
+  const std::string key_b = cli.ok({"init", "--dir", "b"});
+  cli.ok({"enrol", "--dir", "auth", "--device-key", key_b, "--name", "Bekzod", "--role",
+          "supervisor", "--scope", "tashkent/yunusobod:r", "--scope", std::string(kMahalla) + ":rw",
+          "--out", "b.bundle"});
+  Json installed = cli.json({"cert", "install", "b.bundle", "--dir", "b"});
+  CHECK(installed["name"].s == "Bekzod");
+  CHECK(installed["scopes"].size() == 2);
+  // Two grants, one writable: writes default to it.
+  CHECK(is_hex(cli.ok({"household", "add", "--dir", "b", "--address", "x"}), 32));
+  Json devices = cli.json({"authority", "devices", "--dir", "auth"});
+  CHECK(devices.size() == 2);
+}
+
+TEST_CASE("CLI: every write command, read back with list, show and export", "[cli]") {
+  Cli cli;
+  cli.deploy();
+  const std::vector<std::string> a = {"--dir", "a"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), a.begin(), a.end());
+    return args;
+  };
+  const std::string child =
+      cli.ok(with({"person", "add", "--name", "Aziz Karimov", "--pinfl", "12345678901234",
+                   "--birth-date", "2015-03-04", "--sex", "male", "--disability", "none"}));
+  const std::string mother = cli.ok(with({"person", "add", "--name", "Nodira Karimova"}));
+  Json h =
+      cli.json(with({"household", "add", "--address", "12 Navoi St, \"Blue gate\"", "--phone",
+                     "+998 90 1234567", "--category", "low-income", "--member", child + ":child"}));
+  const std::string household = h["id"].s;
+  CHECK(is_hex(household, 32));
+  CHECK(h["kind"].s == "household");
+  CHECK(h["scope"].s == kMahalla);
+  CHECK(h["address"].s == "12 Navoi St, \"Blue gate\"");
+  CHECK(h["members"][0].s == child + ":child");
+  CHECK(h["conflict"].b == false);
+  cli.ok(with({"household", "add-member", household, mother + ":mother"}));
+  cli.ok(with({"household", "remove-member", household, mother + ":mother"}));
+  cli.ok(with({"household", "add-member", household, mother + ":head"}));
+
+  const std::string visit =
+      cli.ok(with({"visit", "add", "--household", household, "--type", "initial-assessment",
+                   "--date", "2026-11-20", "--notes", "first visit", "--need", "food", "--need",
+                   "school uniform", "--referral", "polyclinic", "--consent", "yes"}));
+  Json v = cli.json(with({"visit", "amend", visit, "--text", "the date was 2026-11-19"}));
+  CHECK(v["date"].s == "2026-11-20");
+  CHECK(v["consent"].b == true);
+  CHECK(v["needs"].size() == 2);
+  CHECK(v["referrals"][0].s == "polyclinic");
+  CHECK(v["notes"][0]["text"].s == "first visit");
+  CHECK(v["notes"][0]["time"].s.size() == 24);
+  CHECK(v["amendments"][0]["text"].s == "the date was 2026-11-19 (by Dilnoza)");
+
+  Json aid = cli.json(
+      with({"aid",           "add",         "--household",    household,   "--value",     "450000",
+            "--entitlement", "ENT-2026-17", "--programme",    "winter",    "--item",      "COAL",
+            "--quantity",    "3",           "--unit",         "bag",       "--recipient", "Nodira",
+            "--voucher",     "V-1",         "--delivered-at", "2026-11-21"}));
+  CHECK(aid["value_soums"].i == 450000);
+  CHECK(aid["quantity"].i == 3);
+  CHECK(aid["delivered_by"].s == "Dilnoza");
+
+  const std::string kase =
+      cli.ok(with({"case", "open", "--child", child, "--type", "guardianship"}));
+  cli.ok(with({"case", "assign-guardian", kase, "--guardian", "Malika Karimova", "--relation",
+               "aunt", "--decision", "D-17/2026"}));
+  cli.ok(with({"case", "set-status", kase, "assessment"}));
+  Json c = cli.json(with({"case", "note", kase, "met the child at school"}));
+  CHECK(c["status"].size() == 1);
+  CHECK(c["status"][0].s == "assessment");
+  CHECK(c["guardian"][0].s == "Malika Karimova (aunt; decision D-17/2026)");
+  CHECK(c["child"].s == child);
+  CHECK(c["notes"][0]["text"].s == "met the child at school (by Dilnoza)");
+
+  SECTION("list and --where") {
+    CHECK(list(cli, "a", "person").size() == 2);
+    Json found = cli.json(with({"list", "person", "--where", "pinfl=12345678901234"}));
+    REQUIRE(found.size() == 1);
+    CHECK(found[0]["id"].s == child);
+    CHECK(found[0]["name_latin"].s == "Aziz Karimov");
+    CHECK(cli.json(with({"list", "person", "--where", "sex=male"})).size() == 1);
+    CHECK(cli.json(with({"list", "visit", "--where", "household=" + household})).size() == 1);
+    Json hh = list(cli, "a", "household");
+    REQUIRE(hh.size() == 1);
+    CHECK(hh[0]["members"].size() == 2);  // child, and the mother as head
+    CHECK(cli.json(with({"list", "case"}))[0]["id"].s == kase);
+  }
+  SECTION("show, as text and JSON") {
+    RunResult shown = cli.run(with({"show", kase}));
+    CHECK(shown.code == 0);
+    CHECK(shown.out.find("guardianship_case " + kase) != std::string::npos);
+    CHECK(shown.out.find("status: assessment") != std::string::npos);
+    Json p = cli.json(with({"show", child}));
+    CHECK(p["kind"].s == "person");
+    CHECK(p["birth_date"].s == "2015-03-04");
+    CHECK(p["household"].is_null());
+  }
+  SECTION("export as CSV and JSON") {
+    const std::string csv = cli.ok(with({"export", "household", "--format", "csv"}));
+    CHECK(csv.rfind("id,scope,address,head,members,notes,phone,register_category\r\n", 0) == 0);
+    CHECK(csv.find(household + "," + kMahalla + ",\"12 Navoi St, \"\"Blue gate\"\"\",") !=
+          std::string::npos);
+    Json exported = Json::parse(cli.ok(with({"export", "aid", "--format", "json"})));
+    REQUIRE(exported.size() == 1);
+    CHECK(exported[0]["entitlement"].s == "ENT-2026-17");
+    cli.ok(with({"export", "visit", "--out", "visits.csv"}));
+    CHECK(Cli::slurp(cli.path("visits.csv")).find(visit) != std::string::npos);
+  }
+  SECTION("a removed member raises a review alert") {
+    Json alerts = cli.json(with({"alerts"}));
+    REQUIRE(alerts.size() == 1);
+    CHECK(alerts[0]["kind"].s == "removed_member");
+    CHECK(alerts[0]["detail"].s.find(mother + ":mother") != std::string::npos);
+  }
+  CHECK(cli.run(with({"verify"})).code == 0);
+}
+
+TEST_CASE("CLI: a double delivery raises over_issuance; a reversal corrects the total", "[cli]") {
+  Cli cli;
+  cli.deploy();
+  const std::string h = cli.ok({"household", "add", "--dir", "a", "--address", "1 Bobur St"});
+  auto deliver = [&](const std::string& value, const std::string& ent) {
+    return cli.run(
+        {"aid", "add", "--dir", "a", "--household", h, "--value", value, "--entitlement", ent});
+  };
+  const std::string first = deliver("200000", "ENT-1").line();
+  CHECK(cli.json({"alerts", "--dir", "a"}).size() == 0);
+  RunResult second = deliver("200000", "ENT-1");
+  REQUIRE(second.code == 0);
+  CHECK(second.err.find("also named by aid_delivery " + first) != std::string::npos);
+  deliver("50000", "ENT-2");
+
+  Json alerts = cli.json({"alerts", "--dir", "a"});
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0]["kind"].s == "over_issuance");
+  CHECK(alerts[0]["detail"].s.find("'ENT-1'") != std::string::npos);
+  CHECK(alerts[0]["detail"].s.find(first) != std::string::npos);
+  CHECK(cli.json({"status", "--dir", "a"})["alerts"].i == 1);
+  CHECK(cli.ok({"aid", "total", "--dir", "a", "--household", h}) == "450000");
+
+  Json reversal =
+      cli.json({"aid", "reverse", "--dir", "a", second.line(), "--reason", "issued twice"});
+  CHECK(reversal["reverses"].s == second.line());
+  CHECK(reversal["value_soums"].i == -200000);
+  CHECK(reversal["household"].s == h);
+  CHECK(reversal["outcome"].s == "reversal: issued twice");
+  Json total = cli.json({"aid", "total", "--dir", "a", "--household", h});
+  CHECK(total["total_soums"].i == 250000);
+  CHECK(total["deliveries"].i == 3);
+  CHECK(total["reversals"].i == 1);
+  // The original is never modified, and a delivery is reversed once.
+  CHECK(cli.json({"show", "--dir", "a", second.line()})["value_soums"].i == 200000);
+  RunResult again = cli.run({"aid", "reverse", "--dir", "a", second.line(), "--reason", "x"});
+  CHECK(again.code == 1);
+  CHECK(again.err.find("already reversed by " + reversal["id"].s) != std::string::npos);
+  RunResult of_reversal =
+      cli.run({"aid", "reverse", "--dir", "a", reversal["id"].s, "--reason", "x"});
+  CHECK(of_reversal.code == 1);
+  CHECK(of_reversal.err.find("is itself a reversal") != std::string::npos);
+}
+
+TEST_CASE("CLI: concurrent case writes on two replicas conflict until resolved", "[cli]") {
+  Cli cli;
+  cli.deploy();
+  cli.add_device("b", "Bekzod");
+  const std::string child = cli.ok({"person", "add", "--dir", "a", "--name", "Aziz"});
+  const std::string kase =
+      cli.ok({"case", "open", "--dir", "a", "--child", child, "--type", "foster-care"});
+  cli.ok({"changes", "export", "--dir", "a", "--scope", kMahalla, "--out", "a1.bgcl"});
+  Json imported = cli.json({"import", "a1.bgcl", "--dir", "b"});
+  CHECK(imported["applied"].i == 2);
+  CHECK(cli.json({"show", "--dir", "b", kase})["status"][0].s == "identification");
+
+  // Both move the case while apart, then exchange everything.
+  cli.ok({"case", "set-status", "--dir", "a", kase, "placement"});
+  cli.ok({"case", "assign-guardian", "--dir", "a", kase, "--guardian", "Malika"});
+  cli.ok({"case", "set-status", "--dir", "b", kase, "monitoring"});
+  cli.ok({"case", "assign-guardian", "--dir", "b", kase, "--guardian", "Rustam"});
+  cli.ok({"changes", "export", "--dir", "a", "--out", "a2.bgcl"});
+  cli.ok({"changes", "export", "--dir", "b", "--out", "b2.bgcl"});
+  cli.ok({"import", "b2.bgcl", "--dir", "a"});
+  cli.ok({"import", "a2.bgcl", "--dir", "b"});
+
+  for (const char* dir : {"a", "b"}) {
+    Json conflicts = cli.json({"conflicts", "--dir", dir});
+    REQUIRE(conflicts.size() == 1);
+    CHECK(conflicts[0]["id"].s == kase);
+    CHECK(conflicts[0]["conflict"].b);
+    CHECK(conflicts[0]["status"].size() == 2);
+    CHECK(conflicts[0]["conflicts"]["status"].size() == 2);
+    CHECK(conflicts[0]["conflicts"]["guardian"].size() == 2);
+  }
+  RunResult shown = cli.run({"show", "--dir", "b", kase});
+  CHECK(shown.out.find("status: CONFLICT, 2 values") != std::string::npos);
+
+  Json resolved = cli.json(
+      {"resolve", "--dir", "b", kase, "status", "placement", "--reason", "court decision 17"});
+  CHECK(resolved["status"].size() == 1);
+  CHECK(resolved["status"][0].s == "placement");
+  CHECK(resolved["resolutions"][0]["text"].s == "status=placement: court decision 17 (by Bekzod)");
+  CHECK(resolved["conflict"].b);  // guardian still waits
+  RunResult twice =
+      cli.run({"resolve", "--dir", "b", kase, "status", "placement", "--reason", "again"});
+  CHECK(twice.code == 1);
+  CHECK(twice.err.find("not in conflict") != std::string::npos);
+  RunResult bad_value = cli.run({"resolve", "--dir", "b", kase, "guardian", "", "--reason", "x"});
+  CHECK(bad_value.code == 1);
+  cli.ok({"resolve", "--dir", "b", kase, "guardian", "Malika (aunt)", "--reason", "decision"});
+  CHECK(cli.json({"conflicts", "--dir", "b"}).size() == 0);
+
+  // The resolution is a change like any other: it settles replica a too.
+  cli.ok({"changes", "export", "--dir", "b", "--out", "b3.bgcl"});
+  cli.ok({"import", "b3.bgcl", "--dir", "a"});
+  CHECK(cli.json({"conflicts", "--dir", "a"}).size() == 0);
+  CHECK(cli.json({"show", "--dir", "a", kase})["guardian"][0].s == "Malika (aunt)");
+  CHECK(cli.run({"verify", "--dir", "a"}).code == 0);
+}
+
+TEST_CASE("CLI: revocation and the control log travel as change files", "[cli]") {
+  Cli cli;
+  cli.deploy();
+  cli.add_device("b", "Bekzod");
+  const std::string key_b = cli.json({"status", "--dir", "b"})["device_key"].s;
+  Json rev = cli.json({"authority", "revoke", "--dir", "auth", "--device-key", key_b, "--reason",
+                       "tablet lost", "--out", "revoke.bgcl"});
+  CHECK(rev["changes"].i >= 1);
+  CHECK(cli.json({"import", "revoke.bgcl", "--dir", "a"})["refused"].size() == 0);
+  bool revoked = false;
+  for (const Json& d : cli.json({"authority", "devices", "--dir", "auth"}).a) {
+    revoked |= d["device_key"].s == key_b && d["revoked"].b;
+  }
+  CHECK(revoked);
+  CHECK(cli.run({"authority", "devices", "--dir", "auth"}).out.find("REVOKED") !=
+        std::string::npos);
+  // The revoked device learns it, and stops writing.
+  cli.ok({"import", "revoke.bgcl", "--dir", "b"});
+  RunResult refused = cli.run({"household", "add", "--dir", "b", "--address", "x"});
+  CHECK(refused.code == 3);
+  CHECK(refused.err.find("was revoked") != std::string::npos);
+
+  // A hub learns the deployment from the whole control log.
+  cli.ok({"authority", "export", "--dir", "auth", "--out", "control.bgcl"});
+  cli.ok({"init", "--dir", "hub"});
+  Json report = cli.json({"import", "control.bgcl", "--dir", "hub"});
+  CHECK(report["changes"].i == rev["changes"].i + 2);
+  CHECK(report["refused"].size() == 0);
+}
+
+TEST_CASE("CLI: sync and serve are not available in this build", "[cli]") {
+  Cli cli;
+  for (const char* c : {"sync", "serve"}) {
+    RunResult r = cli.run({c, "--peer", "hub:7420"});
+    CHECK(r.code == 2);
+    CHECK(r.err.find("not available in this build") != std::string::npos);
+    CHECK(r.out.empty());
+  }
+}
+
+TEST_CASE("CLI: init --schema copies the schema, which every command reads", "[cli]") {
+  Cli cli;
+  std::ofstream(cli.path("small.schema")) << "schema 2\n"
+                                          << "collection household\n"
+                                          << "  field address lww text flagged required\n"
+                                          << "  field water_source lww text\n"
+                                          << "  field members set text flag-removals\n";
+  cli.ok({"authority", "init", "--dir", "auth"});
+  cli.ok({"init", "--dir", "a", "--schema", "small.schema"});
+  cli.ok({"enrol", "--dir", "auth", "--device", "a", "--name", "D", "--role", "field", "--scope",
+          std::string(kMahalla) + ":rw"});
+  CHECK(cli.json({"status", "--dir", "a"})["schema_version"].i == 2);
+  Json h = cli.json({"household", "add", "--dir", "a", "--address", "x"});
+  CHECK(h["water_source"].is_null());
+  CHECK(!h.has("phone"));
+  RunResult person = cli.run({"person", "add", "--dir", "a", "--name", "x"});
+  CHECK(person.code == 1);
+  CHECK(person.err.find("'person'") != std::string::npos);
+
+  std::ofstream(cli.path("a/schema"), std::ios::app) << "  field oops maybe text\n";
+  RunResult broken = cli.run({"list", "household", "--dir", "a"});
+  CHECK(broken.code == 1);
+  CHECK(broken.err.find("a/schema is invalid") != std::string::npos);
+  std::ofstream(cli.path("bad.schema")) << "collection\n";
+  CHECK(cli.run({"init", "--dir", "c", "--schema", "bad.schema"}).code == 1);
+}
+
+}  // namespace birga::test
