@@ -1,5 +1,5 @@
 // Administration: status, verify, alerts, export (CSV/JSON), import and `changes export` of
-// sealed-change files, and the sync/serve commands this build does not have yet.
+// sealed-change files.
 #include <algorithm>
 #include <iostream>
 
@@ -169,21 +169,6 @@ Status run_changes_export(const Args& args) {
   return write_changes(*out, changes, args);
 }
 
-Status not_in_this_build(std::string_view what) {
-  return Status::not_found("`birga " + std::string(what) +
-                           "` is not available in this build (the network transport is not " +
-                           "linked yet); carry changes with `birga changes export` and " +
-                           "`birga import` meanwhile");
-}
-
-Status run_sync(const Args&) {
-  return not_in_this_build("sync");
-}
-
-Status run_serve(const Args&) {
-  return not_in_this_build("serve");
-}
-
 }  // namespace
 
 Status run_status(const Args& args);  // cmd_status.cpp
@@ -234,14 +219,6 @@ std::vector<Command> admin_commands() {
         {"out", Type::kValue, "FILE   where to write"},
         kJsonFlag},
        run_changes_export},
-      {"sync",
-       "PEER",
-       "sync with a peer or hub (not available in this build)",
-       "",
-       {},
-       run_sync,
-       false},
-      {"serve", "", "run a hub (not available in this build)", "", {}, run_serve, false},
   };
 }
 

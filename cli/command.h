@@ -39,6 +39,8 @@ struct Command {
   // False for a command this build lists but cannot run: its flags are not checked, so it
   // always reports itself unavailable (exit 2).
   bool available = true;
+  // The exit code for a failure, when the command has its own (sync); else exit_code_for.
+  int (*exit_code)(const Status&) = nullptr;
 };
 
 // The commands of each aspect, in the order `birga --help` lists them.
@@ -47,6 +49,7 @@ std::vector<Command> write_commands();  // cmd_write.cpp: household, person, vis
 std::vector<Command> case_commands();   // cmd_case.cpp: cases and resolve
 std::vector<Command> read_commands();   // cmd_read.cpp
 std::vector<Command> admin_commands();  // cmd_admin.cpp
+std::vector<Command> sync_commands();   // cmd_sync.cpp: sync, serve
 
 // Flags most commands share.
 inline constexpr FlagSpec kDirFlag{"dir", FlagSpec::Type::kValue,

@@ -32,8 +32,8 @@ constexpr std::string_view kEnvironment =
 
 std::vector<Command> all_commands() {
   std::vector<Command> all;
-  for (auto group :
-       {trust_commands, write_commands, case_commands, read_commands, admin_commands}) {
+  for (auto group : {trust_commands, write_commands, case_commands, read_commands, admin_commands,
+                     sync_commands}) {
     for (Command& c : group()) all.push_back(std::move(c));
   }
   return all;
@@ -157,7 +157,7 @@ int run(const std::vector<std::string>& words) {
   std::cout.flush();
   if (s.is_ok()) return kExitOk;
   std::cerr << "birga " << name << ": " << s.message() << "\n";
-  return exit_code_for(s);
+  return command->exit_code ? command->exit_code(s) : exit_code_for(s);
 }
 
 }  // namespace

@@ -310,14 +310,23 @@ TEST_CASE("CLI: revocation and the control log travel as change files", "[cli]")
   CHECK(report["refused"].size() == 0);
 }
 
-TEST_CASE("CLI: sync and serve are not available in this build", "[cli]") {
+TEST_CASE("CLI: sync and serve refuse clearly what they cannot do", "[cli][sync]") {
   Cli cli;
-  for (const char* c : {"sync", "serve"}) {
-    RunResult r = cli.run({c, "--peer", "hub:7420"});
-    CHECK(r.code == 2);
-    CHECK(r.err.find("not available in this build") != std::string::npos);
-    CHECK(r.out.empty());
-  }
+  cli.ok({"init", "--dir", "t"});
+  // Not enrolled: serving is refused (exit 3) before anything listens.
+  RunResult serve = cli.run({"serve", "--dir", "t", "--listen", "127.0.0.1:0"});
+  CHECK(serve.code == 3);
+  CHECK(serve.err.find("not enrolled") != std::string::npos);
+  // Nobody listens on a closed port: unreachable (exit 5).
+  cli.ok({"authority", "init", "--dir", "auth"});
+  cli.ok({"enrol", "--dir", "auth", "--device", "t", "--name", "t", "--role", "field", "--scope",
+          "tashkent/yunusobod/m0421:rw"});
+  RunResult sync = cli.run({"sync", "127.0.0.1:1", "--dir", "t", "--timeout", "2"});
+  CHECK(sync.code == 5);
+  CHECK(sync.err.find("127.0.0.1:1") != std::string::npos);
+  RunResult bad = cli.run({"sync", "no-port-here", "--dir", "t"});
+  CHECK(bad.code == 1);
+  CHECK(bad.err.find("ADDRESS:PORT") != std::string::npos);
 }
 
 TEST_CASE("CLI: init --schema copies the schema, which every command reads", "[cli]") {

@@ -1,0 +1,246 @@
+// `birga serve` and `birga sync`: the network, through birga_transport.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "birga/transport/client.h"
+#include "birga/transport/discovery.h"
+#include "birga/transport/server.h"
+#include "command.h"
+#include "context.h"
+#include "json.h"
+
+namespace birga::cli {
+namespace {
+
+using Type = FlagSpec::Type;
+
+// "host:port", "[v6]:port".
+Status parse_endpoint(const std::string& text, std::string* host, uint16_t* port) {
+  std::string h, p;
+  if (!text.empty() && text[0] == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return Status::invalid_argument("'" + text + "' is not [ADDRESS]:PORT");
+    }
+    h = text.substr(1, close - 1);
+    p = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      return Status::invalid_argument("'" + text +
+                                      "' is not ADDRESS:PORT (e.g. 192.168.1.10:7400)");
+    }
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+  }
+  char* end = nullptr;
+  const unsigned long n = std::strtoul(p.c_str(), &end, 10);
+  if (p.empty() || *end != '\0' || n > 65535) {
+    return Status::invalid_argument("'" + p + "' is not a port number (0-65535)");
+  }
+  *host = h;
+  *port = static_cast<uint16_t>(n);
+  return Status::ok();
+}
+
+std::string short_hex(const PublicKey& k) {
+  return key_hex(k).substr(0, 16);
+}
+
+void write_result_json(JsonWriter& w, const transport::SyncResult& r) {
+  w.begin_object()
+      .key("ok")
+      .value(r.status.is_ok())
+      .key("peer")
+      .value(r.peer.name)
+      .key("peer_key")
+      .value(key_hex(r.peer.device))
+      .key("remote")
+      .value(r.remote)
+      .key("changes_sent")
+      .value(r.stats.changes_sent)
+      .key("changes_received")
+      .value(r.stats.changes_received)
+      .key("bytes_sent")
+      .value(r.wire_bytes_sent)
+      .key("bytes_received")
+      .value(r.wire_bytes_received)
+      .key("round_trips")
+      .value(r.stats.round_trips)
+      .key("ms")
+      .value(static_cast<int64_t>(r.seconds * 1000));
+  w.key("refused").begin_array();
+  for (const Status& s : r.stats.refused) w.value(s.message());
+  w.end_array();
+  if (!r.status.is_ok()) w.key("error").value(r.status.message());
+  w.end_object();
+}
+
+std::string result_line(const transport::SyncResult& r) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "sent %llu change(s), received %llu; %llu bytes out, %llu bytes in; %llu round "
+                "trip(s); %.2f s",
+                (unsigned long long)r.stats.changes_sent,
+                (unsigned long long)r.stats.changes_received, (unsigned long long)r.wire_bytes_sent,
+                (unsigned long long)r.wire_bytes_received, (unsigned long long)r.stats.round_trips,
+                r.seconds);
+  const std::string who = r.peer.name.empty() ? r.remote
+                                              : "'" + r.peer.name + "' (" +
+                                                    short_hex(r.peer.device) + ") at " + r.remote;
+  return who + ": " + buf;
+}
+
+// ---- serve ----------------------------------------------------------------------------------
+
+Status run_serve(const Args& args) {
+  const auto listen = args.get("listen");
+  if (!listen) return Status::invalid_argument("--listen ADDRESS:PORT is required");
+  transport::ServerOptions options;
+  BIRGA_RETURN_IF_ERROR(parse_endpoint(*listen, &options.address, &options.port));
+  auto replica = open_replica(args);
+  if (!replica.is_ok()) return replica.status();
+  if (!(*replica)->certificate()) {
+    return Status::permission_denied(
+        "this replica is not enrolled: install a certificate "
+        "with `birga cert install FILE` first");
+  }
+  options.stop_on_signals = true;
+  if (auto m = args.get("max-sessions")) options.max_sessions = std::stoul(*m);
+  if (args.has("beacon")) {
+    options.beacon.enabled = true;
+    if (auto a = args.get("beacon-address")) options.beacon.address = *a;
+    if (auto p = args.get("beacon-port")) options.beacon.udp_port = std::stoi(*p);
+  }
+  // The transport logs each session on stderr; --json adds a machine-readable line on stdout.
+  if (args.has("json")) {
+    options.on_session = [](const transport::SyncResult& r) {
+      JsonWriter w;
+      write_result_json(w, r);
+      std::cout << w.str() << std::endl;
+    };
+  }
+  transport::Server server(**replica, std::move(options));
+  BIRGA_RETURN_IF_ERROR(server.listen());
+  std::cout << "listening on " << *listen << " (port " << server.port()
+            << "); stop with Ctrl-C or SIGTERM" << std::endl;
+  server.run();
+  const transport::ServerStats st = server.stats();
+  std::cout << "stopped: " << st.completed << " session(s) completed, " << st.failed << " failed"
+            << std::endl;
+  return Status::ok();
+}
+
+// ---- sync -----------------------------------------------------------------------------------
+
+Status find_peer(const Replica& replica, const Args& args, std::string* host, uint16_t* port) {
+  if (!args.has("discover")) {
+    if (args.positional().size() != 1) {
+      return Status::invalid_argument("give the peer as ADDRESS:PORT, or --discover");
+    }
+    return parse_endpoint(args.positional()[0], host, port);
+  }
+  const auto authority = replica.authority();
+  if (!authority) return Status::permission_denied("this replica is not enrolled");
+  transport::DiscoverOptions options;
+  if (auto p = args.get("discover-port")) options.udp_port = std::stoi(*p);
+  options.timeout = std::chrono::milliseconds(
+      static_cast<int64_t>(std::stod(args.get("timeout").value_or("3")) * 1000));
+  auto found = transport::discover(*authority, options);
+  if (!found.is_ok()) return found.status();
+  if (found->empty()) {
+    return Status::unavailable("no node of this deployment announced itself on UDP port " +
+                               std::to_string(options.udp_port) +
+                               "; give the hub's address instead");
+  }
+  *host = found->front().address;
+  *port = found->front().tcp_port;
+  return Status::ok();
+}
+
+Status run_sync(const Args& args) {
+  auto replica = open_replica(args);
+  if (!replica.is_ok()) return replica.status();
+  std::string host;
+  uint16_t port = 0;
+  BIRGA_RETURN_IF_ERROR(find_peer(**replica, args, &host, &port));
+  transport::ClientOptions options;
+  if (auto t = args.get("timeout")) {
+    options.connect_timeout = std::chrono::milliseconds(static_cast<int64_t>(std::stod(*t) * 1000));
+  }
+  const bool terminal = isatty(STDERR_FILENO) && !args.has("json");
+  const auto started = std::chrono::steady_clock::now();
+  bool progress_shown = false;
+  options.progress = [&](const SyncStats& s) {
+    if (!terminal || std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) return;
+    progress_shown = true;
+    std::fprintf(stderr, "\rsyncing with %s:%u: %llu change(s) sent, %llu received, %llu KiB   ",
+                 host.c_str(), port, (unsigned long long)s.changes_sent,
+                 (unsigned long long)s.changes_received,
+                 (unsigned long long)((s.bytes_sent + s.bytes_received) >> 10));
+  };
+  const transport::SyncResult r = transport::sync_once(**replica, host, port, options);
+  if (progress_shown) std::fprintf(stderr, "\n");
+  if (args.has("json")) {
+    JsonWriter w;
+    write_result_json(w, r);
+    std::cout << w.str() << "\n";
+  } else if (r.status.is_ok()) {
+    std::cout << "synced with " << result_line(r) << "\n";
+    for (const Status& s : r.stats.refused) std::cout << "  refused: " << s.message() << "\n";
+  }
+  if (r.status.is_ok()) return Status::ok();
+  return r.status.with_context("sync with " + host + ":" + std::to_string(port));
+}
+
+int sync_exit_code(const Status& s) {
+  switch (s.code()) {
+    case Code::kUnavailable:
+      return kExitUnreachable;
+    case Code::kPermissionDenied:
+      return kExitRefused;
+    case Code::kCorruptInput:
+      return kExitProtocol;
+    default:
+      return exit_code_for(s);
+  }
+}
+
+}  // namespace
+
+std::vector<Command> sync_commands() {
+  return {
+      {"sync",
+       "ADDRESS:PORT | --discover",
+       "sync once with a hub or a colleague's device and print what moved",
+       "Both sides send what the other lacks of the scopes both certificates allow. Exit "
+       "codes: 0 synced, 5 unreachable, 6 refused (by either side), 7 protocol error. A sync "
+       "longer than a second shows progress on a terminal.",
+       {kDirFlag,
+        kJsonFlag,
+        {"discover", Type::kSwitch, "       find a node of this deployment on the LAN"},
+        {"discover-port", Type::kValue, "N      UDP port of the beacons (default 47100)"},
+        {"timeout", Type::kValue, "SECONDS  connect (or discovery) timeout"}},
+       run_sync,
+       true,
+       sync_exit_code},
+      {"serve",
+       "--listen ADDRESS:PORT",
+       "run a node (a hub) that accepts syncs until SIGINT/SIGTERM",
+       "Logs one line per session; with --json prints each session's result as a JSON line. "
+       "--beacon announces the node on the LAN for `birga sync --discover`.",
+       {kDirFlag,
+        kJsonFlag,
+        {"listen", Type::kValue, "ADDRESS:PORT  where to listen (0.0.0.0:7400, [::]:7400)"},
+        {"max-sessions", Type::kValue, "N   concurrent sessions (default 1024)"},
+        {"beacon", Type::kSwitch, "       send LAN discovery beacons"},
+        {"beacon-address", Type::kValue, "ADDR   beacon destination (default broadcast)"},
+        {"beacon-port", Type::kValue, "N      beacon UDP port (default 47100)"}},
+       run_serve},
+  };
+}
+
+}  // namespace birga::cli

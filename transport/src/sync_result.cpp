@@ -1,0 +1,65 @@
+#include "birga/transport/sync_result.h"
+
+#include <cstdio>
+#include <ctime>
+#include <sstream>
+
+namespace birga::transport {
+
+namespace {
+
+std::string hex_prefix(const PublicKey& key, size_t bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes && i < key.size(); ++i) {
+    out += kHex[key[i] >> 4];
+    out += kHex[key[i] & 15];
+  }
+  return out;
+}
+
+std::string utc_timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms.count()));
+  return buf;
+}
+
+}  // namespace
+
+LogSink stderr_log_sink() {
+  return [](const std::string& line) {
+    const std::string text = utc_timestamp() + " " + line + "\n";
+    std::fwrite(text.data(), 1, text.size(), stderr);  // one call: lines do not interleave
+  };
+}
+
+std::string peer_label(const std::string& remote, const Certificate* peer) {
+  if (peer == nullptr || peer->device == PublicKey{}) return remote;
+  return remote + " " + peer->name + " [" + hex_prefix(peer->device, 8) + "]";
+}
+
+std::string describe(const SyncResult& r) {
+  std::ostringstream out;
+  out << "session " << peer_label(r.remote, &r.peer);
+  if (r.status.is_ok()) {
+    out << " completed";
+  } else {
+    out << " closed: " << r.status.to_string();
+  }
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.3f", r.seconds);
+  out << " (" << secs << " s; changes sent " << r.stats.changes_sent << ", received "
+      << r.stats.changes_received << "; bytes sent " << r.wire_bytes_sent << ", received "
+      << r.wire_bytes_received << ")";
+  return out.str();
+}
+
+}  // namespace birga::transport
