@@ -171,27 +171,15 @@ class Authority::Impl {
 
   // Seals `ops` as the next control change and stores it.
   Status issue(Txn& txn, const std::vector<crdt::Op>& ops) {
-    const crdt::ActorId actor = engine::actor_of(key.public_key);
-    auto head = read_head(txn, kControl, actor);
-    if (!head.is_ok()) return head.status();
-    engine::ChangeHeader h;
-    h.author = key.public_key;
-    h.scope = kControl;
-    h.seq = head->seq + 1;
-    h.prev_hash = head->hash;
-    h.hlc = clock.now();
+    auto h = next_change_header(txn, kControl, key.public_key);
+    if (!h.is_ok()) return h.status();
+    h->hlc = clock.now();
     auto keys = scope_keys(txn);
     if (!keys.is_ok()) return keys.status();
     const auto& control = (*keys)[kControl];
     if (control.empty()) return Status::data_loss("the authority has no control scope key");
-    h.key_epoch = control.rbegin()->first;
-    auto body = engine::encode_ops(ops);
-    if (!body.is_ok()) return body.status();
-    auto sealed = engine::seal_change(h, *body, control.rbegin()->second, key);
-    if (!sealed.is_ok()) return sealed.status();
-    BIRGA_RETURN_IF_ERROR(
-        txn.put(Table::kChanges, engine::change_key(kControl, actor, h.seq), *sealed));
-    return write_head(txn, kControl, actor, Head{h.seq, engine::change_id(*sealed)});
+    h->key_epoch = control.rbegin()->first;
+    return append_own_change(txn, *h, ops, control.rbegin()->second, key);
   }
 
   Result<std::vector<std::string>> log_from(const Txn& txn, uint64_t from_seq) {

@@ -15,6 +15,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -23,6 +24,18 @@
 #include "birga/status.h"
 
 namespace birga::engine {
+
+// Bytes as Cap'n Proto Data (a view: the bytes must outlive it), and back.
+inline capnp::Data::Reader data_of(std::string_view s) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+template <size_t N>
+capnp::Data::Reader data_of(const std::array<uint8_t, N>& a) {
+  return capnp::Data::Reader(a.data(), a.size());
+}
+inline std::string_view view_of(capnp::Data::Reader d) {
+  return std::string_view(reinterpret_cast<const char*>(d.begin()), d.size());
+}
 
 template <typename StructReader>
 std::string canonical_message(StructReader reader) {

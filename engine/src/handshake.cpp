@@ -16,14 +16,6 @@ constexpr uint16_t kHelloVersion = 1;
 constexpr std::string_view kHandshakeDomain = "birga-handshake-v1";
 constexpr engine::MessageLimits kHandshakeLimits{16 * 1024, 8};
 
-kj::ArrayPtr<const kj::byte> bytes_ptr(std::string_view s) {
-  return kj::ArrayPtr<const kj::byte>(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-
-std::string as_string(capnp::Data::Reader d) {
-  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-}
-
 void put_u32le(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
 }
@@ -77,7 +69,7 @@ Result<std::unique_ptr<Handshake>> Handshake::begin(Replica& replica, bool initi
   auto hello = mb.initRoot<engine::wire::Hello>();
   hello.setMagic(kHelloMagic);
   hello.setVersion(kHelloVersion);
-  hello.setEphemeral(bytes_ptr(engine::key_bytes(kx.public_key)));
+  hello.setEphemeral(engine::data_of(engine::key_bytes(kx.public_key)));
   h->hello_ = engine::canonical_message(hello.asReader());
   return h;
 }
@@ -96,7 +88,7 @@ Result<std::string> Handshake::receive_hello(std::string_view peer_hello) {
           return Status::corrupt_input("hello: unsupported protocol version " +
                                        std::to_string(h.getVersion()));
         }
-        eph = as_string(h.getEphemeral());
+        eph = std::string(engine::view_of(h.getEphemeral()));
         return Status::ok();
       });
   BIRGA_RETURN_IF_ERROR(s);
@@ -114,8 +106,8 @@ Result<std::string> Handshake::receive_hello(std::string_view peer_hello) {
   const std::string& rh = initiator_ ? peer_hello_ : hello_;
   capnp::MallocMessageBuilder mb;
   auto proof = mb.initRoot<engine::wire::Proof>();
-  proof.setCertificate(bytes_ptr(impl.certificate));
-  proof.setSignature(bytes_ptr(impl.device.sign(transcript(initiator_, ih, rh))));
+  proof.setCertificate(engine::data_of(impl.certificate));
+  proof.setSignature(engine::data_of(impl.device.sign(transcript(initiator_, ih, rh))));
   return channel_.seal(engine::canonical_message(proof.asReader()));
 }
 
@@ -128,8 +120,8 @@ Status Handshake::receive_proof(std::string_view peer_proof) {
   BIRGA_RETURN_IF_ERROR(
       engine::read_message(*plain, kHandshakeLimits, "proof", [&](capnp::MessageReader& m) {
         auto p = m.getRoot<engine::wire::Proof>();
-        cert_bytes = as_string(p.getCertificate());
-        sig = as_string(p.getSignature());
+        cert_bytes = std::string(engine::view_of(p.getCertificate()));
+        sig = std::string(engine::view_of(p.getSignature()));
         return Status::ok();
       }));
   auto cert = Certificate::parse(cert_bytes, *impl.authority);

@@ -77,6 +77,30 @@ Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& 
   return Status::ok();
 }
 
+Result<engine::ChangeHeader> next_change_header(const Txn& txn, const std::string& scope,
+                                                const PublicKey& author) {
+  auto head = read_head(txn, scope, engine::actor_of(author));
+  if (!head.is_ok()) return head.status();
+  engine::ChangeHeader h;
+  h.author = author;
+  h.scope = scope;
+  h.seq = head->seq + 1;
+  h.prev_hash = head->hash;
+  return h;
+}
+
+Status append_own_change(Txn& txn, const engine::ChangeHeader& h, const std::vector<crdt::Op>& ops,
+                         const engine::Key32& scope_key, const engine::SigningKey& key) {
+  auto body = engine::encode_ops(ops);
+  if (!body.is_ok()) return body.status();
+  auto sealed = engine::seal_change(h, *body, scope_key, key);
+  if (!sealed.is_ok()) return sealed.status();
+  const crdt::ActorId actor = engine::actor_of(h.author);
+  BIRGA_RETURN_IF_ERROR(
+      txn.put(Table::kChanges, engine::change_key(h.scope, actor, h.seq), *sealed));
+  return write_head(txn, h.scope, actor, Head{h.seq, engine::change_id(*sealed)});
+}
+
 // One batch's worth of ingest state.
 class Ingester {
  public:

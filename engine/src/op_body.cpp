@@ -14,9 +14,6 @@ using wire::Dot;
 using wire::Op;
 using wire::OpBody;
 
-capnp::Data::Reader data_of(const std::array<uint8_t, 16>& bytes) {
-  return capnp::Data::Reader(bytes.data(), bytes.size());
-}
 capnp::Text::Reader text_of(const std::string& s) {
   return capnp::Text::Reader(s.data(), s.size());
 }

@@ -14,16 +14,6 @@ namespace {
 
 constexpr int kZstdLevel = 3;
 
-std::string_view view_of(capnp::Data::Reader d) {
-  return std::string_view(reinterpret_cast<const char*>(d.begin()), d.size());
-}
-capnp::Data::Reader data_of(std::string_view s) {
-  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-capnp::Data::Reader data_of(const std::array<uint8_t, 32>& a) {
-  return capnp::Data::Reader(a.data(), a.size());
-}
-
 bool all_zero(const std::array<uint8_t, 32>& a) {
   return std::all_of(a.begin(), a.end(), [](uint8_t b) { return b == 0; });
 }

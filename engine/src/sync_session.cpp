@@ -24,10 +24,6 @@ namespace {
 
 constexpr engine::MessageLimits kSyncLimits{(kMaxFrameBytes / 8) * 2, 16};
 
-kj::ArrayPtr<const kj::byte> bytes_ptr(std::string_view s) {
-  return kj::ArrayPtr<const kj::byte>(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-
 std::string flat(capnp::MallocMessageBuilder& mb) {
   kj::Array<capnp::word> words = capnp::messageToFlatArray(mb);
   const auto bytes = words.asBytes();
@@ -89,10 +85,10 @@ std::vector<std::string> SyncSession::start() {
     auto heads = list[i].initHeads(static_cast<unsigned>(listed[i].second.size()));
     size_t j = 0;
     for (const auto& [actor, head] : listed[i].second) {
-      heads[j].setActor(bytes_ptr(
+      heads[j].setActor(engine::data_of(
           std::string_view(reinterpret_cast<const char*>(actor.bytes.data()), actor.bytes.size())));
       heads[j].setSeq(head.seq);
-      heads[j].setHash(bytes_ptr(engine::key_bytes(head.hash)));
+      heads[j].setHash(engine::data_of(engine::key_bytes(head.hash)));
       ++j;
     }
   }
@@ -294,7 +290,7 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     b.setId(id);
     b.setLast(last);
     auto list = b.initChanges(static_cast<unsigned>(changes.size()));
-    for (size_t i = 0; i < changes.size(); ++i) list.set(i, bytes_ptr(changes[i]));
+    for (size_t i = 0; i < changes.size(); ++i) list.set(i, engine::data_of(changes[i]));
     auto acks = b.initAcks(static_cast<unsigned>(s.acks_to_send.size()));
     for (size_t i = 0; i < s.acks_to_send.size(); ++i) acks.set(i, s.acks_to_send[i]);
     s.acks_to_send.clear();

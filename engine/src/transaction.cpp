@@ -218,13 +218,9 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
         return Status::permission_denied("this device holds no data key for scope '" + scope +
                                          "', so it cannot write there");
       }
-      auto head = read_head(txn, scope, actor);
-      if (!head.is_ok()) return head.status();
-      engine::ChangeHeader h;
-      h.author = device.public_key;
-      h.scope = scope;
-      h.seq = head->seq + 1;
-      h.prev_hash = head->hash;
+      auto next = next_change_header(txn, scope, device.public_key);
+      if (!next.is_ok()) return next.status();
+      engine::ChangeHeader h = std::move(*next);
       h.hlc = clock.now();
       h.key_epoch = *epoch;
       h.schema_version = options.schema.version();
@@ -242,13 +238,8 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
         BIRGA_RETURN_IF_ERROR(batch.apply(op, scope));
         sealed_ops.push_back(std::move(op));
       }
-      auto body = engine::encode_ops(sealed_ops);
-      if (!body.is_ok()) return body.status();
-      auto sealed = engine::seal_change(h, *body, *find_scope_key(scope, *epoch), device);
-      if (!sealed.is_ok()) return sealed.status();
-      const std::string ck = engine::change_key(scope, actor, h.seq);
-      BIRGA_RETURN_IF_ERROR(txn.put(Table::kChanges, ck, *sealed));
-      BIRGA_RETURN_IF_ERROR(write_head(txn, scope, actor, Head{h.seq, engine::change_id(*sealed)}));
+      BIRGA_RETURN_IF_ERROR(
+          append_own_change(txn, h, sealed_ops, *find_scope_key(scope, *epoch), device));
     }
     return batch.flush();
   });

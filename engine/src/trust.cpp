@@ -21,14 +21,6 @@ std::string cert_signing_input(std::string_view body) {
   return m;
 }
 
-kj::ArrayPtr<const kj::byte> bytes_ptr(std::string_view s) {
-  return kj::ArrayPtr<const kj::byte>(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-
-std::string as_string(capnp::Data::Reader d) {
-  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-}
-
 bool copy_key(capnp::Data::Reader d, PublicKey* out) {
   if (d.size() != out->size()) return false;
   std::memcpy(out->data(), d.begin(), out->size());
@@ -75,8 +67,8 @@ Result<Certificate> parse_signed(std::string_view bytes, const PublicKey* expect
     if (engine::canonical_message(c) != bytes) {
       return Status::corrupt_input("certificate: not in canonical form");
     }
-    body = as_string(c.getBody());
-    signature = as_string(c.getSignature());
+    body = std::string(engine::view_of(c.getBody()));
+    signature = std::string(engine::view_of(c.getSignature()));
     return Status::ok();
   });
   if (!s.is_ok()) return s;
@@ -199,8 +191,8 @@ Status sign_certificate(Certificate& cert, const SigningKey& authority) {
   auto b = mb.initRoot<wire::CertificateBody>();
   b.setMagic(kCertMagic);
   b.setVersion(kCertVersion);
-  b.setAuthority(bytes_ptr(key_bytes(cert.authority)));
-  b.setDevice(bytes_ptr(key_bytes(cert.device)));
+  b.setAuthority(engine::data_of(key_bytes(cert.authority)));
+  b.setDevice(engine::data_of(key_bytes(cert.device)));
   b.setName(cert.name);
   b.setRole(static_cast<uint8_t>(cert.role));
   auto scopes = b.initScopes(static_cast<unsigned>(cert.scopes.size()));
@@ -215,9 +207,9 @@ Status sign_certificate(Certificate& cert, const SigningKey& authority) {
 
   capnp::MallocMessageBuilder sb;
   auto c = sb.initRoot<wire::Certificate>();
-  c.setBody(bytes_ptr(body));
+  c.setBody(engine::data_of(body));
   const std::string sig = authority.sign(cert_signing_input(body));
-  c.setSignature(bytes_ptr(sig));
+  c.setSignature(engine::data_of(sig));
   cert.bytes = canonical_message(c.asReader());
   return Status::ok();
 }

@@ -11,6 +11,7 @@
 #include "replica_fixture.h"
 
 using namespace birga;
+using birga::test::env_u64;
 using birga::test::make_replica;
 using birga::test::TempDir;
 using crdt::text;
@@ -18,11 +19,6 @@ using crdt::text;
 namespace {
 
 const std::string kScope = "fergana/quva/m0107";
-
-uint64_t env_u64(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::strtoull(v, nullptr, 10) : fallback;
-}
 
 // One random transaction on `r`: creates a record or edits one it can see.
 void random_write(Replica& r, std::mt19937_64& rng) {

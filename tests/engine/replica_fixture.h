@@ -11,6 +11,12 @@
 
 namespace birga::test {
 
+// The unsigned integer in environment variable `name`, or `fallback` when unset.
+inline uint64_t env_u64(const char* name, uint64_t fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::strtoull(v, nullptr, 10) : fallback;
+}
+
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
 class TempDir {
  public:

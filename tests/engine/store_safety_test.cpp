@@ -31,11 +31,6 @@ std::string read_file(const std::filesystem::path& p) {
   return s.str();
 }
 
-uint64_t env_count(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
 }  // namespace
 
 TEST_CASE("Store: flipping any byte of a sealed change makes ingest refuse it",
@@ -173,8 +168,8 @@ TEST_CASE("Store: every acknowledged transaction survives SIGKILL at random mome
     auto a = make_replica(tmp.sub("a"), {kScope});
     REQUIRE(a);
   }
-  const uint64_t kills = env_count("BIRGA_CRASH_KILLS", 30);
-  const uint64_t seed = env_count("BIRGA_CRASH_SEED", std::random_device{}());
+  const uint64_t kills = test::env_u64("BIRGA_CRASH_KILLS", 30);
+  const uint64_t seed = test::env_u64("BIRGA_CRASH_SEED", std::random_device{}());
   std::printf("crash test: %llu kills, seed %llu (replay: BIRGA_CRASH_SEED=%llu)\n",
               static_cast<unsigned long long>(kills), static_cast<unsigned long long>(seed),
               static_cast<unsigned long long>(seed));
