@@ -405,3 +405,40 @@ TEST_CASE("Replica: a transaction too large for one sync frame is refused whole"
   CHECK(a->version_vector(kScope)->empty());
   CHECK(a->list("visit")->empty());
 }
+
+TEST_CASE("Replica: a field an older schema does not know is kept and passed on",
+          "[engine][replica][schema]") {
+  TempDir tmp;
+  // A newer deployment schema adds "water_source" to "case"; the middle replica runs the old
+  // one and relays between two replicas on the new one.
+  crdt::Schema newer = test::test_schema();
+  crdt::CollectionSpec c = *newer.collection("case");
+  c.add({"water_source", crdt::FieldKind::kLww, crdt::ValueType::kText});
+  newer.add(c);
+  auto with = [&](const std::string& name, const crdt::Schema& schema) {
+    ReplicaOptions o = test_options();
+    o.schema = schema;
+    auto r = Replica::create(tmp.sub(name), o);
+    REQUIRE(r.is_ok());
+    REQUIRE((*r)->add_scope_key(kScope, 1, test::test_scope_key(kScope)).is_ok());
+    return std::move(*r);
+  };
+  auto a = with("a", newer);
+  auto old = with("old", test::test_schema());
+  auto b = with("b", newer);
+  Transaction t = a->begin();
+  const crdt::RecordId id = t.create("case", kScope);
+  t.set("case", id, "title", text("Karimov family")).set("case", id, "water_source", text("well"));
+  REQUIRE(t.commit().is_ok());
+  // The old schema refuses to write the field, but keeps it when it arrives.
+  Transaction refused = old->begin();
+  refused.set("case", id, "water_source", text("tap"));
+  CHECK(refused.commit().code() == Code::kInvalidArgument);
+  sync_one_way(*a, *old, kScope);
+  auto kept = old->get("case", id);
+  REQUIRE(kept->has_value());
+  CHECK((*kept)->value("water_source") == text("well"));
+  sync_one_way(*old, *b, kScope);
+  CHECK(b->get("case", id)->value().value("water_source") == text("well"));
+  CHECK(b->state_hash(kScope).value() == a->state_hash(kScope).value());
+}
