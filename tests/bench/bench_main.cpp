@@ -6,6 +6,10 @@
 //   birga-bench --mode district [--records R] [--pct D] [--new N] [--conflicts C]
 //               [--batch B] [--seed S] [--dump-dir DIR] [--gen-only] [--dir DIR] [--keep]
 //       the "district" workload of ../shared/bench/WORKLOAD.md, one JSON line per phase.
+//   birga-bench --mode hub [--clients N] [--mahallas M] [--changes K] [--records-per-change R]
+//               [--in-process] [--timeout S] [--verify-mahallas V] [--seed S] [--dir DIR] [--keep]
+//       a hub (its own process by default) under N clients syncing at once over loopback TCP,
+//       two rounds, one JSON line per round.
 #include <cstdio>
 #include <string>
 
@@ -14,6 +18,7 @@
 namespace birga::bench {
 int run_store_bench(const Flags& flags);
 int run_district_bench(const Flags& flags);
+int run_hub_bench(const Flags& flags);
 }  // namespace birga::bench
 
 int main(int argc, char** argv) {
@@ -21,6 +26,8 @@ int main(int argc, char** argv) {
   const std::string mode = flags.get("mode", "store");
   if (mode == "store") return birga::bench::run_store_bench(flags);
   if (mode == "district") return birga::bench::run_district_bench(flags);
-  std::fprintf(stderr, "birga-bench: unknown --mode '%s' (known: store, district)\n", mode.c_str());
+  if (mode == "hub") return birga::bench::run_hub_bench(flags);
+  std::fprintf(stderr, "birga-bench: unknown --mode '%s' (known: store, district, hub)\n",
+               mode.c_str());
   return 2;
 }

@@ -16,14 +16,12 @@
 #include "birga/replica.h"
 #include "birga/session.h"
 #include "district_data.h"
+#include "visit_store.h"
 
 namespace birga::bench {
 namespace {
 
 const std::string kScope = "tashkent/yunusobod/m0421";
-const std::string kCollection = "visits";
-const char* const kFields[8] = {"household_id", "visitor_id", "date",       "status",
-                                "needs",        "notes",      "aid_amount", "geo"};
 
 // ---- memory sampling (WORKLOAD.md section 10) ----------------------------------------------
 
@@ -59,17 +57,6 @@ class RssSampler {
 
 // ---- records --------------------------------------------------------------------------------
 
-crdt::Schema visits_schema() {
-  crdt::Schema s(1);
-  crdt::CollectionSpec c{kCollection, {}, false};
-  for (const char* f : kFields) {
-    const bool is_int = std::string(f) == "date" || std::string(f) == "aid_amount";
-    c.add({f, crdt::FieldKind::kLww, is_int ? crdt::ValueType::kInt : crdt::ValueType::kText});
-  }
-  s.add(c);
-  return s;
-}
-
 // The record's id is its key's bytes, zero padded: the key is recovered from the id.
 crdt::RecordId id_of(const std::string& key) {
   crdt::RecordId id;
@@ -82,28 +69,16 @@ std::string key_of(const crdt::RecordId& id) {
   return std::string(id.bytes.begin(), end);
 }
 
-void write_record(Transaction& t, const std::string& key, const VisitRecord& r) {
-  const crdt::RecordId id = t.create(kCollection, kScope, id_of(key));
-  t.set(kCollection, id, "household_id", crdt::text(r.household_id))
-      .set(kCollection, id, "visitor_id", crdt::text(r.visitor_id))
-      .set(kCollection, id, "date", crdt::integer(r.date))
-      .set(kCollection, id, "status", crdt::text(r.status))
-      .set(kCollection, id, "needs", crdt::text(r.needs))
-      .set(kCollection, id, "notes", crdt::text(r.notes))
-      .set(kCollection, id, "aid_amount", crdt::integer(r.aid_amount))
-      .set(kCollection, id, "geo", crdt::text(r.geo));
-}
-
 // The canonical dump (section 8) of a replica; `masked` writes '*' for the given records'
 // status.
 std::string dump(const Replica& r, const std::set<std::string>& masked = {}) {
-  auto records = r.list(kCollection);
+  auto records = r.list(kVisits);
   if (!records.is_ok()) return "error: " + records.status().to_string();
   std::vector<std::pair<std::string, std::string>> lines;
   for (const RecordView& v : *records) {
     const std::string key = key_of(v.id);
     std::string line = key;
-    for (const char* f : kFields) {
+    for (const char* f : kVisitFields) {
       const auto value = v.value(f);
       std::string text = value ? crdt::to_display(*value) : "";
       if (masked.count(key) && std::string(f) == "status") text = "*";
@@ -265,9 +240,9 @@ double District::write_ops(Replica& r, const std::vector<DivergeOp>& ops) {
     for (size_t j = i; j < std::min(ops.size(), i + p_.batch); ++j) {
       const DivergeOp& op = ops[j];
       if (op.kind == DivergeOp::kCreate) {
-        write_record(t, record_key('b', op.index), op.record);
+        write_visit(t, kScope, op.record, id_of(record_key('b', op.index)));
       } else {
-        t.set(kCollection, id_of(record_key('a', op.index)),
+        t.set(kVisits, id_of(record_key('a', op.index)),
               op.kind == DivergeOp::kSetStatus ? "status" : "notes", crdt::text(op.value));
       }
     }
@@ -307,7 +282,7 @@ int District::run() {
     Stopwatch sw;
     Transaction t = a_->begin();
     for (uint64_t j = i; j < std::min(p_.records, i + p_.batch); ++j) {
-      write_record(t, record_key('a', j), data_.created[j]);
+      write_visit(t, kScope, data_.created[j], id_of(record_key('a', j)));
     }
     Status s = t.commit();
     ms += sw.ms();
@@ -377,7 +352,7 @@ int District::run() {
   for (size_t k = 0; k < data_.c_set.size(); ++k) {
     const uint64_t i = data_.c_set[k];
     const crdt::RecordId id = id_of(record_key('a', i));
-    auto va = a_->get(kCollection, id), vb = b_->get(kCollection, id);
+    auto va = a_->get(kVisits, id), vb = b_->get(kVisits, id);
     const std::string sa = va.is_ok() && *va ? crdt::to_display(*(*va)->value("status")) : "";
     const std::string sb = vb.is_ok() && *vb ? crdt::to_display(*(*vb)->value("status")) : "";
     const std::string& a_wrote = data_.a_ops[data_.a_set.size() + k].value;

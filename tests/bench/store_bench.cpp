@@ -5,41 +5,13 @@
 
 #include "bench_util.h"
 #include "birga/replica.h"
+#include "visit_store.h"
 #include "workload.h"
 
 namespace birga::bench {
 namespace {
 
 const std::string kScope = "tashkent/yunusobod/m0421";
-
-crdt::Schema visits_schema() {
-  crdt::Schema s(1);
-  crdt::CollectionSpec c{"visits", {}, false};
-  using crdt::FieldKind;
-  using crdt::ValueType;
-  c.add({"household_id", FieldKind::kLww, ValueType::kText})
-      .add({"visitor_id", FieldKind::kLww, ValueType::kText})
-      .add({"date", FieldKind::kLww, ValueType::kInt})
-      .add({"status", FieldKind::kLww, ValueType::kText})
-      .add({"needs", FieldKind::kLww, ValueType::kText})
-      .add({"notes", FieldKind::kLww, ValueType::kText})
-      .add({"aid_amount", FieldKind::kLww, ValueType::kInt})
-      .add({"geo", FieldKind::kLww, ValueType::kText});
-  s.add(c);
-  return s;
-}
-
-void write_record(Transaction& t, const VisitRecord& r) {
-  const crdt::RecordId id = t.create("visits", kScope);
-  t.set("visits", id, "household_id", crdt::text(r.household_id))
-      .set("visits", id, "visitor_id", crdt::text(r.visitor_id))
-      .set("visits", id, "date", crdt::integer(r.date))
-      .set("visits", id, "status", crdt::text(r.status))
-      .set("visits", id, "needs", crdt::text(r.needs))
-      .set("visits", id, "notes", crdt::text(r.notes))
-      .set("visits", id, "aid_amount", crdt::integer(r.aid_amount))
-      .set("visits", id, "geo", crdt::text(r.geo));
-}
 
 std::unique_ptr<Replica> open_new(const std::string& dir) {
   ReplicaOptions o;
@@ -64,7 +36,7 @@ double write_records(Replica& r, SplitMix64& g, uint64_t n, uint64_t batch) {
     for (uint64_t i = 0; i < batch && done + i < n; ++i) recs.push_back(make_record(g));
     Stopwatch sw;
     Transaction t = r.begin();
-    for (const VisitRecord& rec : recs) write_record(t, rec);
+    for (const VisitRecord& rec : recs) write_visit(t, kScope, rec);
     Status s = t.commit();
     ms += sw.ms();
     if (!s.is_ok()) {
