@@ -1,8 +1,10 @@
 // `birga serve` and `birga sync`: the network, through birga_transport.
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "birga/transport/client.h"
@@ -48,6 +50,38 @@ Status parse_endpoint(const std::string& text, std::string* host, uint16_t* port
 
 std::string short_hex(const PublicKey& k) {
   return key_hex(k).substr(0, 16);
+}
+
+// A whole number flag within [lo, hi]; the error names the flag.
+Status number_flag(const Args& args, const char* flag, uint64_t lo, uint64_t hi, uint64_t* out) {
+  const auto text = args.get(flag);
+  if (!text) return Status::ok();
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text->c_str(), &end, 10);
+  if (text->empty() || (*text)[0] == '-' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+    return Status::invalid_argument("--" + std::string(flag) + " must be a whole number from " +
+                                    std::to_string(lo) + " to " + std::to_string(hi) + ", not '" +
+                                    *text + "'");
+  }
+  *out = v;
+  return Status::ok();
+}
+
+// A duration flag in seconds (decimals allowed), as milliseconds.
+Status seconds_flag(const Args& args, const char* flag, std::chrono::milliseconds* out) {
+  const auto text = args.get(flag);
+  if (!text) return Status::ok();
+  char* end = nullptr;
+  const double v = std::strtod(text->c_str(), &end);
+  if (text->empty() || *end != '\0' || !(v > 0) || v > 86400) {
+    return Status::invalid_argument("--" + std::string(flag) +
+                                    " must be a number of seconds (more than 0, at most 86400), "
+                                    "not '" +
+                                    *text + "'");
+  }
+  *out = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
+  return Status::ok();
 }
 
 void write_result_json(JsonWriter& w, const transport::SyncResult& r) {
@@ -109,11 +143,14 @@ Status run_serve(const Args& args) {
         "with `birga cert install FILE` first");
   }
   options.stop_on_signals = true;
-  if (auto m = args.get("max-sessions")) options.max_sessions = std::stoul(*m);
+  uint64_t max_sessions = options.max_sessions, beacon_port = options.beacon.udp_port;
+  BIRGA_RETURN_IF_ERROR(number_flag(args, "max-sessions", 1, 100000, &max_sessions));
+  BIRGA_RETURN_IF_ERROR(number_flag(args, "beacon-port", 1, 65535, &beacon_port));
+  options.max_sessions = max_sessions;
   if (args.has("beacon")) {
     options.beacon.enabled = true;
     if (auto a = args.get("beacon-address")) options.beacon.address = *a;
-    if (auto p = args.get("beacon-port")) options.beacon.udp_port = std::stoi(*p);
+    options.beacon.udp_port = static_cast<uint16_t>(beacon_port);
   }
   // The transport logs each session on stderr; --json adds a machine-readable line on stdout.
   if (args.has("json")) {
@@ -146,9 +183,10 @@ Status find_peer(const Replica& replica, const Args& args, std::string* host, ui
   const auto authority = replica.authority();
   if (!authority) return Status::permission_denied("this replica is not enrolled");
   transport::DiscoverOptions options;
-  if (auto p = args.get("discover-port")) options.udp_port = std::stoi(*p);
-  options.timeout = std::chrono::milliseconds(
-      static_cast<int64_t>(std::stod(args.get("timeout").value_or("3")) * 1000));
+  uint64_t udp_port = options.udp_port;
+  BIRGA_RETURN_IF_ERROR(number_flag(args, "discover-port", 1, 65535, &udp_port));
+  options.udp_port = static_cast<uint16_t>(udp_port);
+  BIRGA_RETURN_IF_ERROR(seconds_flag(args, "timeout", &options.timeout));
   auto found = transport::discover(*authority, options);
   if (!found.is_ok()) return found.status();
   if (found->empty()) {
@@ -168,9 +206,7 @@ Status run_sync(const Args& args) {
   uint16_t port = 0;
   BIRGA_RETURN_IF_ERROR(find_peer(**replica, args, &host, &port));
   transport::ClientOptions options;
-  if (auto t = args.get("timeout")) {
-    options.connect_timeout = std::chrono::milliseconds(static_cast<int64_t>(std::stod(*t) * 1000));
-  }
+  BIRGA_RETURN_IF_ERROR(seconds_flag(args, "timeout", &options.connect_timeout));
   const bool terminal = isatty(STDERR_FILENO) && !args.has("json");
   const auto started = std::chrono::steady_clock::now();
   bool progress_shown = false;

@@ -17,7 +17,7 @@ $Cxx.namespace("birga::engine::wire");
 struct ChangeHeader {
   formatVersion @0 :UInt16;   # = 1
   author @1 :Data;            # 32-byte Ed25519 public key of the authoring device
-  scope @2 :Text;             # scope name (1..256 bytes)
+  scope @2 :Text;             # scope name (1..255 bytes)
   seq @3 :UInt64;             # 1-based, contiguous per (author, scope); < 2^44
   prevHash @4 :Data;          # 32-byte change id of the author's previous change in this
                               # scope; 32 zero bytes when seq = 1

@@ -244,6 +244,14 @@ Status Replica::verify() const {
     BIRGA_RETURN_IF_ERROR(verify_chains(txn));
     BIRGA_RETURN_IF_ERROR(verify_records(*impl_, txn));
     Status problem;
+    BIRGA_RETURN_IF_ERROR(txn.scan(Table::kAlerts, "", [&](std::string_view k, std::string_view v) {
+      if (!engine::aead_open(impl_->record_key, v, k).is_ok()) {
+        problem = Status::data_loss("an alert entry cannot be decrypted");
+        return false;
+      }
+      return true;
+    }));
+    BIRGA_RETURN_IF_ERROR(problem);
     BIRGA_RETURN_IF_ERROR(txn.scan(Table::kUnapplied, "", [&](std::string_view k, auto) {
       auto held = txn.get(Table::kChanges, k);
       if (!held.is_ok() || !*held) {

@@ -109,11 +109,6 @@ class Ingester {
 
   Status offer(std::string_view sealed, const engine::VerifiedChange& v) {
     const engine::ChangeHeader& h = v.header;
-    if (Status s = replica_.check_author(batch_, h); !s.is_ok()) {
-      if (s.code() != Code::kPermissionDenied) return s;
-      report_.refused.push_back(s);
-      return Status::ok();
-    }
     const crdt::ActorId actor = engine::actor_of(h.author);
     const std::string ck = engine::change_key(h.scope, actor, h.seq);
     auto head = read_head(txn_, h.scope, actor);
@@ -128,6 +123,12 @@ class Ingester {
       }
       return quarantine(
           sealed, v, "equivocation: a second, different change for seq " + std::to_string(h.seq));
+    }
+    // A change new here: its author must be entitled to it (checked once, not per duplicate).
+    if (Status s = replica_.check_author(batch_, h); !s.is_ok()) {
+      if (s.code() != Code::kPermissionDenied) return s;
+      report_.refused.push_back(s);
+      return Status::ok();
     }
     if (h.seq > head->seq + 1) return hold_pending(sealed, v, ck);
     if (h.prev_hash != head->hash) {

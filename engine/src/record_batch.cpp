@@ -1,6 +1,7 @@
 #include "record_batch.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "store_keys.h"
 
@@ -105,16 +106,22 @@ Status RecordBatch::flush() {
   return replica_.save_clock(txn_);
 }
 
-// A value newly held by this record in an alert-duplicates field, that another live record
-// also holds: both are kept, and the alert names them (two deliveries for one entitlement).
+// A value newly held by this record in an alert-duplicates field, that another record also
+// holds: both are kept, and the alert names them (two deliveries for one entitlement).
 Status RecordBatch::check_duplicates(const LoadedRecord& rec) {
   const crdt::CollectionSpec* spec = replica_.options.schema.collection(rec.collection);
   if (!spec || rec.state.is_deleted()) return Status::ok();
   for (const auto& [name, field] : spec->fields) {
     if (!field.alert_duplicates) continue;
-    const auto* reg = rec.state.get<crdt::LwwRegister>(name);
-    if (!reg || !reg->is_set()) continue;
-    const std::string entry = replica_.index_entry(rec.collection, name, reg->value());
+    // The field's value as a reader sees it (a flagged lww field is stored as mv).
+    std::optional<crdt::Value> value;
+    if (const auto* reg = rec.state.get<crdt::LwwRegister>(name); reg && reg->is_set()) {
+      value = reg->value();
+    } else if (const auto* mv = rec.state.get<crdt::MvRegister>(name); mv && mv->is_set()) {
+      value = mv->latest();
+    }
+    if (!value) continue;
+    const std::string entry = replica_.index_entry(rec.collection, name, *value);
     if (std::find(rec.index_before.begin(), rec.index_before.end(), entry) !=
         rec.index_before.end()) {
       continue;  // held before this batch: already reported
@@ -132,7 +139,7 @@ Status RecordBatch::check_duplicates(const LoadedRecord& rec) {
     BIRGA_RETURN_IF_ERROR(replica_.add_alert(
         txn_, "over_issuance",
         std::to_string(holders.size()) + " " + rec.collection + " records name " + name + " '" +
-            crdt::to_display(reg->value()) + "' (" + ids + "); all are kept, review them"));
+            crdt::to_display(*value) + "' (" + ids + "); all are kept, review them"));
   }
   return Status::ok();
 }

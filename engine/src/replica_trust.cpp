@@ -65,16 +65,11 @@ Status Replica::install_certificate(std::string_view bundle_bytes) {
                                     short_key(cert->device) + ", not this one (" +
                                     short_key(impl.device.public_key) + ")");
   }
-  const std::string control(kControlScope);
-  BIRGA_RETURN_IF_ERROR(impl.env->write([&](Txn& txn) -> Status {
-    BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "authority", engine::key_bytes(bundle->authority)));
-    return txn.put(Table::kMeta, "certificate", cert->bytes);
-  }));
-  impl.authority = bundle->authority;
-  impl.certificate = cert->bytes;
+  // Open every control key first: a bundle that is not for this device changes nothing.
   auto xpk = engine::ed25519_pk_to_x25519(impl.device.public_key);
   auto xsk = engine::ed25519_sk_to_x25519(impl.device.secret_key);
   if (!xpk.is_ok() || !xsk.is_ok()) return Status::internal("cannot derive the X25519 key");
+  std::vector<std::pair<uint32_t, engine::Key32>> control_keys;
   for (const auto& [epoch, sealed] : bundle->control_keys) {
     auto key = engine::box_seal_open(*xpk, *xsk, sealed);
     if (!key.is_ok() || key->size() != 32) {
@@ -82,6 +77,16 @@ Status Replica::install_certificate(std::string_view bundle_bytes) {
     }
     engine::Key32 k;
     std::copy_n(key->data(), 32, k.begin());
+    control_keys.emplace_back(epoch, k);
+  }
+  const std::string control(kControlScope);
+  BIRGA_RETURN_IF_ERROR(impl.env->write([&](Txn& txn) -> Status {
+    BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "authority", engine::key_bytes(bundle->authority)));
+    return txn.put(Table::kMeta, "certificate", cert->bytes);
+  }));
+  impl.authority = bundle->authority;
+  impl.certificate = cert->bytes;
+  for (const auto& [epoch, k] : control_keys) {
     if (!impl.find_scope_key(control, epoch)) {
       BIRGA_RETURN_IF_ERROR(impl.store_scope_key(control, epoch, k));
     }

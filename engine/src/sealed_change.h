@@ -38,7 +38,7 @@
 // lists). Data section by byte: 0-1 formatVersion (=1), 2 compression (0 none, 1 zstd),
 // 3 zero, 4-7 keyEpoch, 8-15 seq, 16-23 hlc (packed crdt::Timestamp), 24-27 bodyLength,
 // 28-31 schemaVersion; canonical form drops trailing all-zero words, so 2 <= D <= 4.
-// Pointers: author (32-byte Ed25519 public key), scope (Text, 1..256 bytes + NUL), prevHash
+// Pointers: author (32-byte Ed25519 public key), scope (Text, 1..255 bytes + NUL), prevHash
 // (32 bytes). Rules: seq in [1, 2^44); prevHash is 32 zero bytes exactly when seq = 1 (else
 // the change id of the author's previous change in this scope). A header carrying fields this
 // version does not know re-encodes differently and is refused: new fields need formatVersion 2.

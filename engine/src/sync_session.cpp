@@ -182,14 +182,14 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             std::stable_partition(s.send_scopes.begin(), s.send_scopes.end(),
                                   [](const std::string& sc) { return sc == kControlScope; });
             for (auto& [scope, change] : forks) {
-              (void)replica_.impl_->env->write([&](Txn& txn) {
+              BIRGA_RETURN_IF_ERROR(replica_.impl_->env->write([&](Txn& txn) {
                 return replica_.impl_->add_alert(
                     txn, "equivocation",
                     "peer '" + peer_.name +
                         "' holds a different change than this node for the same "
                         "seq in scope '" +
                         scope + "' (a cloned device?); sending ours as evidence");
-              });
+              }));
               s.forced.push_back(std::move(change));
             }
             return Status::ok();
@@ -282,7 +282,13 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     // Evidence of a fork goes after the regular changes, so the control changes that let the
     // peer check its author come first.
     if (last) {
-      for (std::string& c : s.forced) changes.push_back(std::move(c));
+      // Within what one frame holds; evidence that does not fit is dropped (the alert was
+      // raised here, and the peer will see the fork when the histories meet again).
+      for (std::string& c : s.forced) {
+        if (bytes + c.size() > kMaxFrameBytes / 2) continue;
+        bytes += c.size();
+        changes.push_back(std::move(c));
+      }
       s.forced.clear();
     }
     auto b = msg.initBatch();

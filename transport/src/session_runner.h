@@ -1,7 +1,7 @@
 // run_session: the one session coroutine both sides use.
 //
 //   handshake: send hello, read the peer's hello, send our proof, read the peer's proof
-//              (all in clear, under the handshake deadline);
+//              (hellos in clear, proofs sealed, under the handshake deadline);
 //   sync:      send start(), then feed each opened frame to receive() and send what it
 //              returns, sealed, until done() (under the idle deadline);
 //   close:     flush, half-close, wait (briefly) for the peer's end of stream.

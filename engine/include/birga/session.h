@@ -8,7 +8,10 @@
 //      Ed25519 signature by the device key over the transcript (both hellos), which binds the
 //      ephemeral keys to the identity. receive_proof() opens the peer's proof and checks its
 //      certificate (signed by this deployment's authority, not expired, not revoked) and
-//      signature; then peer() and channel() are available. Identities never cross in clear.
+//      signature; then peer() and channel() are available. Certificates never cross in clear,
+//      so a passive observer learns no identity; but each side sends its proof before it has
+//      checked the peer's, so an active peer that completes the key exchange learns this
+//      side's certificate even when it is then refused (docs/security.md).
 //   2. Channel. Every frame after the handshake is sealed with XChaCha20-Poly1305 under the
 //      direction's key with a counter nonce: a replayed, reordered or altered frame fails to
 //      open, which ends the session.

@@ -1,6 +1,6 @@
 // What every transport session shares: its options, its result and where its log lines go.
 //
-// A session (client or server side) is: the handshake (hello and proof in clear), then the
+// A session (client or server side) is: the handshake (hellos in clear, proofs sealed), then the
 // SyncSession's messages sealed by the SecureChannel, until both sides are done; then a clean
 // close. Any failure (bad frame, refused certificate, timeout, engine error) ends that one
 // session with a Status that names the peer and the reason.
