@@ -199,9 +199,19 @@ Status find_peer(const Replica& replica, const Args& args, std::string* host, ui
   return Status::ok();
 }
 
+// Whether the last failure of run_sync came from the network session (exit 5/6/7) rather than
+// from this device (wrong passphrase, not enrolled: the usual codes).
+bool g_network_failure = false;
+
 Status run_sync(const Args& args) {
+  g_network_failure = false;
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
+  if (!(*replica)->certificate()) {
+    return Status::permission_denied(
+        "this replica is not enrolled: install a certificate with `birga cert install FILE` "
+        "before syncing");
+  }
   std::string host;
   uint16_t port = 0;
   BIRGA_RETURN_IF_ERROR(find_peer(**replica, args, &host, &port));
@@ -229,10 +239,12 @@ Status run_sync(const Args& args) {
     for (const Status& s : r.stats.refused) std::cout << "  refused: " << s.message() << "\n";
   }
   if (r.status.is_ok()) return Status::ok();
+  g_network_failure = true;
   return r.status.with_context("sync with " + host + ":" + std::to_string(port));
 }
 
 int sync_exit_code(const Status& s) {
+  if (!g_network_failure) return exit_code_for(s);
   switch (s.code()) {
     case Code::kUnavailable:
       return kExitUnreachable;

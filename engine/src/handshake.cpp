@@ -133,7 +133,7 @@ Status Handshake::receive_proof(std::string_view peer_proof) {
   const uint64_t now = crdt::system_wall_clock_ms();
   if (cert->expired_at(now)) {
     return Status::permission_denied("certificate of " + who + " expired on " +
-                                     date_of(cert->expires_ms));
+                                     date_of(cert->expires_ms - 1));
   }
   auto revoked = replica_->revoked_at(cert->device);
   if (!revoked.is_ok()) return revoked.status();
