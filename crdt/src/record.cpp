@@ -74,12 +74,13 @@ Status Record::apply(const Op& op) {
 }
 
 void Record::merge(const Record& other) {
-  for (const auto& [key, field] : other.fields_) {
-    Field& mine = field_for(key.name, key.kind);
+  for (const auto& entry : other.fields_) {  // not a structured binding: clang 14 cannot
+    const Field& theirs = entry.second;      // capture one in the lambda below
+    Field& mine = field_for(entry.first.name, entry.first.kind);
     std::visit(
         [&](auto& m) {
           using T = std::decay_t<decltype(m)>;
-          m.merge(std::get<T>(field));
+          m.merge(std::get<T>(theirs));
         },
         mine);
   }

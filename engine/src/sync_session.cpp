@@ -181,7 +181,9 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             }
             std::stable_partition(s.send_scopes.begin(), s.send_scopes.end(),
                                   [](const std::string& sc) { return sc == kControlScope; });
-            for (auto& [scope, change] : forks) {
+            for (auto& fork : forks) {
+              const std::string& scope = fork.first;  // a plain reference: clang 14 cannot
+              std::string& change = fork.second;      // capture a structured binding
               BIRGA_RETURN_IF_ERROR(replica_.impl_->env->write([&](Txn& txn) {
                 return replica_.impl_->add_alert(
                     txn, "equivocation",

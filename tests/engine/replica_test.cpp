@@ -1,6 +1,8 @@
 // Replica: create/open, every kind of write, reads, schema violations, exchange.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "replica_fixture.h"
 
@@ -320,6 +322,9 @@ TEST_CASE("Replica: a flagged lww field keeps concurrent writes for review",
   Transaction ta = a->begin();
   ta.set("case", c, "address", text("Yunusobod 4-18"));
   REQUIRE(ta.commit().is_ok());
+  // b writes in a later millisecond, so its write is the latest by HLC time (within one
+  // millisecond two devices' times can tie, and the dot decides).
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
   Transaction tb = b->begin();
   tb.set("case", c, "address", text("Chilonzor 9-2"));
   REQUIRE(tb.commit().is_ok());

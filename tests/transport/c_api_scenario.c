@@ -1,0 +1,351 @@
+/* A device app written in plain C99 against birga.h: it writes a case and a visit, reads them
+ * back, has bad writes refused, syncs with a hub, sees a concurrent guardian change as a
+ * conflict, resolves it and deletes a record. Compiled as C, it also proves the header is C.
+ * Every check that fails records its line and the error's message and ends the step; every
+ * handle is freed on every path (the sanitizer build checks for leaks). */
+#include "c_api_scenario.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define CHECK(cond)                    \
+  do {                                 \
+    if (!(cond)) {                     \
+      fail(out, __LINE__, #cond, err); \
+      goto done;                       \
+    }                                  \
+  } while (0)
+
+typedef struct {
+  birga_replica_t* replica;
+  c_api_scenario_result* out;
+  uint64_t feed; /* changed_since position */
+} run_t;
+
+static void fail(c_api_scenario_result* out, int line, const char* check,
+                 const birga_error_t* err) {
+  if (out->failure[0]) return; /* keep the first */
+  snprintf(out->failure, sizeof out->failure, "line %d: %s [%s]", line, check,
+           err ? birga_error_message(err) : "no error");
+}
+
+static int str_eq(const char* a, const char* b) {
+  return a && b && strcmp(a, b) == 0;
+}
+
+static int list_has(char** list, const char* s) {
+  for (; list && *list; ++list) {
+    if (strcmp(*list, s) == 0) return 1;
+  }
+  return 0;
+}
+
+static int field_index(const birga_record_t* rec, const char* name) {
+  size_t i;
+  for (i = 0; i < birga_record_field_count(rec); ++i) {
+    if (str_eq(birga_record_field_name(rec, i), name)) return (int)i;
+  }
+  return -1;
+}
+
+static size_t count_of(const birga_record_t* rec, const char* name) {
+  const int i = field_index(rec, name);
+  return i < 0 ? 0 : birga_record_value_count(rec, (size_t)i);
+}
+
+static const char* value_of(const birga_record_t* rec, const char* name, size_t j) {
+  const int i = field_index(rec, name);
+  return i < 0 ? NULL : birga_record_value_text(rec, (size_t)i, j);
+}
+
+static const char* kind_of(const birga_record_t* rec, const char* name) {
+  const int i = field_index(rec, name);
+  return i < 0 ? NULL : birga_record_field_kind(rec, (size_t)i);
+}
+
+static void ref(char* buf, size_t n, const char* collection, const char* id) {
+  snprintf(buf, n, "%s/%s", collection, id);
+}
+
+/* One transaction creating a case and a visit to it. */
+static int write_records(run_t* run) {
+  c_api_scenario_result* out = run->out;
+  birga_error_t* err = NULL;
+  birga_txn_t* t = birga_txn_begin(run->replica);
+  char *case_id = NULL, *visit_id = NULL;
+  int ok = 0;
+  CHECK(t != NULL);
+  case_id = birga_txn_create(t, "case", NULL, &err); /* the device's only writable scope */
+  CHECK(case_id != NULL && strlen(case_id) == 32);
+  birga_txn_set_text(t, "case", case_id, "title", "Karimova household");
+  birga_txn_set_text(t, "case", case_id, "guardian", "Aziza");
+  birga_txn_add(t, "case", case_id, "members", "p1:child");
+  birga_txn_add(t, "case", case_id, "members", "p2:mother");
+  birga_txn_increment(t, "case", case_id, "visits", 3);
+  birga_txn_append(t, "case", case_id, "notes", "first visit");
+  visit_id = birga_txn_create(t, "visit", NULL, &err);
+  CHECK(visit_id != NULL);
+  birga_txn_set_text(t, "visit", visit_id, "household", case_id);
+  birga_txn_set_int(t, "visit", visit_id, "date", 20000);
+  birga_txn_set_bool(t, "visit", visit_id, "consent", 1);
+  CHECK(birga_txn_commit(t, &err) == BIRGA_OK && err == NULL);
+  memcpy(out->case_id, case_id, 33);
+  memcpy(out->visit_id, visit_id, 33);
+  ok = 1;
+done:
+  birga_free(case_id);
+  birga_free(visit_id);
+  birga_txn_free(t);
+  birga_error_free(err);
+  return ok;
+}
+
+/* A second transaction on the case: remove a member, subtract a visit, append a note. */
+static int edit_case(run_t* run) {
+  c_api_scenario_result* out = run->out;
+  birga_error_t* err = NULL;
+  birga_txn_t* t = birga_txn_begin(run->replica);
+  int ok = 0;
+  CHECK(t != NULL);
+  birga_txn_remove(t, "case", out->case_id, "members", "p2:mother");
+  birga_txn_increment(t, "case", out->case_id, "visits", -1);
+  birga_txn_append(t, "case", out->case_id, "notes", "second visit");
+  CHECK(birga_txn_commit(t, &err) == BIRGA_OK);
+  ok = 1;
+done:
+  birga_txn_free(t);
+  birga_error_free(err);
+  return ok;
+}
+
+static int read_back(run_t* run) {
+  c_api_scenario_result* out = run->out;
+  birga_error_t* err = NULL;
+  birga_record_t *kase = birga_replica_get(run->replica, "case", out->case_id, &err), *visit = NULL;
+  int ok = 0;
+  CHECK(kase != NULL && err == NULL);
+  CHECK(strlen(birga_record_scope(kase)) > 0);
+  CHECK(!birga_record_in_conflict(kase) && !birga_record_deleted(kase));
+  CHECK(count_of(kase, "title") == 1 && str_eq(value_of(kase, "title", 0), "Karimova household"));
+  CHECK(str_eq(kind_of(kase, "title"), "lww") && str_eq(kind_of(kase, "guardian"), "mv"));
+  CHECK(count_of(kase, "guardian") == 1 && str_eq(value_of(kase, "guardian", 0), "Aziza"));
+  CHECK(str_eq(kind_of(kase, "members"), "set") && count_of(kase, "members") == 1);
+  CHECK(str_eq(value_of(kase, "members", 0), "p1:child"));
+  CHECK(str_eq(kind_of(kase, "visits"), "counter") && str_eq(value_of(kase, "visits", 0), "2"));
+  CHECK(str_eq(kind_of(kase, "notes"), "log") && count_of(kase, "notes") == 2);
+  CHECK(str_eq(value_of(kase, "notes", 0), "first visit"));
+  CHECK(str_eq(value_of(kase, "notes", 1), "second visit"));
+  CHECK(value_of(kase, "notes", 2) == NULL && birga_record_field_name(kase, 99) == NULL);
+  visit = birga_replica_get(run->replica, "visit", out->visit_id, &err);
+  CHECK(visit != NULL);
+  CHECK(str_eq(value_of(visit, "household", 0), out->case_id));
+  CHECK(str_eq(value_of(visit, "date", 0), "20000") &&
+        str_eq(value_of(visit, "consent", 0), "true"));
+  ok = 1;
+done:
+  birga_record_free(kase);
+  birga_record_free(visit);
+  birga_error_free(err);
+  return ok;
+}
+
+/* Absent records, malformed ids, lists and the change feed. */
+static int lookups(run_t* run) {
+  c_api_scenario_result* out = run->out;
+  birga_error_t* err = NULL;
+  birga_record_t* absent =
+      birga_replica_get(run->replica, "case", "00000000000000000000000000000000", &err);
+  birga_record_t* bad = NULL;
+  char **ids = NULL, **changed = NULL;
+  char want[64];
+  int ok = 0;
+  CHECK(absent == NULL && err == NULL);
+  bad = birga_replica_get(run->replica, "case", "not-an-id", &err);
+  CHECK(bad == NULL && err != NULL && birga_error_code(err) == BIRGA_INVALID_ARGUMENT);
+  CHECK(birga_error_kind(err) == BIRGA_KIND_PERMANENT &&
+        strstr(birga_error_message(err), "not-an-id"));
+  birga_error_free(err);
+  err = NULL;
+  ids = birga_replica_list(run->replica, "case", &err);
+  CHECK(ids != NULL && list_has(ids, out->case_id) && ids[1] == NULL);
+  changed = birga_replica_changed_since(run->replica, 0, &run->feed, &err);
+  CHECK(changed != NULL && run->feed > 0);
+  ref(want, sizeof want, "case", out->case_id);
+  CHECK(list_has(changed, want));
+  ref(want, sizeof want, "visit", out->visit_id);
+  CHECK(list_has(changed, want));
+  ok = 1;
+done:
+  birga_record_free(absent);
+  birga_record_free(bad);
+  birga_strings_free(ids);
+  birga_strings_free(changed);
+  birga_error_free(err);
+  return ok;
+}
+
+/* Bad writes fail at commit with the first invalid op's error, and write nothing. */
+static int refusals(run_t* run) {
+  c_api_scenario_result* out = run->out;
+  birga_error_t* err = NULL;
+  birga_txn_t* t = birga_txn_begin(run->replica);
+  birga_record_t* kase = NULL;
+  char* id = NULL;
+  int ok = 0;
+  CHECK(t != NULL);
+  birga_txn_set_text(t, "case", out->case_id, "title", "never written");
+  birga_txn_set_text(t, "case", out->case_id, "colour", "blue");
+  birga_txn_set_int(t, "case", out->case_id, "title", 7); /* also wrong, but not first */
+  CHECK(birga_txn_commit(t, &err) == BIRGA_INVALID_ARGUMENT);
+  CHECK(strstr(birga_error_message(err), "colour") != NULL);
+  birga_txn_free(t);
+  t = birga_txn_begin(run->replica);
+  birga_txn_set_int(t, "case", out->case_id, "title", 7);
+  CHECK(birga_txn_commit(t, &err) == BIRGA_INVALID_ARGUMENT &&
+        strstr(birga_error_message(err), "title"));
+  birga_txn_free(t);
+  t = birga_txn_begin(run->replica);
+  birga_txn_set_text(t, "case", "xyz", "title", "x");
+  CHECK(birga_txn_commit(t, &err) == BIRGA_INVALID_ARGUMENT &&
+        strstr(birga_error_message(err), "xyz"));
+  birga_txn_free(t);
+  t = birga_txn_begin(run->replica);
+  birga_error_free(err);
+  err = NULL;
+  id = birga_txn_create(t, "no_such_collection", NULL, &err);
+  CHECK(id == NULL && birga_error_code(err) == BIRGA_INVALID_ARGUMENT);
+  CHECK(birga_txn_commit(t, NULL) == BIRGA_INVALID_ARGUMENT); /* the create failed the txn */
+  kase = birga_replica_get(run->replica, "case", out->case_id, &err);
+  CHECK(kase != NULL && str_eq(value_of(kase, "title", 0), "Karimova household"));
+  ok = 1;
+done:
+  birga_free(id);
+  birga_record_free(kase);
+  birga_txn_free(t);
+  birga_error_free(err);
+  return ok;
+}
+
+static int set_guardian(run_t* run, const char* guardian) {
+  c_api_scenario_result* out = run->out;
+  birga_error_t* err = NULL;
+  birga_txn_t* t = birga_txn_begin(run->replica);
+  int ok = 0;
+  birga_txn_set_text(t, "case", out->case_id, "guardian", guardian);
+  CHECK(birga_txn_commit(t, &err) == BIRGA_OK);
+  ok = 1;
+done:
+  birga_txn_free(t);
+  birga_error_free(err);
+  return ok;
+}
+
+/* The first sync sends the case and brings the hub's visit. */
+static int first_sync(run_t* run, const char* host, uint16_t port) {
+  c_api_scenario_result* out = run->out;
+  birga_error_t* err = NULL;
+  char** changed = NULL;
+  char** p;
+  int ok = 0;
+  CHECK(birga_replica_sync(run->replica, host, port, &out->first_sync, &err) == BIRGA_OK);
+  CHECK(err == NULL && out->first_sync.changes_sent >= 1 && out->first_sync.changes_received >= 1);
+  CHECK(out->first_sync.bytes_sent > 0 && out->first_sync.bytes_received > 0);
+  changed = birga_replica_changed_since(run->replica, run->feed, &run->feed, &err);
+  CHECK(changed != NULL);
+  for (p = changed; *p; ++p) {
+    if (strncmp(*p, "visit/", 6) == 0 && strcmp(*p + 6, out->visit_id) != 0) ++out->hub_visits;
+  }
+  CHECK(out->hub_visits >= 1);
+  ok = 1;
+done:
+  birga_strings_free(changed);
+  birga_error_free(err);
+  return ok;
+}
+
+/* The device and the hub set the guardian concurrently: after the second sync the case is in
+ * conflict with both values; setting it again here resolves it. */
+static int conflict(run_t* run, const char* host, uint16_t port, c_api_scenario_hook hook,
+                    void* ctx) {
+  c_api_scenario_result* out = run->out;
+  birga_error_t* err = NULL;
+  birga_record_t* kase = NULL;
+  char** conflicts = NULL;
+  char want[64];
+  int ok = 0;
+  ref(want, sizeof want, "case", out->case_id);
+  CHECK(set_guardian(run, "Bobur"));
+  hook(ctx, out->case_id);
+  CHECK(birga_replica_sync(run->replica, host, port, &out->second_sync, &err) == BIRGA_OK);
+  kase = birga_replica_get(run->replica, "case", out->case_id, &err);
+  CHECK(kase != NULL && birga_record_in_conflict(kase));
+  out->guardians = count_of(kase, "guardian");
+  CHECK(out->guardians == 2);
+  CHECK(str_eq(value_of(kase, "guardian", 0), "Bobur") ||
+        str_eq(value_of(kase, "guardian", 1), "Bobur"));
+  CHECK(str_eq(value_of(kase, "guardian", 0), "Karim") ||
+        str_eq(value_of(kase, "guardian", 1), "Karim"));
+  conflicts = birga_replica_conflicts(run->replica, &err);
+  CHECK(conflicts != NULL && list_has(conflicts, want));
+  birga_strings_free(conflicts);
+  birga_record_free(kase);
+  conflicts = NULL;
+  kase = NULL;
+  CHECK(set_guardian(run, "Bobur")); /* observes both values: resolves */
+  kase = birga_replica_get(run->replica, "case", out->case_id, &err);
+  CHECK(kase != NULL && !birga_record_in_conflict(kase) && count_of(kase, "guardian") == 1);
+  conflicts = birga_replica_conflicts(run->replica, &err);
+  CHECK(conflicts != NULL && !list_has(conflicts, want));
+  ok = 1;
+done:
+  birga_strings_free(conflicts);
+  birga_record_free(kase);
+  birga_error_free(err);
+  return ok;
+}
+
+static int delete_visit(run_t* run) {
+  c_api_scenario_result* out = run->out;
+  birga_error_t* err = NULL;
+  birga_txn_t* t = birga_txn_begin(run->replica);
+  birga_record_t* visit = NULL;
+  char** ids = NULL;
+  int ok = 0;
+  birga_txn_delete_record(t, "visit", out->visit_id);
+  CHECK(birga_txn_commit(t, &err) == BIRGA_OK);
+  visit = birga_replica_get(run->replica, "visit", out->visit_id, &err);
+  CHECK(visit != NULL && birga_record_deleted(visit));
+  ids = birga_replica_list(run->replica, "visit", &err);
+  CHECK(ids != NULL && !list_has(ids, out->visit_id));
+  ok = 1;
+done:
+  birga_strings_free(ids);
+  birga_record_free(visit);
+  birga_txn_free(t);
+  birga_error_free(err);
+  return ok;
+}
+
+int c_api_scenario_run(const char* dir, const char* passphrase, const char* host, uint16_t port,
+                       c_api_scenario_hook hook, void* ctx, c_api_scenario_result* out) {
+  birga_error_t* err = NULL;
+  char* key = NULL;
+  run_t run;
+  memset(out, 0, sizeof *out);
+  run.out = out;
+  run.feed = 0;
+  run.replica = birga_replica_open(dir, passphrase, &err);
+  CHECK(run.replica != NULL && err == NULL);
+  CHECK(birga_version() != NULL && strlen(birga_version()) >= 5);
+  key = birga_replica_device_key(run.replica);
+  CHECK(key != NULL && strlen(key) == 64 && strspn(key, "0123456789abcdef") == 64);
+  if (write_records(&run) && edit_case(&run) && read_back(&run) && lookups(&run) &&
+      refusals(&run) && first_sync(&run, host, port) && conflict(&run, host, port, hook, ctx)) {
+    delete_visit(&run);
+  }
+done:
+  birga_free(key);
+  birga_replica_close(run.replica);
+  birga_error_free(err);
+  return out->failure[0] ? 1 : 0;
+}

@@ -1,0 +1,238 @@
+// The C API (birga.h, libbirga.so): the plain-C scenario of c_api_scenario.c run against a hub
+// on loopback, and the errors a host branches on (wrong passphrase, schema violation, peer
+// unreachable). The deployment is set up with the C++ API; the device is then used only
+// through the C API.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <future>
+
+#include "birga/birga.h"
+#include "c_api_scenario.h"
+#include "transport_fixture.h"
+
+using namespace birga;
+using namespace birga::test;
+
+namespace {
+
+constexpr const char* kPassphrase = "tablet passphrase";
+
+// The schema the device's C app writes against (DIR/schema) and the hub runs with.
+constexpr const char* kSchema = R"(schema 1
+collection case
+  field title lww text
+  field guardian mv text
+  field members set text
+  field visits counter any
+  field notes log text
+collection visit
+  field household lww text indexed required
+  field date lww int
+  field consent lww bool
+  field notes log text
+)";
+
+// An authority, a hub replica (open here) and a device replica (closed, for the C API).
+struct CDeployment {
+  TempDir tmp;
+  std::unique_ptr<Authority> authority;
+  std::unique_ptr<Replica> hub;
+  std::string device_dir = tmp.sub("tablet");
+
+  CDeployment() {
+    setenv("BIRGA_FAST_KDF", "1", 1);
+    auto a = Authority::create(tmp.sub("authority"), "admin passphrase");
+    REQUIRE(a.is_ok());
+    authority = std::move(*a);
+    // The device first: its grant creates the mahalla's scope key, which the hub then gets.
+    enrol(device_dir, "tablet-1", Role::kField, {{kMahalla, kRead | kWrite}}).reset();
+    hub = enrol(tmp.sub("hub"), "hub", Role::kHub, {{kDistrict, kRead | kWrite | kRelay}});
+    std::ofstream(device_dir + "/schema") << kSchema;
+  }
+
+  std::unique_ptr<Replica> enrol(const std::string& dir, const std::string& name, Role role,
+                                 const std::vector<ScopeGrant>& grants) {
+    auto schema = crdt::Schema::parse(kSchema);
+    REQUIRE(schema.is_ok());
+    ReplicaOptions options;
+    options.passphrase = kPassphrase;
+    options.schema = *schema;
+    auto r = Replica::create(dir, options);
+    REQUIRE(r.is_ok());
+    auto bundle = authority->enrol((*r)->device_key(), name, role, grants, 0);
+    REQUIRE(bundle.is_ok());
+    REQUIRE((*r)->install_certificate(bundle->encode()).is_ok());
+    return std::move(*r);
+  }
+};
+
+transport::ServerOptions quick_server() {
+  transport::ServerOptions o;
+  o.session.handshake_timeout = 5s;
+  o.session.idle_timeout = 5s;
+  return o;
+}
+
+// Called by the scenario between its syncs: the hub sets the case's guardian on its own
+// thread, concurrently with the device's write.
+struct HubWrite {
+  RunningServer* server;
+  Replica* hub;
+  Status status = Status::internal("hook not called");
+};
+
+void hub_sets_guardian(void* ctx, const char* case_id) {
+  auto* h = static_cast<HubWrite*>(ctx);
+  std::promise<Status> done;
+  h->server->server().post([&] {
+    const auto id = crdt::RecordId::from_hex(case_id);
+    if (!id) return done.set_value(Status::invalid_argument("bad case id"));
+    Transaction t = h->hub->begin();
+    t.set("case", *id, "guardian", crdt::text("Karim"));
+    done.set_value(t.commit());
+  });
+  h->status = done.get_future().get();
+}
+
+// A loopback port nothing listens on.
+uint16_t closed_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+// Owns a C error for the length of a test section.
+struct Error {
+  birga_error_t* e = nullptr;
+  ~Error() { birga_error_free(e); }
+  int code() const { return birga_error_code(e); }
+  int kind() const { return birga_error_kind(e); }
+  std::string message() const { return birga_error_message(e); }
+};
+
+}  // namespace
+
+TEST_CASE("C API: a C app writes, reads, syncs with a hub and sees a concurrent change",
+          "[transport][c_api]") {
+  CDeployment d;
+  crdt::RecordId hub_visit;
+  {
+    Transaction t = d.hub->begin();
+    hub_visit = t.create("visit", kMahalla);
+    t.set("visit", hub_visit, "household", crdt::text("hub household"));
+    REQUIRE(t.commit().is_ok());
+  }
+  c_api_scenario_result out{};
+  {
+    RunningServer server(*d.hub, quick_server());
+    REQUIRE(server.listen_status().is_ok());
+    HubWrite hook{&server, d.hub.get()};
+    const int rc = c_api_scenario_run(d.device_dir.c_str(), kPassphrase, "127.0.0.1", server.port(),
+                                      hub_sets_guardian, &hook, &out);
+    INFO(out.failure);
+    CHECK(rc == 0);
+    CHECK(hook.status.is_ok());
+    CHECK(server.wait_sessions(2));
+  }
+  CHECK(out.hub_visits == 1);
+  CHECK(out.guardians == 2);
+  CHECK(out.first_sync.changes_sent >= 1);
+  CHECK(out.first_sync.round_trips >= 1);
+  CHECK(out.second_sync.changes_received >= 1);
+
+  // The hub holds what the C app wrote, and the same conflict.
+  const auto id = crdt::RecordId::from_hex(out.case_id);
+  REQUIRE(id);
+  auto kase = d.hub->get("case", *id);
+  REQUIRE(kase.is_ok());
+  REQUIRE(*kase);
+  CHECK((*kase)->value("title") == crdt::text("Karimova household"));
+  CHECK((*kase)->values("guardian").size() == 2);
+  CHECK((*kase)->in_conflict());
+}
+
+TEST_CASE("C API: a wrong passphrase is permission denied, with a message", "[transport][c_api]") {
+  CDeployment d;
+  Error err;
+  CHECK(birga_replica_open(d.device_dir.c_str(), "wrong passphrase", &err.e) == nullptr);
+  REQUIRE(err.e);
+  CHECK(err.code() == BIRGA_PERMISSION_DENIED);
+  CHECK(err.kind() == BIRGA_KIND_PERMANENT);
+  CHECK_FALSE(err.message().empty());
+
+  SECTION("a later failure replaces the error; a NULL err is allowed") {
+    CHECK(birga_replica_open(d.tmp.sub("nowhere").c_str(), kPassphrase, &err.e) == nullptr);
+    CHECK(err.code() == BIRGA_NOT_FOUND);
+    CHECK(err.message().find("schema") != std::string::npos);
+    CHECK(birga_replica_open(nullptr, kPassphrase, &err.e) == nullptr);
+    CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+    CHECK(birga_replica_open(d.device_dir.c_str(), "wrong", nullptr) == nullptr);
+  }
+  SECTION("the right passphrase opens it") {
+    birga_error_free(err.e);
+    err.e = nullptr;
+    birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+    CHECK(r != nullptr);
+    CHECK(err.e == nullptr);
+    birga_replica_close(r);
+  }
+}
+
+TEST_CASE("C API: an unknown field fails the commit as invalid argument naming the field",
+          "[transport][c_api]") {
+  CDeployment d;
+  Error err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(r);
+  birga_txn_t* t = birga_txn_begin(r);
+  char* id = birga_txn_create(t, "case", nullptr, &err.e);
+  REQUIRE(id);
+  birga_txn_set_text(t, "case", id, "title", "fine");
+  birga_txn_set_text(t, "case", id, "favourite_colour", "blue");
+  CHECK(birga_txn_commit(t, &err.e) == BIRGA_INVALID_ARGUMENT);
+  CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+  CHECK(err.kind() == BIRGA_KIND_PERMANENT);
+  CHECK(err.message().find("favourite_colour") != std::string::npos);
+  // Nothing was written.
+  char** ids = birga_replica_list(r, "case", &err.e);
+  REQUIRE(ids);
+  CHECK(ids[0] == nullptr);
+  birga_strings_free(ids);
+  birga_free(id);
+  birga_txn_free(t);
+  birga_replica_close(r);
+}
+
+TEST_CASE("C API: sync to a closed port is unavailable, a transient error", "[transport][c_api]") {
+  CDeployment d;
+  Error err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(r);
+  birga_sync_stats_t stats{1, 1, 1, 1, 1};
+  CHECK(birga_replica_sync(r, "127.0.0.1", closed_port(), &stats, &err.e) == BIRGA_UNAVAILABLE);
+  CHECK(err.code() == BIRGA_UNAVAILABLE);
+  CHECK(err.kind() == BIRGA_KIND_TRANSIENT);
+  CHECK_FALSE(err.message().empty());
+  CHECK(stats.changes_sent == 0);
+  CHECK(stats.changes_received == 0);
+  CHECK(birga_replica_sync(r, nullptr, 1, nullptr, &err.e) == BIRGA_INVALID_ARGUMENT);
+  birga_replica_close(r);
+}
+
+TEST_CASE("C API: NULL handles are harmless", "[transport][c_api]") {
+  birga_replica_close(nullptr);
+  birga_txn_free(nullptr);
+  birga_record_free(nullptr);
+  birga_error_free(nullptr);
+  birga_strings_free(nullptr);
+  birga_free(nullptr);
+  CHECK(birga_txn_begin(nullptr) == nullptr);
+  CHECK(birga_replica_device_key(nullptr) == nullptr);
+  CHECK(birga_record_field_count(nullptr) == 0);
+  CHECK(birga_record_value_text(nullptr, 0, 0) == nullptr);
+  CHECK(birga_error_code(nullptr) == BIRGA_OK);
+  Error err;
+  CHECK(birga_txn_commit(nullptr, &err.e) == BIRGA_INVALID_ARGUMENT);
+  CHECK(birga_replica_conflicts(nullptr, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+}

@@ -1,0 +1,22 @@
+# Fails unless the shared library LIB exports only birga_* symbols, including the C API's
+# birga_replica_open. Run: cmake -DNM=nm -DLIB=libbirga.so -P check_exports.cmake
+execute_process(COMMAND ${NM} -D --defined-only ${LIB}
+  OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${NM} failed on ${LIB}")
+endif()
+string(REGEX MATCHALL "[^\n]+" lines "${out}")
+set(others "")
+foreach(line IN LISTS lines)
+  if(NOT line MATCHES " birga_[a-z0-9_]+$")
+    string(APPEND others "\n  ${line}")
+  endif()
+endforeach()
+if(others)
+  message(FATAL_ERROR "${LIB} exports symbols outside the C API:${others}")
+endif()
+if(NOT out MATCHES " birga_replica_open\n")
+  message(FATAL_ERROR "${LIB} does not export birga_replica_open")
+endif()
+list(LENGTH lines n)
+message(STATUS "${LIB}: ${n} symbols, all birga_*")

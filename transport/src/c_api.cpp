@@ -1,0 +1,522 @@
+// The C API (birga/birga.h): a noexcept skin over the C++ API. Each function converts its
+// arguments, calls the C++ API, and turns every failure (a Status, or an exception such as
+// std::bad_alloc) into a birga_error_t; nothing thrown ever reaches the host.
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <new>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "birga/birga.h"
+#include "birga/replica.h"
+#include "birga/transport/client.h"
+#include "birga/trust.h"
+
+using birga::Code;
+using birga::Status;
+
+struct birga_error_t {
+  Code code;
+  std::string message;
+};
+
+struct birga_replica_t {
+  std::unique_ptr<birga::Replica> replica;
+};
+
+struct birga_txn_t {
+  explicit birga_txn_t(birga::Replica* r) : replica(r), txn(r->begin()) {}
+  birga::Replica* replica;
+  birga::Transaction txn;
+  Status error;  // the first failure the C layer saw (bad id, NULL text)
+  // An exception caught in an op: its code and static text (nullptr: none).
+  std::pair<Code, const char*> exception{Code::kOk, nullptr};
+};
+
+struct birga_record_t {
+  struct Field {
+    std::string name;
+    const char* kind;
+    std::vector<std::string> values;
+  };
+  std::string scope;
+  bool conflict = false;
+  bool deleted = false;
+  std::vector<Field> fields;
+};
+
+namespace {
+
+static_assert(BIRGA_OK == static_cast<int>(Code::kOk) &&
+              BIRGA_INVALID_ARGUMENT == static_cast<int>(Code::kInvalidArgument) &&
+              BIRGA_NOT_FOUND == static_cast<int>(Code::kNotFound) &&
+              BIRGA_ALREADY_EXISTS == static_cast<int>(Code::kAlreadyExists) &&
+              BIRGA_PERMISSION_DENIED == static_cast<int>(Code::kPermissionDenied) &&
+              BIRGA_CORRUPT_INPUT == static_cast<int>(Code::kCorruptInput) &&
+              BIRGA_UNAVAILABLE == static_cast<int>(Code::kUnavailable) &&
+              BIRGA_RESOURCE_EXHAUSTED == static_cast<int>(Code::kResourceExhausted) &&
+              BIRGA_DATA_LOSS == static_cast<int>(Code::kDataLoss) &&
+              BIRGA_INTERNAL == static_cast<int>(Code::kInternal));
+static_assert(BIRGA_KIND_TRANSIENT == static_cast<int>(birga::Kind::kTransient) &&
+              BIRGA_KIND_PERMANENT == static_cast<int>(birga::Kind::kPermanent) &&
+              BIRGA_KIND_DATA_LOSS == static_cast<int>(birga::Kind::kDataLoss));
+
+// Handed out when even an error cannot be allocated; never freed. (The message fits the
+// small-string buffer, so constructing it allocates nothing.)
+birga_error_t g_out_of_memory{Code::kResourceExhausted, "out of memory"};
+
+void set_error(birga_error_t** err, Code code, const char* message) noexcept {
+  if (!err) return;
+  birga_error_free(*err);
+  try {
+    *err = new birga_error_t{code, message};
+  } catch (...) {
+    *err = &g_out_of_memory;
+  }
+}
+
+void set_error(birga_error_t** err, const Status& s) noexcept {
+  set_error(err, s.code(), s.message().c_str());
+}
+
+// Sets *err and returns nullptr, for the functions that return a pointer.
+std::nullptr_t failed(birga_error_t** err, const Status& s) noexcept {
+  set_error(err, s);
+  return nullptr;
+}
+
+std::nullptr_t failed(birga_error_t** err, Code code, const char* message) noexcept {
+  set_error(err, code, message);
+  return nullptr;
+}
+
+// The code and static text for the exception being handled.
+std::pair<Code, const char*> current_exception() noexcept {
+  try {
+    throw;
+  } catch (const std::bad_alloc&) {
+    return {Code::kResourceExhausted, "out of memory"};
+  } catch (...) {
+    return {Code::kInternal, "internal error: an exception inside Birga's C API"};
+  }
+}
+
+// Runs `fn`; an exception becomes an error and `on_failure` is returned instead.
+template <typename R, typename F>
+R guard(birga_error_t** err, R on_failure, F&& fn) noexcept {
+  try {
+    return fn();
+  } catch (...) {
+    const auto [code, message] = current_exception();
+    set_error(err, code, message);
+    return on_failure;
+  }
+}
+
+// A malloc'd copy of `s`, for birga_free (throws std::bad_alloc on failure).
+char* dup(const std::string& s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (!p) throw std::bad_alloc();
+  std::memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+// A NULL-terminated malloc'd list, for birga_strings_free.
+char** dup_list(const std::vector<std::string>& items) {
+  char** list = static_cast<char**>(std::calloc(items.size() + 1, sizeof(char*)));
+  if (!list) throw std::bad_alloc();
+  for (size_t i = 0; i < items.size(); ++i) {
+    list[i] = static_cast<char*>(std::malloc(items[i].size() + 1));
+    if (!list[i]) {
+      birga_strings_free(list);
+      throw std::bad_alloc();
+    }
+    std::memcpy(list[i], items[i].c_str(), items[i].size() + 1);
+  }
+  return list;
+}
+
+Status null_argument(const char* what) {
+  return Status::invalid_argument(std::string(what) + " is NULL");
+}
+
+birga::Result<birga::crdt::RecordId> parse_id(const char* id) {
+  if (!id) return null_argument("record id");
+  auto parsed = birga::crdt::RecordId::from_hex(id);
+  if (!parsed) {
+    return Status::invalid_argument("malformed record id '" + std::string(id) +
+                                    "': expected 32 hex digits");
+  }
+  return *parsed;
+}
+
+birga::Result<birga::crdt::Schema> read_schema(const std::string& dir) {
+  const std::string path = dir + "/schema";
+  std::ifstream file(path);
+  if (!file) return Status::not_found("no schema file " + path);
+  std::stringstream text;
+  text << file.rdbuf();
+  auto schema = birga::crdt::Schema::parse(text.str());
+  if (!schema.is_ok()) return schema.status().with_context(path);
+  return schema;
+}
+
+// The only scope the device's certificate lets it write.
+birga::Result<std::string> writable_scope(const birga::Replica& r) {
+  const auto cert_bytes = r.certificate();
+  const auto authority = r.authority();
+  if (!cert_bytes || !authority) {
+    return Status::permission_denied("this replica is not enrolled: no certificate installed");
+  }
+  auto cert = birga::Certificate::parse(*cert_bytes, *authority);
+  if (!cert.is_ok()) return cert.status();
+  std::vector<std::string> writable;
+  for (const birga::ScopeGrant& g : cert->scopes) {
+    if (g.rights & birga::kWrite) writable.push_back(g.path);
+  }
+  if (writable.size() == 1) return writable[0];
+  if (writable.empty()) {
+    return Status::permission_denied("this device's certificate grants no writable scope");
+  }
+  return Status::invalid_argument("this device's certificate grants " +
+                                  std::to_string(writable.size()) +
+                                  " writable scopes: name the scope");
+}
+
+// Queues one op on `t` unless the transaction already failed; records the C layer's own
+// failures (NULL text, a malformed id, an exception) for commit to report.
+template <typename F>
+void txn_op(birga_txn_t* t, const char* collection, const char* id, const char* field,
+            const char* text, F&& queue) noexcept {
+  if (!t || t->exception.second || !t->error.is_ok() || !t->txn.status().is_ok()) return;
+  try {
+    auto rid = parse_id(id);
+    if (!collection || !field || !text) {
+      t->error = null_argument(!collection ? "collection" : !field ? "field name" : "value");
+    } else if (!rid.is_ok()) {
+      t->error = rid.status();
+    } else {
+      queue(t->txn, std::string(collection), *rid, std::string(field));
+    }
+  } catch (...) {
+    t->exception = current_exception();
+  }
+}
+
+std::vector<std::string> render(const birga::crdt::Field& f) {
+  namespace crdt = birga::crdt;
+  std::vector<std::string> out;
+  if (const auto* lww = std::get_if<crdt::LwwRegister>(&f)) {
+    if (lww->is_set()) out.push_back(crdt::to_display(lww->value()));
+  } else if (const auto* mv = std::get_if<crdt::MvRegister>(&f)) {
+    for (const crdt::Value& v : mv->values()) out.push_back(crdt::to_display(v));
+  } else if (const auto* set = std::get_if<crdt::AwSet>(&f)) {
+    for (const crdt::Value& v : set->elements()) out.push_back(crdt::to_display(v));
+  } else if (const auto* counter = std::get_if<crdt::Counter>(&f)) {
+    out.push_back(std::to_string(counter->value()));
+  } else if (const auto* log = std::get_if<crdt::AppendLog>(&f)) {
+    for (const crdt::LogAppend& e : log->entries()) out.push_back(crdt::to_display(e.payload));
+  }
+  return out;
+}
+
+const birga_record_t::Field* field_at(const birga_record_t* r, size_t i) {
+  return r && i < r->fields.size() ? &r->fields[i] : nullptr;
+}
+
+template <typename T>
+std::vector<std::string> refs(const std::vector<T>& items) {
+  std::vector<std::string> out;
+  for (const T& item : items) {
+    if (item.collection.empty() || item.collection[0] == '_') continue;
+    out.push_back(item.collection + "/" + item.id.to_hex());
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---- Errors ----
+
+int birga_error_code(const birga_error_t* e) noexcept {
+  return e ? static_cast<int>(e->code) : BIRGA_OK;
+}
+
+int birga_error_kind(const birga_error_t* e) noexcept {
+  return e ? static_cast<int>(birga::kind_of(e->code)) : 0;
+}
+
+const char* birga_error_message(const birga_error_t* e) noexcept {
+  return e ? e->message.c_str() : "";
+}
+
+void birga_error_free(birga_error_t* e) noexcept {
+  if (e != &g_out_of_memory) delete e;
+}
+
+void birga_free(void* p) noexcept {
+  std::free(p);
+}
+
+void birga_strings_free(char** list) noexcept {
+  if (!list) return;
+  for (char** p = list; *p; ++p) std::free(*p);
+  std::free(list);
+}
+
+const char* birga_version(void) noexcept {
+  return BIRGA_VERSION_STRING;
+}
+
+// ---- Replica ----
+
+birga_replica_t* birga_replica_open(const char* dir, const char* passphrase,
+                                    birga_error_t** err) noexcept {
+  return guard(err, static_cast<birga_replica_t*>(nullptr), [&]() -> birga_replica_t* {
+    if (!dir || !passphrase) return failed(err, null_argument(!dir ? "dir" : "passphrase"));
+    auto schema = read_schema(dir);
+    if (!schema.is_ok()) return failed(err, schema.status());
+    birga::ReplicaOptions options;
+    options.passphrase = passphrase;
+    options.schema = std::move(*schema);
+    auto replica = birga::Replica::open(dir, std::move(options));
+    if (!replica.is_ok()) return failed(err, replica.status());
+    return new birga_replica_t{std::move(*replica)};
+  });
+}
+
+void birga_replica_close(birga_replica_t* r) noexcept {
+  delete r;
+}
+
+char* birga_replica_device_key(const birga_replica_t* r) noexcept {
+  if (!r) return nullptr;
+  return guard(nullptr, static_cast<char*>(nullptr),
+               [&] { return dup(birga::key_hex(r->replica->device_key())); });
+}
+
+// ---- Writes ----
+
+birga_txn_t* birga_txn_begin(birga_replica_t* r) noexcept {
+  if (!r) return nullptr;
+  return guard(nullptr, static_cast<birga_txn_t*>(nullptr),
+               [&] { return new birga_txn_t(r->replica.get()); });
+}
+
+char* birga_txn_create(birga_txn_t* t, const char* collection, const char* scope,
+                       birga_error_t** err) noexcept {
+  if (!t) return failed(err, Code::kInvalidArgument, "transaction is NULL");
+  return guard(err, static_cast<char*>(nullptr), [&]() -> char* {
+    if (t->exception.second) {
+      return failed(err, t->exception.first, t->exception.second);
+    }
+    if (t->error.is_ok() && !collection) t->error = null_argument("collection");
+    if (!t->error.is_ok()) return failed(err, t->error);
+    auto where =
+        scope ? birga::Result<std::string>(std::string(scope)) : writable_scope(*t->replica);
+    if (!where.is_ok()) return failed(err, t->error = where.status());
+    const birga::crdt::RecordId id = t->txn.create(collection, *where);
+    if (!t->txn.status().is_ok()) return failed(err, t->txn.status());
+    return dup(id.to_hex());
+  });
+}
+
+void birga_txn_set_text(birga_txn_t* t, const char* collection, const char* id, const char* field,
+                        const char* value) noexcept {
+  txn_op(t, collection, id, field, value, [&](auto& txn, auto c, auto rid, auto f) {
+    txn.set(c, rid, f, birga::crdt::text(value));
+  });
+}
+
+void birga_txn_set_int(birga_txn_t* t, const char* collection, const char* id, const char* field,
+                       int64_t value) noexcept {
+  txn_op(t, collection, id, field, "", [&](auto& txn, auto c, auto rid, auto f) {
+    txn.set(c, rid, f, birga::crdt::integer(value));
+  });
+}
+
+void birga_txn_set_bool(birga_txn_t* t, const char* collection, const char* id, const char* field,
+                        int value) noexcept {
+  txn_op(t, collection, id, field, "", [&](auto& txn, auto c, auto rid, auto f) {
+    txn.set(c, rid, f, birga::crdt::Value(value != 0));
+  });
+}
+
+void birga_txn_add(birga_txn_t* t, const char* collection, const char* id, const char* field,
+                   const char* element) noexcept {
+  txn_op(t, collection, id, field, element, [&](auto& txn, auto c, auto rid, auto f) {
+    txn.add(c, rid, f, birga::crdt::text(element));
+  });
+}
+
+void birga_txn_remove(birga_txn_t* t, const char* collection, const char* id, const char* field,
+                      const char* element) noexcept {
+  txn_op(t, collection, id, field, element, [&](auto& txn, auto c, auto rid, auto f) {
+    txn.remove(c, rid, f, birga::crdt::text(element));
+  });
+}
+
+void birga_txn_append(birga_txn_t* t, const char* collection, const char* id, const char* field,
+                      const char* payload) noexcept {
+  txn_op(t, collection, id, field, payload, [&](auto& txn, auto c, auto rid, auto f) {
+    txn.append(c, rid, f, birga::crdt::text(payload));
+  });
+}
+
+void birga_txn_increment(birga_txn_t* t, const char* collection, const char* id, const char* field,
+                         int64_t delta) noexcept {
+  txn_op(t, collection, id, field, "",
+         [&](auto& txn, auto c, auto rid, auto f) { txn.increment(c, rid, f, delta); });
+}
+
+void birga_txn_delete_record(birga_txn_t* t, const char* collection, const char* id) noexcept {
+  txn_op(t, collection, id, "", "",
+         [&](auto& txn, auto c, auto rid, auto) { txn.remove_record(c, rid); });
+}
+
+void birga_txn_restore_record(birga_txn_t* t, const char* collection, const char* id) noexcept {
+  txn_op(t, collection, id, "", "",
+         [&](auto& txn, auto c, auto rid, auto) { txn.restore_record(c, rid); });
+}
+
+int birga_txn_commit(birga_txn_t* t, birga_error_t** err) noexcept {
+  if (!t) {
+    set_error(err, Code::kInvalidArgument, "transaction is NULL");
+    return BIRGA_INVALID_ARGUMENT;
+  }
+  return guard(err, static_cast<int>(BIRGA_INTERNAL), [&] {
+    Status s = t->exception.second ? Status(t->exception.first, t->exception.second)
+               : !t->error.is_ok() ? t->error
+                                   : t->txn.commit();
+    if (!s.is_ok()) set_error(err, s);
+    return static_cast<int>(s.code());
+  });
+}
+
+void birga_txn_free(birga_txn_t* t) noexcept {
+  delete t;
+}
+
+// ---- Reads ----
+
+birga_record_t* birga_replica_get(birga_replica_t* r, const char* collection, const char* id,
+                                  birga_error_t** err) noexcept {
+  return guard(err, static_cast<birga_record_t*>(nullptr), [&]() -> birga_record_t* {
+    if (!r || !collection) return failed(err, null_argument(!r ? "replica" : "collection"));
+    auto rid = parse_id(id);
+    if (!rid.is_ok()) return failed(err, rid.status());
+    auto got = r->replica->get(collection, *rid);
+    if (!got.is_ok()) return failed(err, got.status());
+    if (!*got) return nullptr;
+    const birga::RecordView& view = **got;
+    auto rec = std::make_unique<birga_record_t>();
+    rec->scope = view.scope;
+    rec->conflict = view.in_conflict();
+    rec->deleted = view.deleted();
+    for (const auto& [key, field] : view.state.fields()) {
+      rec->fields.push_back({key.name, birga::crdt::kind_name(key.kind), render(field)});
+    }
+    return rec.release();
+  });
+}
+
+int birga_record_in_conflict(const birga_record_t* r) noexcept {
+  return r && r->conflict;
+}
+
+int birga_record_deleted(const birga_record_t* r) noexcept {
+  return r && r->deleted;
+}
+
+const char* birga_record_scope(const birga_record_t* r) noexcept {
+  return r ? r->scope.c_str() : nullptr;
+}
+
+size_t birga_record_field_count(const birga_record_t* r) noexcept {
+  return r ? r->fields.size() : 0;
+}
+
+const char* birga_record_field_name(const birga_record_t* r, size_t i) noexcept {
+  const auto* f = field_at(r, i);
+  return f ? f->name.c_str() : nullptr;
+}
+
+const char* birga_record_field_kind(const birga_record_t* r, size_t i) noexcept {
+  const auto* f = field_at(r, i);
+  return f ? f->kind : nullptr;
+}
+
+size_t birga_record_value_count(const birga_record_t* r, size_t i) noexcept {
+  const auto* f = field_at(r, i);
+  return f ? f->values.size() : 0;
+}
+
+const char* birga_record_value_text(const birga_record_t* r, size_t i, size_t j) noexcept {
+  const auto* f = field_at(r, i);
+  return f && j < f->values.size() ? f->values[j].c_str() : nullptr;
+}
+
+void birga_record_free(birga_record_t* r) noexcept {
+  delete r;
+}
+
+char** birga_replica_list(birga_replica_t* r, const char* collection,
+                          birga_error_t** err) noexcept {
+  return guard(err, static_cast<char**>(nullptr), [&]() -> char** {
+    if (!r || !collection) return failed(err, null_argument(!r ? "replica" : "collection"));
+    auto records = r->replica->list(collection);
+    if (!records.is_ok()) return failed(err, records.status());
+    std::vector<std::string> ids;
+    for (const birga::RecordView& v : *records) ids.push_back(v.id.to_hex());
+    return dup_list(ids);
+  });
+}
+
+char** birga_replica_conflicts(birga_replica_t* r, birga_error_t** err) noexcept {
+  return guard(err, static_cast<char**>(nullptr), [&]() -> char** {
+    if (!r) return failed(err, null_argument("replica"));
+    auto records = r->replica->conflicts();
+    if (!records.is_ok()) return failed(err, records.status());
+    return dup_list(refs(*records));
+  });
+}
+
+char** birga_replica_changed_since(birga_replica_t* r, uint64_t since, uint64_t* next,
+                                   birga_error_t** err) noexcept {
+  return guard(err, static_cast<char**>(nullptr), [&]() -> char** {
+    if (!r) return failed(err, null_argument("replica"));
+    auto changed = r->replica->changed_since(since);
+    if (!changed.is_ok()) return failed(err, changed.status());
+    char** list = dup_list(refs(changed->records));
+    if (next) *next = changed->position;
+    return list;
+  });
+}
+
+// ---- Sync ----
+
+int birga_replica_sync(birga_replica_t* r, const char* host, uint16_t port,
+                       birga_sync_stats_t* stats, birga_error_t** err) noexcept {
+  if (stats) *stats = birga_sync_stats_t{};
+  return guard(err, static_cast<int>(BIRGA_INTERNAL), [&] {
+    if (!r || !host) {
+      set_error(err, null_argument(!r ? "replica" : "host"));
+      return static_cast<int>(BIRGA_INVALID_ARGUMENT);
+    }
+    const auto result = birga::transport::sync_once(*r->replica, host, port);
+    if (stats) {
+      *stats = {result.stats.changes_sent, result.stats.changes_received, result.wire_bytes_sent,
+                result.wire_bytes_received, result.stats.round_trips};
+    }
+    if (!result.status.is_ok()) set_error(err, result.status);
+    return static_cast<int>(result.status.code());
+  });
+}
+
+}  // extern "C"
