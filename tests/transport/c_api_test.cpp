@@ -236,3 +236,59 @@ TEST_CASE("C API: NULL handles are harmless", "[transport][c_api]") {
   CHECK(birga_replica_conflicts(nullptr, &err.e) == nullptr);
   CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
 }
+
+TEST_CASE("C API: an app creates its replica, gets enrolled and installs the bundle",
+          "[transport][c_api]") {
+  CDeployment d;
+  Error err;
+  const std::string dir = d.tmp.sub("new-tablet");
+  birga_replica_t* r = birga_replica_create(dir.c_str(), kPassphrase, kSchema, &err.e);
+  REQUIRE(r != nullptr);
+  CHECK(err.e == nullptr);
+  char* key_hex = birga_replica_device_key(r);
+  REQUIRE(key_hex != nullptr);
+  const auto key = parse_key_hex(key_hex);
+  birga_free(key_hex);
+  REQUIRE(key.has_value());
+  // Not enrolled yet: writes are refused (no scope is writable).
+  birga_txn_t* early = birga_txn_begin(r);
+  CHECK(birga_txn_create(early, "visit", nullptr, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_PERMISSION_DENIED);
+  birga_txn_free(early);
+  birga_error_free(err.e);
+  err.e = nullptr;
+
+  auto bundle =
+      d.authority->enrol(*key, "new-tablet", Role::kField, {{kMahalla, kRead | kWrite}}, 0);
+  REQUIRE(bundle.is_ok());
+  const std::string bytes = bundle->encode();
+  CHECK(birga_replica_install_certificate(r, bytes.data(), bytes.size(), &err.e) == BIRGA_OK);
+  CHECK(err.e == nullptr);
+  // A bundle made for another device is refused and changes nothing.
+  auto other = d.authority->enrol(d.hub->device_key(), "hub-again", Role::kHub,
+                                  {{kDistrict, kRead | kRelay}}, 0);
+  REQUIRE(other.is_ok());
+  const std::string wrong = other->encode();
+  CHECK(birga_replica_install_certificate(r, wrong.data(), wrong.size(), &err.e) ==
+        BIRGA_INVALID_ARGUMENT);
+  birga_error_free(err.e);
+  err.e = nullptr;
+
+  birga_txn_t* t = birga_txn_begin(r);
+  char* id = birga_txn_create(t, "visit", nullptr, &err.e);
+  REQUIRE(id != nullptr);
+  birga_txn_set_text(t, "visit", id, "household", "hh-1");
+  CHECK(birga_txn_commit(t, &err.e) == BIRGA_OK);
+  birga_txn_free(t);
+  birga_replica_close(r);
+  // The schema file it wrote lets the replica be opened again.
+  birga_replica_t* again = birga_replica_open(dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(again != nullptr);
+  birga_record_t* rec = birga_replica_get(again, "visit", id, &err.e);
+  REQUIRE(rec != nullptr);
+  birga_record_free(rec);
+  birga_free(id);
+  CHECK(birga_replica_create(dir.c_str(), kPassphrase, kSchema, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_ALREADY_EXISTS);
+  birga_replica_close(again);
+}

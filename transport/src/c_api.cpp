@@ -94,6 +94,12 @@ std::nullptr_t failed(birga_error_t** err, Code code, const char* message) noexc
   return nullptr;
 }
 
+// Sets *err when `s` failed; returns its code (BIRGA_OK when it did not).
+int failed_code(birga_error_t** err, const Status& s) noexcept {
+  if (!s.is_ok()) set_error(err, s);
+  return static_cast<int>(s.code());
+}
+
 // The code and static text for the exception being handled.
 std::pair<Code, const char*> current_exception() noexcept {
   try {
@@ -288,6 +294,39 @@ birga_replica_t* birga_replica_open(const char* dir, const char* passphrase,
     auto replica = birga::Replica::open(dir, std::move(options));
     if (!replica.is_ok()) return failed(err, replica.status());
     return new birga_replica_t{std::move(*replica)};
+  });
+}
+
+birga_replica_t* birga_replica_create(const char* dir, const char* passphrase,
+                                      const char* schema_text, birga_error_t** err) noexcept {
+  return guard(err, static_cast<birga_replica_t*>(nullptr), [&]() -> birga_replica_t* {
+    if (!dir || !passphrase || !schema_text) {
+      return failed(err, null_argument(!dir ? "dir" : !passphrase ? "passphrase" : "schema_text"));
+    }
+    auto schema = birga::crdt::Schema::parse(schema_text);
+    if (!schema.is_ok()) return failed(err, schema.status());
+    birga::ReplicaOptions options;
+    options.passphrase = passphrase;
+    options.schema = std::move(*schema);
+    auto replica = birga::Replica::create(dir, std::move(options));
+    if (!replica.is_ok()) return failed(err, replica.status());
+    // The schema file is what birga_replica_open (and the birga command) read at start.
+    std::ofstream file(std::string(dir) + "/schema", std::ios::trunc);
+    file << schema_text;
+    if (!file)
+      return failed(err, Status::permission_denied(std::string("cannot write ") + dir + "/schema"));
+    return new birga_replica_t{std::move(*replica)};
+  });
+}
+
+int birga_replica_install_certificate(birga_replica_t* r, const void* bundle, size_t size,
+                                      birga_error_t** err) noexcept {
+  if (!r || !bundle) {
+    return failed_code(err, null_argument(!r ? "replica" : "bundle"));
+  }
+  return guard(err, static_cast<int>(birga::Code::kInternal), [&]() -> int {
+    return failed_code(err, r->replica->install_certificate(
+                                std::string_view(static_cast<const char*>(bundle), size)));
   });
 }
 

@@ -95,6 +95,19 @@ BIRGA_API const char* birga_version(void) BIRGA_NOEXCEPT;
 
 /* ---- Replica --------------------------------------------------------------------------- */
 
+/* Creates a replica in `dir` (created if absent) with a new device key sealed under
+ * `passphrase`, and writes `schema_text` (the schema file format, see docs/data-model.md) to
+ * DIR/schema. Its public key (birga_replica_device_key) goes to the authority for enrolment.
+ * NULL on failure: BIRGA_ALREADY_EXISTS when `dir` holds a replica. */
+BIRGA_API birga_replica_t* birga_replica_create(const char* dir, const char* passphrase,
+                                                const char* schema_text,
+                                                birga_error_t** err) BIRGA_NOEXCEPT;
+
+/* Installs an enrolment bundle (the bytes `birga enrol --out FILE` wrote): the certificate,
+ * and the control log with this device's scope keys. Returns BIRGA_OK or the error code. */
+BIRGA_API int birga_replica_install_certificate(birga_replica_t* replica, const void* bundle,
+                                                size_t size, birga_error_t** err) BIRGA_NOEXCEPT;
+
 /* Opens the replica in `dir` (made by `birga init`, enrolled with `birga cert install`),
  * checking local writes against the schema in the file DIR/schema. NULL on failure: a wrong
  * passphrase is BIRGA_PERMISSION_DENIED, a missing schema file BIRGA_NOT_FOUND. */
