@@ -5,6 +5,7 @@
 //       bytes per record on disk, peak RSS.
 //   birga-bench --mode district [--records R] [--pct D] [--new N] [--conflicts C]
 //               [--batch B] [--seed S] [--dump-dir DIR] [--gen-only] [--dir DIR] [--keep]
+//               [--transport memory|tcp]
 //       the "district" workload of ../shared/bench/WORKLOAD.md, one JSON line per phase.
 //   birga-bench --mode hub [--clients N] [--mahallas M] [--changes K] [--records-per-change R]
 //               [--in-process] [--timeout S] [--verify-mahallas V] [--seed S] [--dir DIR] [--keep]

@@ -16,6 +16,8 @@
 #include "birga/authority.h"
 #include "birga/replica.h"
 #include "birga/session.h"
+#include "birga/transport/client.h"
+#include "birga/transport/server.h"
 #include "district_data.h"
 #include "visit_store.h"
 
@@ -153,6 +155,40 @@ SyncFigures memory_sync(Replica& a, Replica& b, char first, RssSampler& rss) {
   return f;
 }
 
+// The same exchange over a real loopback TCP connection with the full handshake: the side
+// that goes first connects (transport::sync_once); the other serves (transport::Server on its
+// own thread). Bytes are what crossed the socket, frame headers and AEAD tags included.
+SyncFigures tcp_sync(Replica& a, Replica& b, char first, RssSampler& rss) {
+  SyncFigures f;
+  Replica& client = first == 'a' ? a : b;
+  Replica& served = first == 'a' ? b : a;
+  transport::ServerOptions so;
+  so.address = "127.0.0.1";
+  so.port = 0;
+  so.log = nullptr;
+  transport::Server server(served, so);
+  if (Status s = server.listen(); !s.is_ok()) {
+    f.error = "listen: " + s.to_string();
+    return f;
+  }
+  std::thread serving([&] { server.run(); });
+  transport::ClientOptions co;
+  co.progress = [&](const SyncStats&) { rss.sample(); };
+  Stopwatch sw;
+  const transport::SyncResult r = transport::sync_once(client, "127.0.0.1", server.port(), co);
+  f.ms = sw.ms();
+  server.stop();
+  serving.join();
+  const bool a_is_client = first == 'a';
+  f.bytes_a_to_b = a_is_client ? r.wire_bytes_sent : r.wire_bytes_received;
+  f.bytes_b_to_a = a_is_client ? r.wire_bytes_received : r.wire_bytes_sent;
+  f.messages = r.stats.messages_sent + r.stats.messages_received;
+  f.round_trips = r.stats.round_trips;
+  f.completed = r.status.is_ok();
+  if (!r.status.is_ok()) f.error = r.status.to_string();
+  return f;
+}
+
 // ---- phases ---------------------------------------------------------------------------------
 
 struct PhaseMemory {
@@ -169,6 +205,7 @@ class District {
     p_.batch = flags.get_u64("batch", 1000);
     p_.seed = flags.get_u64("seed", 42);
     dir_ = flags.get("dir", "/tmp/birga-bench-district");
+    tcp_ = flags.get("transport", "memory") == "tcp";
   }
   int run();
 
@@ -197,19 +234,25 @@ class District {
   DistrictData data_;
   RssSampler rss_;
   double peak_ = 0;
+  SyncFigures sync(char first) {
+    return tcp_ ? tcp_sync(*a_, *b_, first, rss_) : memory_sync(*a_, *b_, first, rss_);
+  }
+
+  bool tcp_ = false;
   std::unique_ptr<Authority> authority_;
   std::unique_ptr<Replica> a_, b_;
 };
 
 std::string District::common(const char* phase) const {
   char buf[512];
-  std::snprintf(
-      buf, sizeof buf,
-      "{\"peer\":\"birga\",\"version\":\"0.1.0\",\"transport\":\"memory\",\"phase\":\"%s\","
-      "\"records\":%llu,\"pct\":%g,\"new\":%llu,\"conflicts\":%llu,\"batch\":%llu,"
-      "\"seed\":%llu",
-      phase, (unsigned long long)p_.records, p_.pct_bp / 100.0, (unsigned long long)p_.new_records,
-      (unsigned long long)p_.conflicts, (unsigned long long)p_.batch, (unsigned long long)p_.seed);
+  std::snprintf(buf, sizeof buf,
+                "{\"peer\":\"birga\",\"version\":\"0.1.0\",\"transport\":\"%s\",\"phase\":\"%s\","
+                "\"records\":%llu,\"pct\":%g,\"new\":%llu,\"conflicts\":%llu,\"batch\":%llu,"
+                "\"seed\":%llu",
+                tcp_ ? "tcp-loopback" : "memory", phase, (unsigned long long)p_.records,
+                p_.pct_bp / 100.0, (unsigned long long)p_.new_records,
+                (unsigned long long)p_.conflicts, (unsigned long long)p_.batch,
+                (unsigned long long)p_.seed);
   return buf;
 }
 
@@ -307,7 +350,7 @@ int District::run() {
 
   // Phase 2: initial sync, B first.
   begin_phase();
-  SyncFigures f = memory_sync(*a_, *b_, 'b', rss_);
+  SyncFigures f = sync('b');
   mem = end_phase();
   const std::string hash_b = sha256_hex(dump(*b_));
   const bool converged2 = f.completed && hash_b == sha256_hex(dump(*a_)) &&
@@ -343,7 +386,7 @@ int District::run() {
 
   // Phase 4: reconcile, A first.
   begin_phase();
-  f = memory_sync(*a_, *b_, 'a', rss_);
+  f = sync('a');
   mem = end_phase();
   std::set<std::string> masked;
   for (uint64_t i : data_.c_set) masked.insert(record_key('a', i));
