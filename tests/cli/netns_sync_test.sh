@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A sync over a bad link: two network namespaces joined by a veth pair, with tc netem adding
 # 10% loss and 100 ms delay each way; a hub serves in one, a tablet syncs from the other, and
-# both end with the same state. Needs root (network namespaces): skipped, with a clear message,
-# otherwise. Traffic stays between the two namespaces this test creates (192.0.2.0/24, a
+# both end with the same state. Where the kernel has no netem (sch_netem), the namespaces are
+# joined instead by two TUN devices and lossy_link.py, which moves packets between them with
+# the same loss and delay in user space. Needs root (network namespaces): skipped, with a clear
+# message, otherwise. Traffic stays between the two namespaces this test creates (192.0.2.0/24, a
 # documentation range); every wait is bounded.
 #
 # usage: netns_sync_test.sh PATH_TO_BIRGA
@@ -20,6 +22,7 @@ ns_tab="birga-tab-$$"
 work=$(mktemp -d)
 hub_pid=""
 hub_rc=""
+link_pid=""
 stop_hub() {  # SIGTERM, at most 10 s, then SIGKILL; sets hub_rc
   [ -n "$hub_pid" ] || return 0
   kill "$hub_pid" 2>/dev/null
@@ -34,6 +37,7 @@ stop_hub() {  # SIGTERM, at most 10 s, then SIGKILL; sets hub_rc
 }
 cleanup() {
   stop_hub
+  [ -n "$link_pid" ] && kill "$link_pid" 2>/dev/null && wait "$link_pid" 2>/dev/null
   ip netns del "$ns_hub" 2>/dev/null
   ip netns del "$ns_tab" 2>/dev/null
   rm -rf "$work"
@@ -42,21 +46,39 @@ trap cleanup EXIT
 
 ip netns add "$ns_hub" 2>/dev/null || skip "cannot create network namespaces here"
 ip netns add "$ns_tab" || skip "cannot create a second network namespace"
-ip link add "vh$$" netns "$ns_hub" type veth peer name "vt$$" netns "$ns_tab" ||
-  skip "cannot create a veth pair"
-{ ip -n "$ns_hub" addr add 192.0.2.1/24 dev "vh$$" &&
-  ip -n "$ns_tab" addr add 192.0.2.2/24 dev "vt$$" &&
-  ip -n "$ns_hub" link set "vh$$" up &&
-  ip -n "$ns_tab" link set "vt$$" up &&
+# The link: a veth pair with netem on both ends, or TUN devices and lossy_link.py.
+link=""
+if ip link add "vh$$" netns "$ns_hub" type veth peer name "vt$$" netns "$ns_tab" 2>/dev/null &&
+  ip netns exec "$ns_hub" tc qdisc add dev "vh$$" root netem loss 10% delay 100ms 2>/dev/null &&
+  ip netns exec "$ns_tab" tc qdisc add dev "vt$$" root netem loss 10% delay 100ms 2>/dev/null; then
+  link="veth + tc netem"
+  dev_hub="vh$$"
+  dev_tab="vt$$"
+else
+  ip -n "$ns_hub" link del "vh$$" 2>/dev/null
+  command -v python3 >/dev/null || skip "no tc netem in this kernel, and no python3 for the user-space link"
+  [ -c /dev/net/tun ] || skip "no tc netem in this kernel, and no /dev/net/tun for the user-space link"
+  mkfifo "$work/link.in"
+  python3 "$(dirname "$0")/lossy_link.py" "$ns_hub" "$ns_tab" 0.10 0.100 240 \
+    <"$work/link.in" >"$work/link.out" 2>&1 &
+  link_pid=$!
+  exec 9>"$work/link.in"  # keeps the link running until this script ends
+  for _ in $(seq 1 50); do
+    grep -q ready "$work/link.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q ready "$work/link.out" || skip "the user-space link did not start: $(cat "$work/link.out")"
+  link="TUN + lossy_link.py (the kernel has no sch_netem)"
+  dev_hub=tl0
+  dev_tab=tl0
+fi
+{ ip -n "$ns_hub" addr add 192.0.2.1/24 dev "$dev_hub" &&
+  ip -n "$ns_tab" addr add 192.0.2.2/24 dev "$dev_tab" &&
+  ip -n "$ns_hub" link set "$dev_hub" up &&
+  ip -n "$ns_tab" link set "$dev_tab" up &&
   ip -n "$ns_hub" link set lo up &&
-  ip -n "$ns_tab" link set lo up; } || skip "cannot configure the veth pair"
-netem() {  # NAMESPACE DEVICE
-  local out
-  out=$(ip netns exec "$1" tc qdisc add dev "$2" root netem loss 10% delay 100ms 2>&1) ||
-    skip "tc netem is not available here (${out:-no reason given}; kernel module sch_netem?)"
-}
-netem "$ns_hub" "vh$$"
-netem "$ns_tab" "vt$$"
+  ip -n "$ns_tab" link set lo up; } || fail "cannot configure the link ($link)"
+echo "link: $link, 10% loss and 100 ms delay each way"
 
 export BIRGA_PASSPHRASE="netns test passphrase"
 export BIRGA_FAST_KDF=1
