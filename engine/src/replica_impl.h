@@ -72,6 +72,11 @@ class Replica::Impl {
   // Why a verified change may not be accepted (its author's rights), or ok. `batch` sees the
   // control records applied earlier in the same batch. Only checked once enrolled.
   Status check_author(engine::RecordBatch& batch, const engine::ChangeHeader& h);
+  // A certificate of this deployment, parsed and its signature checked once per distinct
+  // certificate (ingest asks for an author's certificate with every change).
+  Result<Certificate> parse_certificate(const std::string& bytes);
+  std::map<std::string, Certificate> certificate_cache;  // by certificate bytes
+
   // Once enrolled, a local write must be one this device's certificate allows (write right on
   // the scope, not expired, not revoked): peers would refuse it anyway.
   Status check_own_write(const std::string& scope);

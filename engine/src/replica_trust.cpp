@@ -131,7 +131,7 @@ Result<std::optional<Certificate>> Replica::Impl::certificate_of(engine::RecordB
   if (!rec.is_ok()) return rec.status();
   const auto bytes = lww_text((*rec)->state, "certificate");
   if (!bytes) return std::optional<Certificate>();
-  auto cert = Certificate::parse(*bytes, *authority);
+  auto cert = parse_certificate(*bytes);
   if (!cert.is_ok()) return cert.status();
   return std::optional<Certificate>(std::move(*cert));
 }
@@ -183,9 +183,18 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
   return Status::ok();
 }
 
+Result<Certificate> Replica::Impl::parse_certificate(const std::string& bytes) {
+  if (auto it = certificate_cache.find(bytes); it != certificate_cache.end()) return it->second;
+  auto cert = Certificate::parse(bytes, *authority);
+  if (!cert.is_ok()) return cert.status();
+  if (certificate_cache.size() >= 4096) certificate_cache.clear();  // bounded
+  certificate_cache.emplace(bytes, *cert);
+  return cert;
+}
+
 Status Replica::Impl::check_own_write(const std::string& scope) {
   if (!authority || certificate.empty()) return Status::ok();
-  auto cert = Certificate::parse(certificate, *authority);
+  auto cert = parse_certificate(certificate);
   if (!cert.is_ok()) return cert.status().with_context("this device's certificate");
   if (!(cert->rights_on(scope) & kWrite)) {
     return Status::permission_denied("this device's certificate ('" + cert->name +

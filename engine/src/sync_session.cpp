@@ -227,7 +227,7 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     // Refuse what this node may not receive or the peer may not send, before ingest.
     std::vector<std::string> accepted;
     const bool carried_changes = !incoming.empty();
-    auto own = Certificate::parse(replica_.impl_->certificate, *replica_.impl_->authority);
+    auto own = replica_.impl_->parse_certificate(replica_.impl_->certificate);
     if (!own.is_ok()) return own.status().with_context("this node's certificate");
     for (std::string& c : incoming) {
       auto h = engine::read_header(c);
