@@ -146,8 +146,6 @@ Status run_resolve(const Args& args) {
 }  // namespace
 
 std::vector<Command> case_commands() {
-  const FlagSpec scope{"scope", Type::kValue,
-                       "PATH   the scope (default: the certificate's only writable one)"};
   return {
       {"case open",
        "--child PERSON_ID --type TYPE [--status STATUS] [--scope PATH]",
@@ -155,7 +153,7 @@ std::vector<Command> case_commands() {
        "TYPE: guardianship, sponsorship, foster-care, care-leaver. STATUS: identification "
        "(default), assessment, placement, monitoring, closed.",
        {kDirFlag,
-        scope,
+        kScopeFlag,
         {"child", Type::kValue, "PERSON_ID  the child (required)"},
         {"type", Type::kValue, "TYPE   the case type (required)"},
         {"status", Type::kValue, "STATUS the first status (default identification)"},
@@ -169,7 +167,7 @@ std::vector<Command> case_commands() {
        "Stored as one value \"TEXT (relation; decision REF)\". A concurrent assignment on "
        "another device is kept beside this one and shows as a conflict.",
        {kDirFlag,
-        scope,
+        kScopeFlag,
         {"guardian", Type::kValue, "TEXT   the guardian (required)"},
         {"relation", Type::kValue, "TEXT   the guardian's relation to the child"},
         {"decision", Type::kValue, "REF    the legal decision's reference"},
@@ -179,13 +177,13 @@ std::vector<Command> case_commands() {
        "ID STATUS",
        "move a case to a status",
        "STATUS: identification, assessment, placement, monitoring, closed.",
-       {kDirFlag, scope, kJsonFlag},
+       {kDirFlag, kScopeFlag, kJsonFlag},
        run_case_set_status},
       {"case note",
        "ID TEXT",
        "append a note to a case",
        "",
-       {kDirFlag, scope, kJsonFlag},
+       {kDirFlag, kScopeFlag, kJsonFlag},
        run_case_note},
       {"resolve",
        "ID FIELD VALUE --reason TEXT",
@@ -193,7 +191,7 @@ std::vector<Command> case_commands() {
        "Refused when FIELD is not in conflict. The resolution, with its reason and who made "
        "it, is appended to the record's `resolutions` log when its kind has one; it travels "
        "to every replica like any change.",
-       {kDirFlag, scope, {"reason", Type::kValue, "TEXT   why this value"}, kJsonFlag},
+       {kDirFlag, kScopeFlag, {"reason", Type::kValue, "TEXT   why this value"}, kJsonFlag},
        run_resolve},
   };
 }

@@ -14,9 +14,6 @@ namespace {
 
 using Type = FlagSpec::Type;
 
-const FlagSpec kScopeFlag{"scope", Type::kValue,
-                          "PATH   the scope (default: the certificate's only writable one)"};
-
 // After a create: a warning on stderr for each alert-duplicates value another record holds
 // (two deliveries against one entitlement). Both are kept; `birga alerts` lists them.
 Status warn_duplicates(const Replica& replica, const std::string& collection,

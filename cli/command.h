@@ -55,6 +55,9 @@ std::vector<Command> sync_commands();   // cmd_sync.cpp: sync, serve
 inline constexpr FlagSpec kDirFlag{"dir", FlagSpec::Type::kValue,
                                    "DIR    the replica's directory (default $BIRGA_DIR, else "
                                    "./birga-data)"};
+inline constexpr FlagSpec kScopeFlag{"scope", FlagSpec::Type::kValue,
+                                     "PATH   the scope (default: the certificate's only "
+                                     "writable one)"};
 inline constexpr FlagSpec kJsonFlag{"json", FlagSpec::Type::kSwitch,
                                     "       print the result as JSON"};
 
