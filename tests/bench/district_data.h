@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,16 +32,30 @@ struct DivergeOp {
   VisitRecord record;  // kCreate
 };
 
+// What the workload needs beyond the CREATE stream itself. A's R records are not held: they
+// are generated again from the stream when needed (for each create transaction, and for the
+// expected dumps), so the data costs the process no memory while the engine is measured, as
+// for the JavaScript peers that generate between transactions.
 struct DistrictData {
   DistrictParams params;
-  std::vector<VisitRecord> created;  // A's R records of phase 1
+  std::vector<uint8_t> statuses;  // index in kStatus of each record's phase-1 status
   std::vector<uint64_t> a_set, b_set, c_set;
   std::vector<DivergeOp> a_ops, b_ops;
 
-  // Expected dumps: the dataset after phase 1; the final one with conflicts masked as '*';
-  // the final ones where B (or A) wins every conflict.
+  // Calls fn(i, record) for A's records first..end-1 (regenerated from stream CREATE).
+  void for_each_created(uint64_t first, uint64_t end,
+                        const std::function<void(uint64_t, const VisitRecord&)>& fn) const;
+
+  // Expected dumps, line by line to `sink`: the dataset after phase 1; the final one with
+  // conflicts masked as '*'; the final ones where B (or A) wins every conflict.
+  using Sink = std::function<void(std::string_view line)>;
+  void dataset_dump(const Sink& sink) const;
+  void final_dump(char conflict_rule, const Sink& sink) const;  // 'b', 'a' or '*' (masked)
+  // The same as whole strings, and as SHA-256 hex digests.
   std::string dataset_dump() const;
-  std::string final_dump(char conflict_rule) const;  // 'b', 'a' or '*' (masked)
+  std::string final_dump(char conflict_rule) const;
+  std::string dataset_hash() const;
+  std::string final_hash(char conflict_rule) const;
 };
 
 DistrictData generate_district(const DistrictParams& p);
