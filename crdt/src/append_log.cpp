@@ -45,7 +45,7 @@ void AppendLog::encode(ByteWriter& w) const {
 
 AppendLog AppendLog::decode(ByteReader& r) {
   AppendLog log;
-  const uint64_t n = r.count(19);
+  const uint64_t n = r.count(r.actor_bytes() + 3);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     LogAppend e;
     e.time = r.timestamp();

@@ -26,6 +26,29 @@ void ByteWriter::dot(const Dot& d) {
   varint(d.counter);
 }
 
+namespace {
+// The index of `v` in `table`, added at the end when absent. Tables hold a handful of entries
+// (the actors and times of one record), so a linear search is the fast one.
+template <typename T>
+uint64_t index_in(std::vector<T>& table, const T& v) {
+  for (size_t i = 0; i < table.size(); ++i) {
+    if (table[i] == v) return i;
+  }
+  table.push_back(v);
+  return table.size() - 1;
+}
+}  // namespace
+
+void ByteWriter::actor(const ActorId& a) {
+  if (tables_) return varint(index_in(tables_->actors, a));
+  raw(a.bytes.data(), a.bytes.size());
+}
+
+void ByteWriter::timestamp(Timestamp t) {
+  if (tables_) return varint(index_in(tables_->times, t));
+  varint(t.packed());
+}
+
 // A dot set groups its dots by actor (the set is ordered by actor first) and writes the
 // counters of each actor as increasing deltas: small for the common case.
 void ByteWriter::dots(const DotSet& s) {
@@ -128,9 +151,31 @@ void ByteReader::raw(void* out, size_t n) {
 }
 
 ActorId ByteReader::actor() {
+  if (tables_) {
+    const uint64_t i = varint();
+    if (i >= tables_->actors.size()) {
+      fail("actor index " + std::to_string(i) + " beyond the table of " +
+           std::to_string(tables_->actors.size()));
+      return ActorId();
+    }
+    return tables_->actors[i];
+  }
   ActorId a;
   raw(a.bytes.data(), a.bytes.size());
   return a;
+}
+
+Timestamp ByteReader::timestamp() {
+  if (tables_) {
+    const uint64_t i = varint();
+    if (i >= tables_->times.size()) {
+      fail("time index " + std::to_string(i) + " beyond the table of " +
+           std::to_string(tables_->times.size()));
+      return Timestamp();
+    }
+    return tables_->times[i];
+  }
+  return Timestamp::from_packed(varint());
 }
 
 Dot ByteReader::dot() {
@@ -142,7 +187,7 @@ Dot ByteReader::dot() {
 
 DotSet ByteReader::dots() {
   DotSet s;
-  const uint64_t groups = count(17);
+  const uint64_t groups = count(actor_bytes() + 1);
   for (uint64_t g = 0; g < groups && ok(); ++g) {
     const ActorId a = actor();
     const uint64_t n = count(1);

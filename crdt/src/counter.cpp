@@ -45,7 +45,7 @@ void Counter::encode(ByteWriter& w) const {
 
 Counter Counter::decode(ByteReader& r) {
   Counter c;
-  const uint64_t n = r.count(18);
+  const uint64_t n = r.count(r.actor_bytes() + 2);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     const ActorId a = r.actor();
     Totals t;

@@ -131,20 +131,44 @@ bool Record::is_conflicted() const {
   return false;
 }
 
+// The actors and times of a record repeat (one device writes most of its fields in one
+// change): they are written once, in tables ahead of the body, which refers to them by index.
 void Record::encode(ByteWriter& w) const {
-  w.varint(fields_.size());
+  CodecTables tables;
+  ByteWriter body;
+  body.use_tables(&tables);
+  body.varint(fields_.size());
   for (const auto& [key, field] : fields_) {
-    w.bytes(key.name);
-    w.u8(static_cast<uint8_t>(key.kind));
-    std::visit([&](const auto& f) { f.encode(w); }, field);
+    body.bytes(key.name);
+    body.u8(static_cast<uint8_t>(key.kind));
+    std::visit([&](const auto& f) { f.encode(body); }, field);
   }
-  deletes_.encode(w, [](ByteWriter& bw, const DotSet& covered) { bw.dots(covered); });
-  w.dots(field_dots_);
-  w.dots(record_op_dots_);
+  deletes_.encode(body, [](ByteWriter& bw, const DotSet& covered) { bw.dots(covered); });
+  body.dots(field_dots_);
+  body.dots(record_op_dots_);
+
+  w.varint(tables.actors.size());
+  for (const ActorId& a : tables.actors) w.raw(a.bytes.data(), a.bytes.size());
+  w.varint(tables.times.size());
+  for (const Timestamp& t : tables.times) w.varint(t.packed());
+  w.raw(body.data().data(), body.data().size());
 }
 
 Record Record::decode(ByteReader& r) {
   Record rec;
+  CodecTables tables;
+  const uint64_t actors = r.count(16);
+  for (uint64_t i = 0; i < actors && r.ok(); ++i) tables.actors.push_back(r.actor());
+  const uint64_t times = r.count(1);
+  for (uint64_t i = 0; i < times && r.ok(); ++i) tables.times.push_back(r.timestamp());
+  r.use_tables(&tables);
+  rec.decode_body(r);
+  r.use_tables(nullptr);
+  return rec;
+}
+
+void Record::decode_body(ByteReader& r) {
+  Record& rec = *this;
   const uint64_t n = r.count(3);
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     std::string name(r.bytes());
@@ -168,14 +192,13 @@ Record Record::decode(ByteReader& r) {
         break;
       default:
         r.fail("unknown field kind " + std::to_string(kind));
-        return rec;
+        return;
     }
     rec.fields_.emplace(FieldKey{std::move(name), static_cast<FieldKind>(kind)}, std::move(f));
   }
   rec.deletes_ = DotStore<DotSet>::decode(r, [](ByteReader& br) { return br.dots(); });
   rec.field_dots_ = r.dots();
   rec.record_op_dots_ = r.dots();
-  return rec;
 }
 
 }  // namespace birga::crdt

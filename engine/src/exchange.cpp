@@ -125,14 +125,13 @@ Result<std::string> Replica::state_hash(const std::string& scope) const {
     Status problem;
     BIRGA_RETURN_IF_ERROR(
         txn.scan(Table::kRecords, "", [&](std::string_view k, std::string_view v) {
-          std::string rec_scope;
-          crdt::Record state;
-          problem = impl_->open_record(k, v, &rec_scope, &state);
+          Impl::StoredRecord rec;
+          problem = impl_->open_record(txn, k, v, &rec);
           if (!problem.is_ok()) return false;
-          if (rec_scope != scope) return true;
+          if (rec.scope != scope) return true;
           crdt::ByteWriter w;
           w.bytes(k);
-          state.encode(w);
+          rec.state.encode(w);
           hash.update(w.data());
           return true;
         }));
@@ -210,24 +209,24 @@ Status verify_chains(const Txn& txn) {
 Status verify_records(const Replica::Impl& impl, const Txn& txn) {
   Status problem;
   BIRGA_RETURN_IF_ERROR(txn.scan(Table::kRecords, "", [&](std::string_view k, std::string_view v) {
-    std::string scope;
-    crdt::Record state;
-    Status s = impl.open_record(k, v, &scope, &state);
+    Replica::Impl::StoredRecord rec;
+    Status s = impl.open_record(txn, k, v, &rec);
     if (!s.is_ok()) {
       problem = s;
       return false;
     }
     auto flagged = txn.get(Table::kConflicts, k);
-    if (!flagged.is_ok() || flagged->has_value() != state.is_conflicted()) {
+    if (!flagged.is_ok() || flagged->has_value() != rec.state.is_conflicted()) {
       problem = Status::data_loss("conflict set disagrees with a record");
       return false;
     }
-    auto pos = txn.get(Table::kFeedPos, k);
-    if (!pos.is_ok() || !*pos) {
+    if (rec.feed_pos == 0) {
       problem = Status::data_loss("a record has no change feed position");
       return false;
     }
-    auto fed = txn.get(Table::kFeed, **pos);
+    std::string pos;
+    engine::put_be64(pos, rec.feed_pos);
+    auto fed = txn.get(Table::kFeed, pos);
     if (!fed.is_ok() || !*fed || **fed != k) {
       problem = Status::data_loss("change feed disagrees with a record");
       return false;

@@ -8,7 +8,7 @@ namespace {
 
 constexpr const char* kTableNames[] = {
     "meta",      "changes",    "heads", "records",  "index",     "pending", "quarantine",
-    "unapplied", "scope_keys", "feed",  "feed_pos", "conflicts", "alerts",
+    "unapplied", "scope_keys", "feed", "conflicts", "alerts",
 };
 static_assert(sizeof kTableNames / sizeof kTableNames[0] == static_cast<int>(Table::kCount));
 

@@ -39,7 +39,6 @@ enum class Table : int {
   kUnapplied,   // held changes not yet applied (no scope key yet), by (scope, author, seq)
   kScopeKeys,   // scope data keys, encrypted, by (scope, epoch)
   kFeed,        // change feed: feed position -> record key
-  kFeedPos,     // record key -> its latest feed position
   kConflicts,   // record keys of records in conflict
   kAlerts,      // reported anomalies (clock skew, equivocation, over-issuance), by position
   kCount

@@ -18,7 +18,11 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
   auto stored = txn_.get(Table::kRecords, rkey);
   if (!stored.is_ok()) return stored.status();
   if (*stored) {
-    BIRGA_RETURN_IF_ERROR(replica_.open_record(rkey, **stored, &rec.scope, &rec.state));
+    Replica::Impl::StoredRecord s;
+    BIRGA_RETURN_IF_ERROR(replica_.open_record(txn_, rkey, **stored, &s));
+    rec.feed_pos = s.feed_pos;
+    rec.scope = std::move(s.scope);
+    rec.state = std::move(s.state);
     rec.existed = true;
     rec.index_before = index_entries(rec);
   }
@@ -74,10 +78,35 @@ Status RecordBatch::flush() {
   if (!next.is_ok()) return next.status();
   uint64_t feed_next = *next && (*next)->size() == 8 ? get_be64(**next) : 1;
 
+  // Each changed record moves to the end of the feed; its payload is encoded first, so that a
+  // collection's first large batch can give it its record dictionary.
+  std::vector<std::pair<LoadedRecord*, std::string>> out;
+  std::map<std::string_view, std::vector<const std::string*>> by_collection;
   for (auto& [rkey, rec] : records_) {
     if (!rec.dirty) continue;
-    BIRGA_RETURN_IF_ERROR(
-        txn_.put(Table::kRecords, rkey, replica_.seal_record(rkey, rec.scope, rec.state)));
+    if (rec.feed_pos != 0) {
+      std::string old_pos;
+      put_be64(old_pos, rec.feed_pos);
+      BIRGA_RETURN_IF_ERROR(txn_.del(Table::kFeed, old_pos));
+    }
+    rec.feed_pos = feed_next++;
+    out.emplace_back(&rec, Replica::Impl::record_payload(rec.feed_pos, rec.scope, rec.state));
+  }
+  for (auto& [rec, payload] : out) by_collection[rec->collection].push_back(&payload);
+  std::map<std::string_view, std::shared_ptr<const Replica::Impl::RecordDict>> dicts;
+  for (auto& [collection, payloads] : by_collection) {
+    auto dict = replica_.collection_dict(txn_, collection);
+    if (!dict.is_ok()) return dict.status();
+    if (!*dict) dict = replica_.make_collection_dict(txn_, collection, payloads);
+    if (!dict.is_ok()) return dict.status();
+    dicts[collection] = *dict;
+  }
+
+  for (auto& [rec_ptr, payload] : out) {
+    LoadedRecord& rec = *rec_ptr;
+    const std::string rkey = record_key(rec.collection, rec.id);
+    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kRecords, rkey,
+                                   replica_.seal_record(rkey, payload, dicts[rec.collection].get())));
 
     const std::vector<std::string> after = index_entries(rec);
     for (const std::string& e : rec.index_before)
@@ -91,14 +120,9 @@ Status RecordBatch::flush() {
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kConflicts, rkey));
     }
 
-    auto old_pos = txn_.get(Table::kFeedPos, rkey);
-    if (!old_pos.is_ok()) return old_pos.status();
-    // Copy: an LMDB view dies at the next update in this transaction.
-    if (*old_pos) BIRGA_RETURN_IF_ERROR(txn_.del(Table::kFeed, std::string(**old_pos)));
     std::string pos;
-    put_be64(pos, feed_next++);
+    put_be64(pos, rec.feed_pos);
     BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeed, pos, rkey));
-    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeedPos, rkey, pos));
   }
   std::string next_bytes;
   put_be64(next_bytes, feed_next);

@@ -20,7 +20,8 @@ struct LoadedRecord {
   crdt::RecordId id;
   std::string scope;  // empty until known (a record being created)
   crdt::Record state;
-  bool existed = false;  // was in the store before this batch
+  uint64_t feed_pos = 0;  // its position in the change feed (0: none yet)
+  bool existed = false;   // was in the store before this batch
   bool dirty = false;
   std::vector<std::string> index_before;  // index entries at load time
 };

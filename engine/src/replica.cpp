@@ -109,28 +109,6 @@ Status Replica::Impl::save_clock(Txn& txn) {
   return txn.put(Table::kMeta, "hlc", v);
 }
 
-std::string Replica::Impl::seal_record(std::string_view rkey, std::string_view scope,
-                                       const crdt::Record& state) const {
-  crdt::ByteWriter w;
-  w.bytes(scope);
-  state.encode(w);
-  return engine::aead_seal(record_key, w.data(), rkey);
-}
-
-Status Replica::Impl::open_record(std::string_view rkey, std::string_view sealed,
-                                  std::string* scope, crdt::Record* state) const {
-  auto plain = engine::aead_open(record_key, sealed, rkey);
-  if (!plain.is_ok()) {
-    return Status::data_loss("stored record cannot be decrypted: " + plain.status().message());
-  }
-  crdt::ByteReader r(*plain, "stored record");
-  *scope = std::string(r.bytes());
-  *state = crdt::Record::decode(r);
-  Status s = r.finish();
-  if (!s.is_ok()) return Status::data_loss(s.message());
-  return Status::ok();
-}
-
 std::string Replica::Impl::index_entry(std::string_view collection, std::string_view field,
                                        const crdt::Value& value) const {
   crdt::ByteWriter w;
@@ -149,7 +127,10 @@ Result<std::optional<RecordView>> Replica::Impl::load_view(const Txn& txn,
   if (!engine::parse_record_key(rkey, &view.collection, &view.id)) {
     return Status::data_loss("malformed record key in the store");
   }
-  BIRGA_RETURN_IF_ERROR(open_record(rkey, **stored, &view.scope, &view.state));
+  StoredRecord stored_record;
+  BIRGA_RETURN_IF_ERROR(open_record(txn, rkey, **stored, &stored_record));
+  view.scope = std::move(stored_record.scope);
+  view.state = std::move(stored_record.state);
   return std::optional<RecordView>(std::move(view));
 }
 

@@ -55,12 +55,32 @@ class Replica::Impl {
   // Persists the clock in the transaction.
   Status save_clock(engine::Txn& txn);
 
-  // Materialised-record codec: the record's scope and state, encrypted under record_key with
-  // the table key as associated data.
-  std::string seal_record(std::string_view rkey, std::string_view scope,
-                          const crdt::Record& state) const;
-  Status open_record(std::string_view rkey, std::string_view sealed, std::string* scope,
-                     crdt::Record* state) const;
+  // Materialised-record codec (record_store.cpp): a record's feed position, scope and state,
+  // compressed with its collection's record dictionary when there is one, encrypted under
+  // record_key with the table key as associated data.
+  struct RecordDict;
+  struct StoredRecord {
+    uint64_t feed_pos = 0;
+    std::string scope;
+    crdt::Record state;
+  };
+  static std::string record_payload(uint64_t feed_pos, std::string_view scope,
+                                    const crdt::Record& state);
+  std::string seal_record(std::string_view rkey, std::string_view payload,
+                          const RecordDict* dict) const;
+  Status open_record(const engine::Txn& txn, std::string_view rkey, std::string_view sealed,
+                     StoredRecord* out) const;
+  // The dictionary of `collection`, or null when it has none yet.
+  Result<std::shared_ptr<const RecordDict>> collection_dict(const engine::Txn& txn,
+                                                            std::string_view collection) const;
+  // Makes `collection`'s dictionary from these payloads (null when they are too few).
+  Result<std::shared_ptr<const RecordDict>> make_collection_dict(
+      engine::Txn& txn, std::string_view collection,
+      const std::vector<const std::string*>& payloads);
+  Result<std::shared_ptr<const RecordDict>> record_dict(const engine::Txn& txn,
+                                                        uint64_t id) const;
+  // Loaded dictionaries by id (an id is a hash of the content: an entry is never stale).
+  mutable std::map<uint64_t, std::shared_ptr<const RecordDict>> record_dicts;
   // kIndex key of (collection, field, value): a keyed hash, so the file shows no value.
   std::string index_entry(std::string_view collection, std::string_view field,
                           const crdt::Value& value) const;

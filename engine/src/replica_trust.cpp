@@ -230,10 +230,10 @@ Status Replica::Impl::apply_envelopes() {
     BIRGA_RETURN_IF_ERROR(txn.scan(Table::kRecords,
                                    engine::collection_prefix(engine::kEnvelopeCollection),
                                    [&](std::string_view k, std::string_view v) {
-                                     std::string scope;
-                                     crdt::Record r;
-                                     problem = open_record(k, v, &scope, &r);
+                                     StoredRecord stored;
+                                     problem = open_record(txn, k, v, &stored);
                                      if (!problem.is_ok()) return false;
+                                     const crdt::Record& r = stored.state;
                                      if (lww_text(r, "recipient") != me) return true;
                                      const auto sc = lww_text(r, "scope");
                                      const auto ep = lww_int(r, "epoch");

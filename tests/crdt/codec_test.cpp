@@ -379,6 +379,8 @@ TEST_CASE("ByteReader: malformed content is refused", "[crdt][codec][hostile]") 
   }
   SECTION("an unknown field kind in a record") {
     ByteWriter w;
+    w.varint(0);  // no actors
+    w.varint(0);  // no times
     w.varint(1);
     w.bytes("title");
     w.u8(9);
@@ -387,6 +389,27 @@ TEST_CASE("ByteReader: malformed content is refused", "[crdt][codec][hostile]") 
     (void)Record::decode(r);
     CHECK_FALSE(r.ok());
     CHECK_THAT(r.status().message(), Catch::Contains("unknown field kind 9"));
+  }
+  SECTION("an actor or time index beyond a record's tables") {
+    for (const bool actor : {true, false}) {
+      ByteWriter w;
+      w.varint(1);  // one actor
+      w.raw(std::string(16, 'a').data(), 16);
+      w.varint(1);  // one time
+      w.varint(5);
+      w.varint(1);  // one field
+      w.bytes("title");
+      w.u8(1);  // lww
+      w.u8(1);  // set
+      w.varint(actor ? 0 : 1);  // time index
+      w.varint(actor ? 1 : 0);  // actor index
+      w.u8(0);
+      ByteReader r(w.data());
+      (void)Record::decode(r);
+      CHECK_FALSE(r.ok());
+      CHECK_THAT(r.status().message(),
+                 Catch::Contains(actor ? "actor index 1 beyond" : "time index 1 beyond"));
+    }
   }
   SECTION("trailing bytes") {
     const std::string input = unhex("0100");

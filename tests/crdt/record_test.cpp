@@ -538,20 +538,25 @@ TEST_CASE("Dataset: encoding follows the documented layout", "[crdt][dataset]") 
   op.time = Timestamp::make(1000, 2);
   REQUIRE(d.apply(op).is_ok());
 
-  // The record, written out by hand from record.h / lww_register.h / dot_store.h.
+  // The record, written out by hand from record.h / lww_register.h / dot_store.h: the actor
+  // and time tables, then the body, which names actors and times by their index.
   ByteWriter rec;
+  rec.varint(1);  // one actor
+  rec.actor(kA);
+  rec.varint(1);  // one time
+  rec.varint(Timestamp::make(1000, 2).packed());
   rec.varint(1);  // one field
   rec.bytes("t");
-  rec.u8(1);  // FieldKind::kLww
-  rec.u8(1);  // set
-  rec.varint(Timestamp::make(1000, 2).packed());
-  rec.actor(kA);
-  rec.u8(4);  // text
+  rec.u8(1);      // FieldKind::kLww
+  rec.u8(1);      // set
+  rec.varint(0);  // time 0
+  rec.varint(0);  // actor 0
+  rec.u8(4);      // text
   rec.bytes("v");
   rec.varint(0);  // deletes: no live entries
   rec.varint(0);  //          no removed dots
   rec.varint(1);  // field dots: one actor
-  rec.actor(kA);
+  rec.varint(0);  //             actor 0
   rec.varint(1);  //             one dot
   rec.varint(1);  //             counter 1
   rec.varint(0);  // record op dots: none

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "birga/crdt/dot.h"
 #include "birga/crdt/hlc.h"
@@ -23,6 +24,14 @@
 
 namespace birga::crdt {
 
+// Tables a message may put ahead of its body (Record::encode does): while a writer or reader
+// uses them, every actor and every timestamp is written as a varint index into them instead of
+// in full. An index is given in first-use order, so the encoding stays canonical.
+struct CodecTables {
+  std::vector<ActorId> actors;
+  std::vector<Timestamp> times;
+};
+
 class ByteWriter {
  public:
   void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
@@ -30,17 +39,23 @@ class ByteWriter {
   void svarint(int64_t v);         // zigzag
   void bytes(std::string_view s);  // length-prefixed
   void raw(const void* data, size_t n) { out_.append(static_cast<const char*>(data), n); }
-  void actor(const ActorId& a) { raw(a.bytes.data(), a.bytes.size()); }
+  void actor(const ActorId& a);
   void dot(const Dot& d);
   void dots(const DotSet& s);
-  void timestamp(Timestamp t) { varint(t.packed()); }
+  void timestamp(Timestamp t);
   void value(const Value& v);
+
+  // Writes actors and timestamps as indexes into `t` (adding what is new), or in full when
+  // `t` is null. `t` must outlive its use.
+  void use_tables(CodecTables* t) { tables_ = t; }
 
   const std::string& data() const { return out_; }
   std::string take() { return std::move(out_); }
+  void reserve(size_t n) { out_.reserve(n); }
 
  private:
   std::string out_;
+  CodecTables* tables_ = nullptr;
 };
 
 class ByteReader {
@@ -56,7 +71,7 @@ class ByteReader {
   ActorId actor();
   Dot dot();
   DotSet dots();
-  Timestamp timestamp() { return Timestamp::from_packed(varint()); }
+  Timestamp timestamp();
   Value value();
   // A count of items each at least `min_item_bytes` long: refused if the rest of the input
   // could not hold that many, so a forged count cannot trigger a huge allocation.
@@ -66,6 +81,11 @@ class ByteReader {
   bool at_end() const { return pos_ == in_.size(); }
   size_t remaining() const { return in_.size() - pos_; }
   const Status& status() const { return status_; }
+  // Reads actors and timestamps as indexes into `t` (an index out of range fails), or in full
+  // when `t` is null.
+  void use_tables(const CodecTables* t) { tables_ = t; }
+  // The fewest bytes an actor takes in the input (for count()).
+  size_t actor_bytes() const { return tables_ ? 1 : 16; }
   // Records a failure found by the caller ("unknown field kind 9") at the current offset.
   void fail(const std::string& why);
   // Ok when everything was consumed without error; otherwise names the problem.
@@ -77,6 +97,7 @@ class ByteReader {
   std::string_view in_;
   std::string what_;
   size_t pos_ = 0;
+  const CodecTables* tables_ = nullptr;
   Status status_;
 };
 

@@ -65,7 +65,7 @@ class DotStore {
   template <typename DecodePayload>
   static DotStore decode(ByteReader& r, DecodePayload decode_payload) {
     DotStore s;
-    const uint64_t n = r.count(18);
+    const uint64_t n = r.count(r.actor_bytes() + 2);
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
       Dot d = r.dot();
       T payload = decode_payload(r);

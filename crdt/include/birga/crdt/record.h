@@ -84,6 +84,7 @@ class Record {
     return FieldKind::kLog;
   }
   Field& field_for(const std::string& name, FieldKind kind);
+  void decode_body(ByteReader& r);
 
   std::map<FieldKey, Field> fields_;
   DotStore<DotSet> deletes_;  // live deletes, each with the field dots it covered
