@@ -70,10 +70,15 @@ Result<std::optional<std::string_view>> Txn::get(Table t, std::string_view key) 
   return std::optional<std::string_view>(to_view(v));
 }
 
-Status Txn::put(Table t, std::string_view key, std::string_view value) {
+Status Txn::put(Table t, std::string_view key, std::string_view value, PutHint hint) {
   if (!writable_) return Status::internal("put in a read transaction");
   MDB_val k = to_val(key), v = to_val(value);
-  const int rc = mdb_put(txn_, env_->dbi(t), &k, &v, 0);
+  int rc = MDB_KEYEXIST;
+  if (hint == PutHint::kLikelyLast) {
+    // MDB_APPEND refuses (MDB_KEYEXIST, nothing written) a key that is not past the last one.
+    rc = mdb_put(txn_, env_->dbi(t), &k, &v, MDB_APPEND);
+  }
+  if (rc == MDB_KEYEXIST) rc = mdb_put(txn_, env_->dbi(t), &k, &v, 0);
   if (rc == MDB_MAP_FULL) t_map_full = true;
   return lmdb_status(rc, std::string("put into ") + table_name(t));
 }

@@ -56,8 +56,12 @@ class Txn {
   // The value at `key`, or nullopt. The view dies with the transaction.
   Result<std::optional<std::string_view>> get(Table t, std::string_view key) const;
   bool writable() const { return writable_; }
-  // REQUIRES: writable().
-  Status put(Table t, std::string_view key, std::string_view value);
+  // REQUIRES: writable(). kLikelyLast: the key is probably past every key of the table (a new
+  // feed position, a new time-ordered record id): it is then appended, which leaves full pages
+  // behind (an ordinary insert at the end splits a page in half); otherwise it is put as usual.
+  enum class PutHint { kNone, kLikelyLast };
+  Status put(Table t, std::string_view key, std::string_view value,
+             PutHint hint = PutHint::kNone);
   // Deletes `key` (with a dupsort table and a non-empty `value`, only that value).
   // Deleting what is absent is ok.
   Status del(Table t, std::string_view key, std::string_view value = {});

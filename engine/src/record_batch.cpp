@@ -105,8 +105,9 @@ Status RecordBatch::flush() {
   for (auto& [rec_ptr, payload] : out) {
     LoadedRecord& rec = *rec_ptr;
     const std::string rkey = record_key(rec.collection, rec.id);
-    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kRecords, rkey,
-                                   replica_.seal_record(rkey, payload, dicts[rec.collection].get())));
+    BIRGA_RETURN_IF_ERROR(
+        txn_.put(Table::kRecords, rkey, replica_.seal_record(rkey, payload, dicts[rec.collection].get()),
+                 rec.existed ? Txn::PutHint::kNone : Txn::PutHint::kLikelyLast));
 
     const std::vector<std::string> after = index_entries(rec);
     for (const std::string& e : rec.index_before)
@@ -122,7 +123,7 @@ Status RecordBatch::flush() {
 
     std::string pos;
     put_be64(pos, rec.feed_pos);
-    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeed, pos, rkey));
+    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeed, pos, rkey, Txn::PutHint::kLikelyLast));
   }
   std::string next_bytes;
   put_be64(next_bytes, feed_next);
