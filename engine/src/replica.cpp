@@ -15,7 +15,8 @@ using engine::Txn;
 
 namespace {
 
-constexpr std::string_view kFormat = "BIRGA-REPLICA\x01";
+// Format 2: records carry their feed position and may be dictionary-compressed (storage.md).
+constexpr std::string_view kFormat = "BIRGA-REPLICA\x02";
 constexpr size_t kStorageKeyBytes = 32;
 
 bool store_exists(const std::string& dir) {
