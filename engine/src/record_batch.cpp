@@ -8,9 +8,11 @@
 namespace birga::engine {
 
 Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crdt::RecordId& id) {
+  // Ops come grouped by record: the one asked for last is usually asked for again.
+  if (last_ && last_->id == id && last_->collection == collection) return last_;
   const std::string rkey = record_key(collection, id);
   auto it = records_.find(rkey);
-  if (it != records_.end()) return &it->second;
+  if (it != records_.end()) return last_ = &it->second;
 
   LoadedRecord rec;
   rec.collection = collection;
@@ -26,7 +28,7 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
     rec.existed = true;
     rec.index_before = index_entries(rec);
   }
-  return &records_.emplace(rkey, std::move(rec)).first->second;
+  return last_ = &records_.emplace(rkey, std::move(rec)).first->second;
 }
 
 Status RecordBatch::apply(const crdt::Op& op, const std::string& scope) {

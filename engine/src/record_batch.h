@@ -47,6 +47,7 @@ class RecordBatch {
   Replica::Impl& replica_;
   Txn& txn_;
   std::map<std::string, LoadedRecord> records_;  // by record key
+  LoadedRecord* last_ = nullptr;                 // the record load() returned last
 };
 
 }  // namespace birga::engine

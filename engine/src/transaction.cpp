@@ -1,6 +1,7 @@
 // Transaction: local writes. Ops are checked against the schema as they are queued; commit()
 // gives them dots, the HLC time and their observed dots from the current state, seals one
 // change per scope and stores and applies it, all in one LMDB write transaction.
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -144,19 +145,29 @@ namespace {
 // All ops of one change carry the change's time, so two lww writes of one field in one
 // transaction would tie: only the last is kept, as the app meant.
 void drop_overwritten_lww(std::vector<Transaction::Pending>& ops) {
-  std::map<std::tuple<std::string, crdt::RecordId, std::string>, size_t> last;
+  // The lww writes in (record, collection, field, position) order: within each run of one
+  // field, all but the last position are overwritten.
+  std::vector<size_t> lww;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (ops[i].op.kind == crdt::OpKind::kLwwWrite) {
-      last[{ops[i].op.collection, ops[i].op.record, ops[i].op.field}] = i;
-    }
+    if (ops[i].op.kind == crdt::OpKind::kLwwWrite) lww.push_back(i);
   }
-  std::vector<Transaction::Pending> kept;
-  kept.reserve(ops.size());
-  for (size_t i = 0; i < ops.size(); ++i) {
+  auto key = [&](size_t i) {
     const crdt::Op& op = ops[i].op;
-    if (op.kind != crdt::OpKind::kLwwWrite || last[{op.collection, op.record, op.field}] == i) {
-      kept.push_back(std::move(ops[i]));
-    }
+    return std::tie(op.record.bytes, op.collection, op.field);
+  };
+  std::sort(lww.begin(), lww.end(), [&](size_t a, size_t b) {
+    return std::pair(key(a), a) < std::pair(key(b), b);
+  });
+  std::vector<bool> dropped(ops.size(), false);
+  size_t n_dropped = 0;
+  for (size_t k = 0; k + 1 < lww.size(); ++k) {
+    if (key(lww[k]) == key(lww[k + 1])) dropped[lww[k]] = true, ++n_dropped;
+  }
+  if (n_dropped == 0) return;
+  std::vector<Transaction::Pending> kept;
+  kept.reserve(ops.size() - n_dropped);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (!dropped[i]) kept.push_back(std::move(ops[i]));
   }
   ops.swap(kept);
 }
@@ -228,7 +239,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       std::vector<crdt::Op> sealed_ops;
       sealed_ops.reserve(ops.size());
       for (size_t i = 0; i < ops.size(); ++i) {
-        crdt::Op op = ops[i]->op;
+        crdt::Op op = ops[i]->op;  // a copy: the write may run again (map growth)
         op.dot = engine::op_dot(actor, h.seq, i);
         op.time = h.hlc;
         auto rec = batch.load(op.collection, op.record);
