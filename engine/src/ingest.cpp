@@ -89,16 +89,26 @@ Result<engine::ChangeHeader> next_change_header(const Txn& txn, const std::strin
   return h;
 }
 
-Status append_own_change(Txn& txn, const engine::ChangeHeader& h, const std::vector<crdt::Op>& ops,
-                         const engine::Key32& scope_key, const engine::SigningKey& key) {
+Result<std::string> seal_own_change(const engine::ChangeHeader& h,
+                                    const std::vector<crdt::Op>& ops,
+                                    const engine::Key32& scope_key, const engine::SigningKey& key) {
   auto body = engine::encode_ops(ops);
   if (!body.is_ok()) return body.status();
-  auto sealed = engine::seal_change(h, *body, scope_key, key);
-  if (!sealed.is_ok()) return sealed.status();
+  return engine::seal_change(h, *body, scope_key, key);
+}
+
+Status store_own_change(Txn& txn, const engine::ChangeHeader& h, const std::string& sealed) {
   const crdt::ActorId actor = engine::actor_of(h.author);
   BIRGA_RETURN_IF_ERROR(
-      txn.put(Table::kChanges, engine::change_key(h.scope, actor, h.seq), *sealed));
-  return write_head(txn, h.scope, actor, Head{h.seq, engine::change_id(*sealed)});
+      txn.put(Table::kChanges, engine::change_key(h.scope, actor, h.seq), sealed));
+  return write_head(txn, h.scope, actor, Head{h.seq, engine::change_id(sealed)});
+}
+
+Status append_own_change(Txn& txn, const engine::ChangeHeader& h, const std::vector<crdt::Op>& ops,
+                         const engine::Key32& scope_key, const engine::SigningKey& key) {
+  auto sealed = seal_own_change(h, ops, scope_key, key);
+  if (!sealed.is_ok()) return sealed.status();
+  return store_own_change(txn, h, *sealed);
 }
 
 // One batch's worth of ingest state.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "parallel.h"
 #include "store_keys.h"
 
 namespace birga::engine {
@@ -26,6 +27,7 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
     rec.scope = std::move(s.scope);
     rec.state = std::move(s.state);
     rec.existed = true;
+    rec.was_conflicted = rec.state.is_conflicted();
     rec.index_before = index_entries(rec);
   }
   return last_ = &records_.emplace(rkey, std::move(rec)).first->second;
@@ -82,8 +84,16 @@ Status RecordBatch::flush() {
 
   // Each changed record moves to the end of the feed; its payload is encoded first, so that a
   // collection's first large batch can give it its record dictionary.
-  std::vector<std::pair<LoadedRecord*, std::string>> out;
-  std::map<std::string_view, std::vector<const std::string*>> by_collection;
+  // Encoding, compressing and encrypting a record is pure work on its own data, spread over
+  // the cores (parallel.h); the LMDB writes then follow in key order on this thread.
+  struct Out {
+    const std::string* rkey;
+    LoadedRecord* rec;
+    std::string payload;
+    const Replica::Impl::RecordDict* dict = nullptr;
+    std::string sealed;
+  };
+  std::vector<Out> out;
   for (auto& [rkey, rec] : records_) {
     if (!rec.dirty) continue;
     if (rec.feed_pos != 0) {
@@ -92,9 +102,14 @@ Status RecordBatch::flush() {
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kFeed, old_pos));
     }
     rec.feed_pos = feed_next++;
-    out.emplace_back(&rec, Replica::Impl::record_payload(rec.feed_pos, rec.scope, rec.state));
+    out.push_back({&rkey, &rec, {}, nullptr, {}});
   }
-  for (auto& [rec, payload] : out) by_collection[rec->collection].push_back(&payload);
+  parallel_for(out.size(), [&](size_t i) {
+    const LoadedRecord& rec = *out[i].rec;
+    out[i].payload = Replica::Impl::record_payload(rec.feed_pos, rec.scope, rec.state);
+  });
+  std::map<std::string_view, std::vector<const std::string*>> by_collection;
+  for (const Out& o : out) by_collection[o.rec->collection].push_back(&o.payload);
   std::map<std::string_view, std::shared_ptr<const Replica::Impl::RecordDict>> dicts;
   for (auto& [collection, payloads] : by_collection) {
     auto dict = replica_.collection_dict(txn_, collection);
@@ -103,12 +118,16 @@ Status RecordBatch::flush() {
     if (!dict.is_ok()) return dict.status();
     dicts[collection] = *dict;
   }
+  for (Out& o : out) o.dict = dicts[o.rec->collection].get();
+  parallel_for(out.size(), [&](size_t i) {
+    out[i].sealed = replica_.seal_record(*out[i].rkey, out[i].payload, out[i].dict);
+  });
 
-  for (auto& [rec_ptr, payload] : out) {
-    LoadedRecord& rec = *rec_ptr;
-    const std::string rkey = record_key(rec.collection, rec.id);
+  for (Out& o : out) {
+    LoadedRecord& rec = *o.rec;
+    const std::string& rkey = *o.rkey;
     BIRGA_RETURN_IF_ERROR(
-        txn_.put(Table::kRecords, rkey, replica_.seal_record(rkey, payload, dicts[rec.collection].get()),
+        txn_.put(Table::kRecords, rkey, o.sealed,
                  rec.existed ? Txn::PutHint::kNone : Txn::PutHint::kLikelyLast));
 
     const std::vector<std::string> after = index_entries(rec);
@@ -117,9 +136,10 @@ Status RecordBatch::flush() {
     for (const std::string& e : after) BIRGA_RETURN_IF_ERROR(txn_.put(Table::kIndex, e, rkey));
     BIRGA_RETURN_IF_ERROR(check_duplicates(rec));
 
-    if (rec.state.is_conflicted()) {
+    const bool conflicted = rec.state.is_conflicted();
+    if (conflicted && !rec.was_conflicted) {
       BIRGA_RETURN_IF_ERROR(txn_.put(Table::kConflicts, rkey, ""));
-    } else {
+    } else if (!conflicted && rec.was_conflicted) {
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kConflicts, rkey));
     }
 

@@ -22,6 +22,7 @@ struct LoadedRecord {
   crdt::Record state;
   uint64_t feed_pos = 0;  // its position in the change feed (0: none yet)
   bool existed = false;   // was in the store before this batch
+  bool was_conflicted = false;  // in the conflicts table before this batch
   bool dirty = false;
   std::vector<std::string> index_before;  // index entries at load time
 };

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <system_error>
+#include <thread>
 
 #include "record_batch.h"
 #include "replica_impl.h"
@@ -222,6 +224,24 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       }
       by_scope[scope].push_back(&p);
     }
+    // Each scope's change is sealed (encoded, compressed, encrypted, signed) on a thread of its
+    // own while the records are written; the sealers are joined before anything returns.
+    struct Sealing {
+      engine::ChangeHeader h;
+      std::vector<crdt::Op> ops;
+      const engine::Key32* key = nullptr;
+      Result<std::string> sealed = Status::internal("change not sealed");
+    };
+    std::vector<Sealing> seals;
+    seals.reserve(by_scope.size());
+    struct Joiner {
+      std::vector<std::thread> threads;
+      ~Joiner() {
+        for (std::thread& t : threads) t.join();
+      }
+    } sealers;
+    auto seal = [this](Sealing& s) { s.sealed = seal_own_change(s.h, s.ops, *s.key, device); };
+
     for (auto& [scope, ops] : by_scope) {
       BIRGA_RETURN_IF_ERROR(check_own_write(scope));
       const auto epoch = current_epoch(scope);
@@ -249,10 +269,22 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
         BIRGA_RETURN_IF_ERROR(batch.apply(op, scope));
         sealed_ops.push_back(std::move(op));
       }
-      BIRGA_RETURN_IF_ERROR(
-          append_own_change(txn, h, sealed_ops, *find_scope_key(scope, *epoch), device));
+      seals.push_back({std::move(h), std::move(sealed_ops), find_scope_key(scope, *epoch)});
+      Sealing& s = seals.back();
+      try {
+        sealers.threads.emplace_back([&seal, &s] { seal(s); });
+      } catch (const std::system_error&) {
+        seal(s);  // no thread to be had: seal here
+      }
     }
-    return batch.flush();
+    BIRGA_RETURN_IF_ERROR(batch.flush());
+    for (std::thread& t : sealers.threads) t.join();
+    sealers.threads.clear();
+    for (Sealing& s : seals) {
+      if (!s.sealed.is_ok()) return s.sealed.status();
+      BIRGA_RETURN_IF_ERROR(store_own_change(txn, s.h, *s.sealed));
+    }
+    return Status::ok();
   });
 }
 
