@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "birga/crdt/sha256.h"
+#include "parallel.h"
 #include "record_batch.h"
 #include "replica_impl.h"
 #include "store_keys.h"
@@ -53,16 +54,43 @@ Status write_head(Txn& txn, const std::string& scope, const crdt::ActorId& actor
 // Decrypts a verified change and applies its ops. A change that is validly signed but cannot
 // be opened or decoded, or an op refused (wrong scope, bad shape), raises an alert and is
 // kept in the log: the author's chain stays intact and the rest of the batch goes on.
+namespace {
+
+// A change's body, decrypted and decoded (pure work, done ahead on any thread).
+struct OpenedChange {
+  engine::ChangeId id{};
+  Status undecryptable;  // why the body could not be opened, or ok
+  Result<std::vector<crdt::Op>> ops = Status::internal("change not opened");
+};
+
+OpenedChange open_change(const engine::VerifiedChange& v, const engine::Key32& key) {
+  OpenedChange out;
+  out.id = v.id;
+  auto body = engine::open_change_body(v, key);
+  if (!body.is_ok()) {
+    out.undecryptable = body.status();
+    return out;
+  }
+  out.ops = engine::decode_ops(*body, v.header);
+  return out;
+}
+
+}  // namespace
+
 Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& batch,
-                         const engine::VerifiedChange& v, const engine::Key32& key) {
+                         const engine::VerifiedChange& v, const engine::Key32& key,
+                         const OpenedChange* opened_ahead = nullptr) {
   const engine::ChangeHeader& h = v.header;
   const std::string who = "change " + std::to_string(h.seq) + " of device " + short_hex(h.author) +
                           " in scope '" + h.scope + "'";
-  auto body = engine::open_change_body(v, key);
-  if (!body.is_ok()) {
-    return replica.add_alert(txn, "undecryptable", who + ": " + body.status().message());
+  OpenedChange opened_here;
+  if (!opened_ahead || opened_ahead->id != v.id) opened_here = open_change(v, key);
+  const OpenedChange& opened =
+      opened_ahead && opened_ahead->id == v.id ? *opened_ahead : opened_here;
+  if (!opened.undecryptable.is_ok()) {
+    return replica.add_alert(txn, "undecryptable", who + ": " + opened.undecryptable.message());
   }
-  auto ops = engine::decode_ops(*body, h);
+  const auto& ops = opened.ops;
   if (!ops.is_ok()) {
     return replica.add_alert(txn, "malformed_change", who + ": " + ops.status().message());
   }
@@ -189,7 +217,7 @@ class Ingester {
       return txn_.put(Table::kUnapplied, ck, "");
     }
     ++report_.applied;
-    return apply_change_body(replica_, txn_, batch_, v, *key);
+    return apply_change_body(replica_, txn_, batch_, v, *key, opened_ahead_);
   }
 
   // Appends the pending successors of (scope, actor) from `seq` on, while they chain.
@@ -232,13 +260,30 @@ class Ingester {
   Txn& txn_;
   engine::RecordBatch& batch_;
   IngestReport& report_;
+
+ public:
+  // The body of the change offered next, opened ahead (used when the ids match).
+  const OpenedChange* opened_ahead_ = nullptr;
 };
 
 Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& sealed) {
   // Signatures are checked before the write transaction, so it stays short.
-  std::vector<Result<engine::VerifiedChange>> verified;
-  verified.reserve(sealed.size());
-  for (const std::string& s : sealed) verified.push_back(engine::verify_change(s));
+  // Signatures, then bodies whose scope key is held, are checked and opened on every core.
+  std::vector<Result<engine::VerifiedChange>> verified(sealed.size(),
+                                                       Status::internal("not verified"));
+  engine::parallel_for(sealed.size(), [&](size_t i) { verified[i] = engine::verify_change(sealed[i]); },
+                       2);
+  std::vector<OpenedChange> opened(sealed.size());
+  engine::parallel_for(
+      sealed.size(),
+      [&](size_t i) {
+        if (!verified[i].is_ok()) return;
+        const engine::ChangeHeader& h = verified[i]->header;
+        if (const engine::Key32* key = find_scope_key(h.scope, h.key_epoch)) {
+          opened[i] = open_change(*verified[i], *key);
+        }
+      },
+      2);
 
   IngestReport report;
   const bool any_valid =
@@ -260,6 +305,7 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
             verified[i].status().with_context("change " + std::to_string(i) + " of the batch"));
         continue;
       }
+      ingester.opened_ahead_ = &opened[i];
       BIRGA_RETURN_IF_ERROR(ingester.offer(sealed[i], *verified[i]));
     }
     return batch.flush();
