@@ -238,6 +238,10 @@ Status verify_records(const Replica::Impl& impl, const Txn& txn) {
 
 }  // namespace
 
+Status Replica::release_memory() const {
+  return impl_->env->release_pages();
+}
+
 Status Replica::verify() const {
   return impl_->env->read([&](const Txn& txn) -> Status {
     BIRGA_RETURN_IF_ERROR(verify_chains(txn));

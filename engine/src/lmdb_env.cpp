@@ -1,7 +1,13 @@
 #include "lmdb_env.h"
 
+#include <sys/mman.h>
+
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 namespace birga::engine {
 namespace {
@@ -232,6 +238,30 @@ Status LmdbEnv::read(const std::function<Status(const Txn&)>& fn) const {
     return fn(txn);
   }
   return Status::unavailable("read transaction could not start: the map keeps being resized");
+}
+
+Status LmdbEnv::release_pages() const {
+  // LMDB does not say where it mapped the file (MDB_envinfo's address is only set with
+  // MDB_FIXEDMAP): the process's map list does.
+  std::error_code ec;
+  const std::string file = std::filesystem::canonical(std::filesystem::path(dir_) / "data.mdb", ec);
+  if (ec) return Status::internal("releasing the store's pages: " + ec.message());
+  std::ifstream maps("/proc/self/maps");
+  if (!maps) return Status::unavailable("releasing the store's pages: no /proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    const size_t path_at = line.find('/');
+    if (path_at == std::string::npos || line.compare(path_at, std::string::npos, file) != 0) {
+      continue;
+    }
+    uintptr_t begin = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &begin, &end) != 2 || end <= begin) {
+      continue;
+    }
+    if (madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) != 0) {
+      return Status::internal(std::string("releasing the store's pages: ") + std::strerror(errno));
+    }
+  }
+  return Status::ok();
 }
 
 }  // namespace birga::engine

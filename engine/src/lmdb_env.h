@@ -106,6 +106,11 @@ class LmdbEnv {
   // Runs fn in a read transaction (a consistent snapshot).
   Status read(const std::function<Status(const Txn&)>& fn) const;
 
+  // Drops the store's pages from this process's resident set. The map is read-only (no
+  // MDB_WRITEMAP), so nothing is lost: the pages stay in the kernel's page cache and the next
+  // read maps them again. Returns what madvise reported.
+  Status release_pages() const;
+
   MDB_dbi dbi(Table t) const { return dbis_[static_cast<int>(t)]; }
   uint64_t map_bytes() const { return map_bytes_; }
   const std::string& dir() const { return dir_; }

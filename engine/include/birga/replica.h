@@ -177,6 +177,12 @@ class Replica {
   // problem. (Index entries are not re-derived.)
   Status verify() const;
 
+  // Hands the store's pages that this process has read back to the kernel: they leave the
+  // process's resident memory (RSS) but stay in the page cache, so nothing is lost and the next
+  // read maps them again. For an app going to the background on a tablet whose low-memory
+  // killer counts RSS, or a hub after a large sync.
+  Status release_memory() const;
+
   class Impl;
 
  private:
