@@ -1,5 +1,6 @@
 // Exchange and verification: what a replica holds of a scope, what a peer lacks, and the
 // consistency check of the whole store.
+#include <algorithm>
 #include <set>
 
 #include "birga/crdt/sha256.h"
@@ -122,20 +123,27 @@ Result<std::vector<std::string>> Replica::export_missing(const std::string& scop
 Result<std::string> Replica::state_hash(const std::string& scope) const {
   crdt::Sha256 hash;
   Status s = impl_->env->read([&](const Txn& txn) -> Status {
-    Status problem;
-    BIRGA_RETURN_IF_ERROR(
-        txn.scan(Table::kRecords, "", [&](std::string_view k, std::string_view v) {
-          Impl::StoredRecord rec;
-          problem = impl_->open_record(txn, k, v, &rec);
-          if (!problem.is_ok()) return false;
-          if (rec.scope != scope) return true;
-          crdt::ByteWriter w;
-          w.bytes(k);
-          rec.state.encode(w);
-          hash.update(w.data());
-          return true;
-        }));
-    return problem;
+    // In record key order, whichever tables the collections live in (lmdb_env.h).
+    std::vector<std::pair<std::string_view, std::string_view>> entries;
+    auto tables = txn.record_tables();
+    if (!tables.is_ok()) return tables.status();
+    for (const engine::RecordTable& t : *tables) {
+      BIRGA_RETURN_IF_ERROR(txn.scan(t, "", [&](std::string_view k, std::string_view v) {
+        entries.emplace_back(k, v);
+        return true;
+      }));
+    }
+    std::sort(entries.begin(), entries.end());
+    for (const auto& [k, v] : entries) {
+      Impl::StoredRecord rec;
+      BIRGA_RETURN_IF_ERROR(impl_->open_record(txn, k, v, &rec));
+      if (rec.scope != scope) continue;
+      crdt::ByteWriter w;
+      w.bytes(k);
+      rec.state.encode(w);
+      hash.update(w.data());
+    }
+    return Status::ok();
   });
   if (!s.is_ok()) return s;
   return crdt::Sha256::hex(hash.finish());
@@ -207,33 +215,41 @@ Status verify_chains(const Txn& txn) {
 }
 
 Status verify_records(const Replica::Impl& impl, const Txn& txn) {
+  auto tables = txn.record_tables();
+  if (!tables.is_ok()) return tables.status();
   Status problem;
-  BIRGA_RETURN_IF_ERROR(txn.scan(Table::kRecords, "", [&](std::string_view k, std::string_view v) {
-    Replica::Impl::StoredRecord rec;
-    Status s = impl.open_record(txn, k, v, &rec);
-    if (!s.is_ok()) {
-      problem = s;
-      return false;
+  auto check = [&](const engine::RecordTable& t, std::string_view k, std::string_view v) {
+    std::string collection;
+    crdt::RecordId id;
+    if (!engine::parse_record_key(k, &collection, &id)) {
+      return Status::data_loss("malformed record key in the store");
     }
+    auto home = txn.records_of(collection);
+    if (!home.is_ok()) return home.status();
+    if (*home != t) return Status::data_loss("a record is stored outside its collection's table");
+    Replica::Impl::StoredRecord rec;
+    BIRGA_RETURN_IF_ERROR(impl.open_record(txn, k, v, &rec));
     auto flagged = txn.get(Table::kConflicts, k);
     if (!flagged.is_ok() || flagged->has_value() != rec.state.is_conflicted()) {
-      problem = Status::data_loss("conflict set disagrees with a record");
-      return false;
+      return Status::data_loss("conflict set disagrees with a record");
     }
-    if (rec.feed_pos == 0) {
-      problem = Status::data_loss("a record has no change feed position");
-      return false;
-    }
+    if (rec.feed_pos == 0) return Status::data_loss("a record has no change feed position");
     std::string pos;
     engine::put_be64(pos, rec.feed_pos);
     auto fed = txn.get(Table::kFeed, pos);
     if (!fed.is_ok() || !*fed || **fed != k) {
-      problem = Status::data_loss("change feed disagrees with a record");
-      return false;
+      return Status::data_loss("change feed disagrees with a record");
     }
-    return true;
-  }));
-  return problem;
+    return Status::ok();
+  };
+  for (const engine::RecordTable& t : *tables) {
+    BIRGA_RETURN_IF_ERROR(txn.scan(t, "", [&](std::string_view k, std::string_view v) {
+      problem = check(t, k, v);
+      return problem.is_ok();
+    }));
+    BIRGA_RETURN_IF_ERROR(problem);
+  }
+  return Status::ok();
 }
 
 }  // namespace

@@ -117,8 +117,7 @@ Result<engine::ChangeHeader> next_change_header(const Txn& txn, const std::strin
   return h;
 }
 
-Result<std::string> seal_own_change(const engine::ChangeHeader& h,
-                                    const std::vector<crdt::Op>& ops,
+Result<std::string> seal_own_change(const engine::ChangeHeader& h, const std::vector<crdt::Op>& ops,
                                     const engine::Key32& scope_key, const engine::SigningKey& key) {
   auto body = engine::encode_ops(ops);
   if (!body.is_ok()) return body.status();
@@ -271,8 +270,8 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
   // Signatures, then bodies whose scope key is held, are checked and opened on every core.
   std::vector<Result<engine::VerifiedChange>> verified(sealed.size(),
                                                        Status::internal("not verified"));
-  engine::parallel_for(sealed.size(), [&](size_t i) { verified[i] = engine::verify_change(sealed[i]); },
-                       2);
+  engine::parallel_for(
+      sealed.size(), [&](size_t i) { verified[i] = engine::verify_change(sealed[i]); }, 2);
   std::vector<OpenedChange> opened(sealed.size());
   engine::parallel_for(
       sealed.size(),

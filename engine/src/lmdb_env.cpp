@@ -13,8 +13,8 @@ namespace birga::engine {
 namespace {
 
 constexpr const char* kTableNames[] = {
-    "meta",      "changes",    "heads", "records",  "index",     "pending", "quarantine",
-    "unapplied", "scope_keys", "feed", "conflicts", "alerts",
+    "meta",       "changes",   "heads",      "records", "index",     "pending",
+    "quarantine", "unapplied", "scope_keys", "feed",    "conflicts", "alerts",
 };
 static_assert(sizeof kTableNames / sizeof kTableNames[0] == static_cast<int>(Table::kCount));
 
@@ -68,25 +68,43 @@ Txn::~Txn() {
   if (txn_) mdb_txn_abort(txn_);
 }
 
-Result<std::optional<std::string_view>> Txn::get(Table t, std::string_view key) const {
+Result<std::optional<std::string_view>> Txn::get(MDB_dbi dbi, std::string_view key,
+                                                 const char* what) const {
   MDB_val k = to_val(key), v{};
-  const int rc = mdb_get(txn_, env_->dbi(t), &k, &v);
+  const int rc = mdb_get(txn_, dbi, &k, &v);
   if (rc == MDB_NOTFOUND) return std::optional<std::string_view>();
-  if (rc != MDB_SUCCESS) return lmdb_status(rc, std::string("get from ") + table_name(t));
+  if (rc != MDB_SUCCESS) return lmdb_status(rc, std::string("get from ") + what);
   return std::optional<std::string_view>(to_view(v));
 }
 
-Status Txn::put(Table t, std::string_view key, std::string_view value, PutHint hint) {
+Result<std::optional<std::string_view>> Txn::get(Table t, std::string_view key) const {
+  return get(env_->dbi(t), key, table_name(t));
+}
+
+Result<std::optional<std::string_view>> Txn::get(RecordTable t, std::string_view key) const {
+  return get(t.dbi, key, "records");
+}
+
+Status Txn::put(MDB_dbi dbi, std::string_view key, std::string_view value, PutHint hint,
+                const char* what) {
   if (!writable_) return Status::internal("put in a read transaction");
   MDB_val k = to_val(key), v = to_val(value);
   int rc = MDB_KEYEXIST;
   if (hint == PutHint::kLikelyLast) {
     // MDB_APPEND refuses (MDB_KEYEXIST, nothing written) a key that is not past the last one.
-    rc = mdb_put(txn_, env_->dbi(t), &k, &v, MDB_APPEND);
+    rc = mdb_put(txn_, dbi, &k, &v, MDB_APPEND);
   }
-  if (rc == MDB_KEYEXIST) rc = mdb_put(txn_, env_->dbi(t), &k, &v, 0);
+  if (rc == MDB_KEYEXIST) rc = mdb_put(txn_, dbi, &k, &v, 0);
   if (rc == MDB_MAP_FULL) t_map_full = true;
-  return lmdb_status(rc, std::string("put into ") + table_name(t));
+  return lmdb_status(rc, std::string("put into ") + what);
+}
+
+Status Txn::put(Table t, std::string_view key, std::string_view value, PutHint hint) {
+  return put(env_->dbi(t), key, value, hint, table_name(t));
+}
+
+Status Txn::put(RecordTable t, std::string_view key, std::string_view value, PutHint hint) {
+  return put(t.dbi, key, value, hint, "records");
 }
 
 Status Txn::del(Table t, std::string_view key, std::string_view value) {
@@ -110,9 +128,10 @@ struct Cursor {
 
 }  // namespace
 
-Status Txn::scan(Table t, std::string_view prefix, const Visit& fn, std::string_view from) const {
+Status Txn::scan(MDB_dbi dbi, std::string_view prefix, const Visit& fn, std::string_view from,
+                 const char* what) const {
   Cursor cur;
-  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn_, env_->dbi(t), &cur.c), "cursor"));
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn_, dbi, &cur.c), "cursor"));
   const std::string_view start = from.empty() ? prefix : from;
   MDB_val k = to_val(start), v{};
   int rc = start.empty() ? mdb_cursor_get(cur.c, &k, &v, MDB_FIRST)
@@ -124,9 +143,91 @@ Status Txn::scan(Table t, std::string_view prefix, const Visit& fn, std::string_
     rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT);
   }
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-    return lmdb_status(rc, std::string("scan of ") + table_name(t));
+    return lmdb_status(rc, std::string("scan of ") + what);
   }
   return Status::ok();
+}
+
+Status Txn::scan(Table t, std::string_view prefix, const Visit& fn, std::string_view from) const {
+  return scan(env_->dbi(t), prefix, fn, from, table_name(t));
+}
+
+Status Txn::scan(RecordTable t, std::string_view prefix, const Visit& fn,
+                 std::string_view from) const {
+  return scan(t.dbi, prefix, fn, from, "records");
+}
+
+namespace {
+const std::string kRecordTablePrefix = "records/";  // meta: + collection -> its table's name
+
+std::string record_table_name(std::string_view collection) {
+  static const char* const kHex = "0123456789abcdef";
+  std::string name = "r";  // "r" + 2 hex digits per byte: at most 511 bytes, LMDB's key limit
+  for (unsigned char c : collection) name += {kHex[c >> 4], kHex[c & 15]};
+  return name;
+}
+}  // namespace
+
+Result<std::optional<MDB_dbi>> Txn::own_records(std::string_view collection) const {
+  if (auto it = opened_.find(collection); it != opened_.end()) return std::optional(it->second);
+  if (auto it = env_->record_dbis_.find(collection); it != env_->record_dbis_.end()) {
+    return std::optional(it->second);
+  }
+  auto name = get(Table::kMeta, kRecordTablePrefix + std::string(collection));
+  if (!name.is_ok()) return name.status();
+  if (!*name) return std::optional<MDB_dbi>();
+  const std::string table(**name);
+  MDB_dbi dbi = 0;
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_dbi_open(txn_, table.c_str(), 0, &dbi),
+                                    "open the record table of '" + std::string(collection) + "'"));
+  opened_.emplace(std::string(collection), dbi);
+  return std::optional(dbi);
+}
+
+Result<RecordTable> Txn::records_of(std::string_view collection) const {
+  auto own = own_records(collection);
+  if (!own.is_ok()) return own.status();
+  return RecordTable{*own ? **own : env_->dbi(Table::kRecords)};
+}
+
+Result<RecordTable> Txn::records_of(std::string_view collection, bool create) {
+  auto own = own_records(collection);
+  if (!own.is_ok()) return own.status();
+  if (*own) return RecordTable{**own};
+  const RecordTable shared{env_->dbi(Table::kRecords)};
+  if (!create || !writable_) return shared;
+  // A collection already in the shared table stays there: tables are only ever added, so once
+  // the limit is reached no later collection gets one.
+  size_t tables = 0;
+  BIRGA_RETURN_IF_ERROR(scan(Table::kMeta, kRecordTablePrefix, [&](auto, auto) {
+    ++tables;
+    return true;
+  }));
+  if (tables >= kMaxRecordTables) return shared;
+  const std::string name = record_table_name(collection);
+  MDB_dbi dbi = 0;
+  const int rc = mdb_dbi_open(txn_, name.c_str(), MDB_CREATE, &dbi);
+  if (rc == MDB_MAP_FULL) t_map_full = true;
+  BIRGA_RETURN_IF_ERROR(
+      lmdb_status(rc, "create the record table of '" + std::string(collection) + "'"));
+  BIRGA_RETURN_IF_ERROR(put(Table::kMeta, kRecordTablePrefix + std::string(collection), name));
+  opened_.emplace(std::string(collection), dbi);
+  return RecordTable{dbi};
+}
+
+Result<std::vector<RecordTable>> Txn::record_tables() const {
+  std::vector<std::string> collections;
+  BIRGA_RETURN_IF_ERROR(scan(Table::kMeta, kRecordTablePrefix, [&](std::string_view k, auto) {
+    collections.emplace_back(k.substr(kRecordTablePrefix.size()));
+    return true;
+  }));
+  std::vector<RecordTable> out{RecordTable{env_->dbi(Table::kRecords)}};
+  for (const std::string& c : collections) {
+    auto t = records_of(c);
+    if (!t.is_ok()) return t.status();
+    out.push_back(*t);
+  }
+  return out;
 }
 
 Status Txn::scan_dups(Table t, std::string_view key, const Visit& fn) const {
@@ -156,7 +257,9 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir, Options o
   env->map_bytes_ = options.initial_map_bytes;
   const std::string what = "open store in " + dir;
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_create(&env->env_), what));
-  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_maxdbs(env->env_, 32), what));
+  BIRGA_RETURN_IF_ERROR(lmdb_status(
+      mdb_env_set_maxdbs(env->env_, static_cast<MDB_dbi>(Table::kCount) + kMaxRecordTables + 8),
+      what));
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_maxreaders(env->env_, 512), what));
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_mapsize(env->env_, env->map_bytes_), what));
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0600), what));
@@ -214,8 +317,7 @@ Status LmdbEnv::write(const std::function<Status(Txn&)>& fn) {
       continue;
     }
     if (!s.is_ok()) return s;  // ~Txn aborts
-    rc = mdb_txn_commit(txn.txn_);
-    txn.txn_ = nullptr;
+    rc = finish(txn);
     if (rc == MDB_MAP_FULL) {
       BIRGA_RETURN_IF_ERROR(grow());
       continue;
@@ -235,9 +337,23 @@ Status LmdbEnv::read(const std::function<Status(const Txn&)>& fn) const {
     }
     BIRGA_RETURN_IF_ERROR(lmdb_status(rc, "begin read"));
     Txn txn(this, raw, false);
-    return fn(txn);
+    Status s = fn(txn);
+    // Committing a read transaction releases it like an abort, but keeps the table handles
+    // it opened.
+    if (const int end = finish(txn); s.is_ok() && end != 0) {
+      return lmdb_status(end, "end read");
+    }
+    return s;
   }
   return Status::unavailable("read transaction could not start: the map keeps being resized");
+}
+
+int LmdbEnv::finish(Txn& txn) const {
+  const int rc = mdb_txn_commit(txn.txn_);
+  txn.txn_ = nullptr;
+  if (rc == 0) record_dbis_.merge(txn.opened_);
+  txn.opened_.clear();
+  return rc;
 }
 
 Status LmdbEnv::release_pages() const {

@@ -18,10 +18,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "birga/status.h"
 
@@ -45,6 +47,15 @@ enum class Table : int {
 };
 const char* table_name(Table t);
 
+// Where the records of one collection live: a table of the collection's own (so that records
+// made in time order are appended and pages stay full), or the shared kRecords table once the
+// store holds kMaxRecordTables of them. Record keys are the same in either.
+struct RecordTable {
+  MDB_dbi dbi = 0;
+  friend bool operator==(const RecordTable&, const RecordTable&) = default;
+};
+inline constexpr size_t kMaxRecordTables = 64;
+
 class LmdbEnv;
 
 class Txn {
@@ -60,8 +71,7 @@ class Txn {
   // feed position, a new time-ordered record id): it is then appended, which leaves full pages
   // behind (an ordinary insert at the end splits a page in half); otherwise it is put as usual.
   enum class PutHint { kNone, kLikelyLast };
-  Status put(Table t, std::string_view key, std::string_view value,
-             PutHint hint = PutHint::kNone);
+  Status put(Table t, std::string_view key, std::string_view value, PutHint hint = PutHint::kNone);
   // Deletes `key` (with a dupsort table and a non-empty `value`, only that value).
   // Deleting what is absent is ok.
   Status del(Table t, std::string_view key, std::string_view value = {});
@@ -75,6 +85,19 @@ class Txn {
   // Number of entries in a table.
   Result<uint64_t> count(Table t) const;
 
+  // The table holding `collection`'s records. With `create` (write transactions), a collection
+  // not seen before gets a table of its own while fewer than kMaxRecordTables exist; otherwise,
+  // and for a collection that has none, the shared kRecords table.
+  Result<RecordTable> records_of(std::string_view collection, bool create);
+  Result<RecordTable> records_of(std::string_view collection) const;
+  // Every table that holds records: kRecords, then each collection's own.
+  Result<std::vector<RecordTable>> record_tables() const;
+  Result<std::optional<std::string_view>> get(RecordTable t, std::string_view key) const;
+  Status put(RecordTable t, std::string_view key, std::string_view value,
+             PutHint hint = PutHint::kNone);
+  Status scan(RecordTable t, std::string_view prefix, const Visit& fn,
+              std::string_view from = {}) const;
+
   MDB_txn* raw() const { return txn_; }
 
  private:
@@ -82,13 +105,26 @@ class Txn {
   Txn(const LmdbEnv* env, MDB_txn* txn, bool writable)
       : env_(env), txn_(txn), writable_(writable) {}
 
+  Result<std::optional<std::string_view>> get(MDB_dbi dbi, std::string_view key,
+                                              const char* what) const;
+  Status put(MDB_dbi dbi, std::string_view key, std::string_view value, PutHint hint,
+             const char* what);
+  Status scan(MDB_dbi dbi, std::string_view prefix, const Visit& fn, std::string_view from,
+              const char* what) const;
+  // The collection's own table, opened in this transaction if needed; nullopt when it has none.
+  Result<std::optional<MDB_dbi>> own_records(std::string_view collection) const;
+
   const LmdbEnv* env_;
   MDB_txn* txn_;
   bool writable_;
+  // Collection tables opened in this transaction: LMDB closes them if it aborts, so they join
+  // the environment's list only once it has committed.
+  mutable std::map<std::string, MDB_dbi, std::less<>> opened_;
 };
 
 class LmdbEnv {
  public:
+  friend class Txn;
   struct Options {
     uint64_t initial_map_bytes = uint64_t{64} << 20;  // grows by doubling when full
     uint64_t max_map_bytes = uint64_t{1} << 40;
@@ -119,8 +155,14 @@ class LmdbEnv {
   LmdbEnv() = default;
   Status grow();
 
+  // Ends `txn` (commit, or for a read transaction, a release that keeps its table handles) and
+  // adopts the collection tables it opened.
+  int finish(Txn& txn) const;
+
   MDB_env* env_ = nullptr;
   MDB_dbi dbis_[static_cast<int>(Table::kCount)] = {};
+  // Collection record tables known to be committed, by collection name.
+  mutable std::map<std::string, MDB_dbi, std::less<>> record_dbis_;
   std::string dir_;
   Options options_;
   uint64_t map_bytes_ = 0;

@@ -18,7 +18,9 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
   LoadedRecord rec;
   rec.collection = collection;
   rec.id = id;
-  auto stored = txn_.get(Table::kRecords, rkey);
+  auto table = txn_.records_of(collection);
+  if (!table.is_ok()) return table.status();
+  auto stored = txn_.get(*table, rkey);
   if (!stored.is_ok()) return stored.status();
   if (*stored) {
     Replica::Impl::StoredRecord s;
@@ -126,9 +128,10 @@ Status RecordBatch::flush() {
   for (Out& o : out) {
     LoadedRecord& rec = *o.rec;
     const std::string& rkey = *o.rkey;
-    BIRGA_RETURN_IF_ERROR(
-        txn_.put(Table::kRecords, rkey, o.sealed,
-                 rec.existed ? Txn::PutHint::kNone : Txn::PutHint::kLikelyLast));
+    auto table = txn_.records_of(rec.collection, true);
+    if (!table.is_ok()) return table.status();
+    BIRGA_RETURN_IF_ERROR(txn_.put(*table, rkey, o.sealed,
+                                   rec.existed ? Txn::PutHint::kNone : Txn::PutHint::kLikelyLast));
 
     const std::vector<std::string> after = index_entries(rec);
     for (const std::string& e : rec.index_before)

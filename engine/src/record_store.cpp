@@ -35,17 +35,17 @@ constexpr size_t kMaxRecordPlaintext = size_t{64} << 20;
 constexpr size_t kDictMinRecords = 32;
 constexpr size_t kDictMaxBytes = 64 << 10;
 
-const std::string kDictForPrefix = "dict/";   // + collection -> 8-byte dictionary id
-const std::string kDictPrefix = "dictid/";    // + 8-byte id -> the content, sealed
+const std::string kDictForPrefix = "dict/";  // + collection -> 8-byte dictionary id
+const std::string kDictPrefix = "dictid/";   // + 8-byte id -> the content, sealed
 
 ZSTD_CCtx* compress_context() {
   thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> c(ZSTD_createCCtx(),
-                                                                     ZSTD_freeCCtx);
+                                                                    ZSTD_freeCCtx);
   return c.get();
 }
 ZSTD_DCtx* decompress_context() {
   thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> d(ZSTD_createDCtx(),
-                                                                     ZSTD_freeDCtx);
+                                                                    ZSTD_freeDCtx);
   return d.get();
 }
 
@@ -152,9 +152,9 @@ std::string Replica::Impl::seal_record(std::string_view rkey, std::string_view p
     std::string id;
     engine::put_be64(id, dict->id);
     std::copy(id.begin(), id.end(), plain.begin() + 1);
-    const size_t n = ZSTD_compress_usingCDict(compress_context(), plain.data() + 9,
-                                              plain.size() - 9, payload.data(), payload.size(),
-                                              dict->compress);
+    const size_t n =
+        ZSTD_compress_usingCDict(compress_context(), plain.data() + 9, plain.size() - 9,
+                                 payload.data(), payload.size(), dict->compress);
     if (!ZSTD_isError(n) && n < payload.size()) {
       plain.resize(9 + n);
       return engine::aead_seal(record_key, plain, rkey);
@@ -187,9 +187,9 @@ Status Replica::Impl::open_record(const Txn& txn, std::string_view rkey, std::st
       return Status::data_loss("stored record: bad zstd frame");
     }
     inflated.resize(size);
-    const size_t n = ZSTD_decompress_usingDDict(decompress_context(), inflated.data(),
-                                                inflated.size(), payload.data(), payload.size(),
-                                                (*dict)->decompress);
+    const size_t n =
+        ZSTD_decompress_usingDDict(decompress_context(), inflated.data(), inflated.size(),
+                                   payload.data(), payload.size(), (*dict)->decompress);
     if (ZSTD_isError(n) || n != size) {
       return Status::data_loss(std::string("stored record: zstd: ") +
                                (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame"));

@@ -121,13 +121,15 @@ std::string Replica::Impl::index_entry(std::string_view collection, std::string_
 
 Result<std::optional<RecordView>> Replica::Impl::load_view(const Txn& txn,
                                                            std::string_view rkey) const {
-  auto stored = txn.get(Table::kRecords, rkey);
-  if (!stored.is_ok()) return stored.status();
-  if (!*stored) return std::optional<RecordView>();
   RecordView view;
   if (!engine::parse_record_key(rkey, &view.collection, &view.id)) {
     return Status::data_loss("malformed record key in the store");
   }
+  auto table = txn.records_of(view.collection);
+  if (!table.is_ok()) return table.status();
+  auto stored = txn.get(*table, rkey);
+  if (!stored.is_ok()) return stored.status();
+  if (!*stored) return std::optional<RecordView>();
   StoredRecord stored_record;
   BIRGA_RETURN_IF_ERROR(open_record(txn, rkey, **stored, &stored_record));
   view.scope = std::move(stored_record.scope);
@@ -324,9 +326,26 @@ Status collect(const Replica::Impl& impl, const Txn& txn, Table t, std::string_v
 
 Result<std::vector<RecordView>> Replica::list(const std::string& collection) const {
   std::vector<RecordView> out;
-  Status s = impl_->env->read([&](const Txn& txn) {
-    return collect(*impl_, txn, Table::kRecords, engine::collection_prefix(collection), false, &out,
-                   true);
+  Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    auto table = txn.records_of(collection);
+    if (!table.is_ok()) return table.status();
+    Status problem;
+    BIRGA_RETURN_IF_ERROR(txn.scan(
+        *table, engine::collection_prefix(collection), [&](std::string_view k, std::string_view v) {
+          RecordView view;
+          Impl::StoredRecord stored;
+          if (!engine::parse_record_key(k, &view.collection, &view.id)) {
+            problem = Status::data_loss("malformed record key in the store");
+            return false;
+          }
+          problem = impl_->open_record(txn, k, v, &stored);
+          if (!problem.is_ok()) return false;
+          view.scope = std::move(stored.scope);
+          view.state = std::move(stored.state);
+          if (!view.deleted()) out.push_back(std::move(view));
+          return true;
+        }));
+    return problem;
   });
   if (!s.is_ok()) return s;
   return out;

@@ -77,8 +77,7 @@ class Replica::Impl {
   Result<std::shared_ptr<const RecordDict>> make_collection_dict(
       engine::Txn& txn, std::string_view collection,
       const std::vector<const std::string*>& payloads);
-  Result<std::shared_ptr<const RecordDict>> record_dict(const engine::Txn& txn,
-                                                        uint64_t id) const;
+  Result<std::shared_ptr<const RecordDict>> record_dict(const engine::Txn& txn, uint64_t id) const;
   // Loaded dictionaries by id (an id is a hash of the content: an entry is never stale).
   mutable std::map<uint64_t, std::shared_ptr<const RecordDict>> record_dicts;
   // kIndex key of (collection, field, value): a keyed hash, so the file shows no value.
@@ -122,12 +121,10 @@ Status write_head(engine::Txn& txn, const std::string& scope, const crdt::ActorI
 Result<engine::ChangeHeader> next_change_header(const engine::Txn& txn, const std::string& scope,
                                                 const PublicKey& author);
 // Seals `ops` under `h` (whose author is `key`'s): pure work, any thread.
-Result<std::string> seal_own_change(const engine::ChangeHeader& h,
-                                    const std::vector<crdt::Op>& ops,
+Result<std::string> seal_own_change(const engine::ChangeHeader& h, const std::vector<crdt::Op>& ops,
                                     const engine::Key32& scope_key, const engine::SigningKey& key);
 // Appends an own sealed change to the log and moves its author's head.
-Status store_own_change(engine::Txn& txn, const engine::ChangeHeader& h,
-                        const std::string& sealed);
+Status store_own_change(engine::Txn& txn, const engine::ChangeHeader& h, const std::string& sealed);
 // Seals `ops` under `h` (whose author is `key`'s) and appends the change to the log.
 Status append_own_change(engine::Txn& txn, const engine::ChangeHeader& h,
                          const std::vector<crdt::Op>& ops, const engine::Key32& scope_key,

@@ -227,8 +227,9 @@ Status Replica::Impl::apply_envelopes() {
   std::vector<Found> found;
   Status s = env->read([&](const Txn& txn) -> Status {
     Status problem;
-    BIRGA_RETURN_IF_ERROR(txn.scan(Table::kRecords,
-                                   engine::collection_prefix(engine::kEnvelopeCollection),
+    auto table = txn.records_of(engine::kEnvelopeCollection);
+    if (!table.is_ok()) return table.status();
+    BIRGA_RETURN_IF_ERROR(txn.scan(*table, engine::collection_prefix(engine::kEnvelopeCollection),
                                    [&](std::string_view k, std::string_view v) {
                                      StoredRecord stored;
                                      problem = open_record(txn, k, v, &stored);

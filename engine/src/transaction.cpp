@@ -157,9 +157,8 @@ void drop_overwritten_lww(std::vector<Transaction::Pending>& ops) {
     const crdt::Op& op = ops[i].op;
     return std::tie(op.record.bytes, op.collection, op.field);
   };
-  std::sort(lww.begin(), lww.end(), [&](size_t a, size_t b) {
-    return std::pair(key(a), a) < std::pair(key(b), b);
-  });
+  std::sort(lww.begin(), lww.end(),
+            [&](size_t a, size_t b) { return std::pair(key(a), a) < std::pair(key(b), b); });
   std::vector<bool> dropped(ops.size(), false);
   size_t n_dropped = 0;
   for (size_t k = 0; k + 1 < lww.size(); ++k) {

@@ -59,7 +59,8 @@ DistrictData generate_district(const DistrictParams& p) {
 }
 
 void DistrictData::for_each_created(
-    uint64_t first, uint64_t end, const std::function<void(uint64_t, const VisitRecord&)>& fn) const {
+    uint64_t first, uint64_t end,
+    const std::function<void(uint64_t, const VisitRecord&)>& fn) const {
   // Stream CREATE is sequential: records before `first` are drawn and dropped.
   SplitMix64 create = stream(params.seed, kCreate);
   for (uint64_t i = 0; i < end; ++i) {
@@ -94,9 +95,7 @@ void DistrictData::final_dump(char conflict_rule, const Sink& sink) const {
     if (auto it = a_status.find(i); it != a_status.end()) r.status = it->second;
     if (auto it = b_notes.find(i); it != b_notes.end()) r.notes = it->second;
     if (a_conflict.count(i)) {
-      r.status = conflict_rule == 'a'   ? a_conflict[i]
-                 : conflict_rule == 'b' ? b_conflict[i]
-                                        : "*";
+      r.status = conflict_rule == 'a' ? a_conflict[i] : conflict_rule == 'b' ? b_conflict[i] : "*";
     }
     sink(dump_line(record_key('a', i), r));
   });

@@ -73,7 +73,8 @@ TEST_CASE("Replica: release_memory drops the store's pages from RSS and loses no
   Transaction t = r->begin();
   for (int i = 0; i < 3000; ++i) {
     ids.push_back(t.create("visit", kScope));
-    t.set("visit", ids.back(), "household", text("hh-" + std::to_string(i) + std::string(200, 'x')));
+    t.set("visit", ids.back(), "household",
+          text("hh-" + std::to_string(i) + std::string(200, 'x')));
   }
   REQUIRE(t.commit().is_ok());
   REQUIRE(r->list("visit").is_ok());  // maps every record page
