@@ -485,3 +485,83 @@ TEST_CASE("Replica: a field an older schema does not know is kept and passed on"
   CHECK(b->get("case", id)->value().value("water_source") == text("well"));
   CHECK(b->state_hash(kScope).value() == a->state_hash(kScope).value());
 }
+
+TEST_CASE("Replica: collections beyond the record-table limit share one table, invisibly",
+          "[engine][replica][store]") {
+  // 80 collections, more than kMaxRecordTables (64). A writes records of c00..c39, B of
+  // c40..c79. X ingests A's changes first, Y B's: each gives tables to the first 64
+  // collections it meets, so they split differently between own tables and the shared one.
+  crdt::Schema schema(1);
+  for (int c = 0; c < 80; ++c) {
+    crdt::CollectionSpec spec{"c" + std::to_string(100 + c).substr(1), {}, false};
+    spec.add({"v", crdt::FieldKind::kLww, crdt::ValueType::kText});
+    schema.add(spec);
+  }
+  auto make = [&](const std::string& dir) {
+    ReplicaOptions o = test_options();
+    o.schema = schema;
+    auto r = Replica::create(dir, std::move(o));
+    REQUIRE(r.is_ok());
+    REQUIRE((*r)->add_scope_key(kScope, 1, birga::test::test_scope_key(kScope)).is_ok());
+    return std::move(*r);
+  };
+  TempDir tmp;
+  auto a = make(tmp.sub("a")), b = make(tmp.sub("b")), x = make(tmp.sub("x")),
+       y = make(tmp.sub("y"));
+  auto write = [](Replica& r, int first, int last) {
+    for (int c = first; c <= last; ++c) {
+      const std::string coll = "c" + std::to_string(100 + c).substr(1);
+      Transaction t = r.begin();
+      for (int i = 0; i < 3; ++i) {
+        const crdt::RecordId id = t.create(coll, kScope);
+        t.set(coll, id, "v", text(coll + "-" + std::to_string(i)));
+      }
+      REQUIRE(t.commit().is_ok());
+    }
+  };
+  write(*a, 0, 39);
+  write(*b, 40, 79);
+  auto from_a = a->export_missing(kScope, crdt::VersionVector());
+  auto from_b = b->export_missing(kScope, crdt::VersionVector());
+  REQUIRE(from_a.is_ok());
+  REQUIRE(from_b.is_ok());
+  REQUIRE(x->ingest(*from_a).is_ok());
+  REQUIRE(x->ingest(*from_b).is_ok());
+  REQUIRE(y->ingest(*from_b).is_ok());
+  REQUIRE(y->ingest(*from_a).is_ok());
+
+  for (Replica* r : {x.get(), y.get()}) {
+    CHECK(r->verify().is_ok());
+    for (int c = 0; c < 80; ++c) {
+      const std::string coll = "c" + std::to_string(100 + c).substr(1);
+      auto records = r->list(coll);
+      REQUIRE(records.is_ok());
+      REQUIRE(records->size() == 3);
+      for (const RecordView& v : *records) {
+        CHECK(crdt::to_display(*v.value("v")).rfind(coll + "-", 0) == 0);
+        auto again = r->get(coll, v.id);
+        REQUIRE(again.is_ok());
+        CHECK(again->has_value());
+      }
+    }
+  }
+  CHECK(x->state_hash(kScope).value() == y->state_hash(kScope).value());
+  // An update lands where the record lives, in either kind of table, and survives a reopen.
+  auto last = x->list("c79");
+  REQUIRE(last.is_ok());
+  Transaction t = x->begin();
+  t.set("c79", (*last)[0].id, "v", text("changed"));
+  REQUIRE(t.commit().is_ok());
+  const crdt::RecordId changed = (*last)[0].id;
+  x.reset();
+  ReplicaOptions o = test_options();
+  o.schema = schema;
+  auto reopened = Replica::open(tmp.sub("x"), std::move(o));
+  REQUIRE(reopened.is_ok());
+  auto v = (*reopened)->get("c79", changed);
+  REQUIRE(v.is_ok());
+  REQUIRE(v->has_value());
+  CHECK((*v)->value("v") == text("changed"));
+  CHECK((*reopened)->list("c79")->size() == 3);
+  CHECK((*reopened)->verify().is_ok());
+}
