@@ -51,8 +51,10 @@ void apply_to_field(Field& f, const Op& op) {
 }  // namespace
 
 Field& Record::field_for(const std::string& name, FieldKind kind) {
-  auto [it, inserted] = fields_.try_emplace(FieldKey{name, kind}, empty_field(kind));
-  return it->second;
+  FieldKey key{name, kind};
+  auto it = fields_.lower_bound(key);
+  if (it != fields_.end() && it->first == key) return it->second;
+  return fields_.emplace_hint(it, std::move(key), empty_field(kind))->second;
 }
 
 Status Record::apply(const Op& op) {

@@ -124,8 +124,19 @@ Status Transaction::commit() {
 Status Transaction::check_required() const {
   std::map<crdt::RecordId, std::set<std::string>> written;
   std::map<crdt::RecordId, std::string> collection_of;
+  auto has_required = [&](const std::string& collection) {
+    const crdt::CollectionSpec* spec = replica_->schema().collection(collection);
+    return spec && std::any_of(spec->fields.begin(), spec->fields.end(),
+                               [](const auto& f) { return f.second.required; });
+  };
+  const std::string* last_checked = nullptr;  // the collection last found to need no check
   for (const Pending& p : ops_) {
     if (!p.creates) continue;
+    if (last_checked && *last_checked == p.op.collection) continue;
+    if (!has_required(p.op.collection)) {
+      last_checked = &p.op.collection;
+      continue;
+    }
     written[p.op.record].insert(p.op.field);
     collection_of[p.op.record] = p.op.collection;
   }

@@ -330,6 +330,12 @@ int birga_replica_install_certificate(birga_replica_t* r, const void* bundle, si
   });
 }
 
+int birga_replica_release_memory(const birga_replica_t* r, birga_error_t** err) noexcept {
+  if (!r) return failed_code(err, null_argument("replica"));
+  return guard(err, static_cast<int>(birga::Code::kInternal),
+               [&]() -> int { return failed_code(err, r->replica->release_memory()); });
+}
+
 void birga_replica_close(birga_replica_t* r) noexcept {
   delete r;
 }

@@ -115,6 +115,12 @@ BIRGA_API birga_replica_t* birga_replica_open(const char* dir, const char* passp
                                               birga_error_t** err) BIRGA_NOEXCEPT;
 /* Closes the replica (every write committed so far is durable). */
 BIRGA_API void birga_replica_close(birga_replica_t* replica) BIRGA_NOEXCEPT;
+/* Drops the store's pages that this process has read from its resident memory (RSS); they
+ * stay in the kernel's page cache, nothing is lost, and the next read maps them again. Call it
+ * when the app goes to the background (Android's low-memory killer counts RSS). Returns
+ * BIRGA_OK or the error code. */
+BIRGA_API int birga_replica_release_memory(const birga_replica_t* replica,
+                                           birga_error_t** err) BIRGA_NOEXCEPT;
 /* This device's public key as 64 hex digits (free with birga_free). */
 BIRGA_API char* birga_replica_device_key(const birga_replica_t* replica) BIRGA_NOEXCEPT;
 
