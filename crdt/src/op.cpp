@@ -93,35 +93,36 @@ std::optional<FieldKind> field_kind_of(OpKind k) {
 }
 
 Status Op::check_shape() const {
-  const std::string what = std::string(op_kind_name(kind)) + " on '" + collection + "'";
-  if (collection.empty()) return Status::invalid_argument(what + ": no collection");
+  // The message prefix is built only on failure: this runs for every op encoded or decoded.
+  auto what = [&] { return std::string(op_kind_name(kind)) + " on '" + collection + "'"; };
+  if (collection.empty()) return Status::invalid_argument(what() + ": no collection");
   if (collection.size() > kMaxNameBytes || field.size() > kMaxNameBytes) {
-    return Status::invalid_argument(what.substr(0, 80) +
+    return Status::invalid_argument(what().substr(0, 80) +
                                     ": a collection or field name is longer "
                                     "than 255 bytes");
   }
-  if (dot.counter == 0) return Status::invalid_argument(what + ": dot counter is 0");
+  if (dot.counter == 0) return Status::invalid_argument(what() + ": dot counter is 0");
   const auto fk = field_kind_of(kind);
   if (!fk) {
     if (kind != OpKind::kRecordDelete && kind != OpKind::kRecordRestore) {
       return Status::invalid_argument("unknown op kind " + std::to_string(int(kind)));
     }
-    if (!field.empty()) return Status::invalid_argument(what + " names a field");
+    if (!field.empty()) return Status::invalid_argument(what() + " names a field");
     if (!std::holds_alternative<std::monostate>(value) || inc_total || dec_total) {
-      return Status::invalid_argument(what + " carries a value or counter totals");
+      return Status::invalid_argument(what() + " carries a value or counter totals");
     }
     return Status::ok();
   }
-  if (field.empty()) return Status::invalid_argument(what + ": no field name");
+  if (field.empty()) return Status::invalid_argument(what() + ": no field name");
   const bool uses_observed = kind == OpKind::kMvWrite || kind == OpKind::kSetRemove;
   if (!uses_observed && !observed.empty()) {
-    return Status::invalid_argument(what + ", field '" + field + "': unexpected observed dots");
+    return Status::invalid_argument(what() + ", field '" + field + "': unexpected observed dots");
   }
   if (kind != OpKind::kCounterUpdate && (inc_total || dec_total)) {
-    return Status::invalid_argument(what + ", field '" + field + "': unexpected counter totals");
+    return Status::invalid_argument(what() + ", field '" + field + "': unexpected counter totals");
   }
   if (kind == OpKind::kCounterUpdate && !std::holds_alternative<std::monostate>(value)) {
-    return Status::invalid_argument(what + ", field '" + field + "': counter op carries a value");
+    return Status::invalid_argument(what() + ", field '" + field + "': counter op carries a value");
   }
   return Status::ok();
 }

@@ -37,13 +37,17 @@ inline std::string_view view_of(capnp::Data::Reader d) {
   return std::string_view(reinterpret_cast<const char*>(d.begin()), d.size());
 }
 
+// The segment table (u32 LE segment count - 1 = 0, u32 LE size in words), then the segment:
+// what capnp::messageToFlatArray writes for one segment, with one copy fewer.
 template <typename StructReader>
 std::string canonical_message(StructReader reader) {
   kj::Array<capnp::word> segment = capnp::canonicalize(reader);
-  kj::ArrayPtr<const capnp::word> segments[1] = {segment.asPtr()};
-  kj::Array<capnp::word> flat = capnp::messageToFlatArray(kj::arrayPtr(segments, 1));
-  const kj::ArrayPtr<const kj::byte> bytes = flat.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  const kj::ArrayPtr<const kj::byte> bytes = segment.asBytes();
+  std::string out(8 + bytes.size(), '\0');
+  const uint64_t words = segment.size();
+  for (int i = 0; i < 4; ++i) out[4 + i] = static_cast<char>((words >> (8 * i)) & 0xFF);
+  std::memcpy(out.data() + 8, bytes.begin(), bytes.size());
+  return out;
 }
 
 struct MessageLimits {

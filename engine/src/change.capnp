@@ -39,29 +39,30 @@ struct SealedChange {
                               # "birga-change-v1" || u32 LE len(header) || header || ciphertext
 }
 
-# The plaintext body (before compression and encryption): the ops of one change. An op's dot
-# and time are not carried: dot = (author actor, (seq << 20) | (index + 1)), time = hlc.
+# The plaintext body (before compression and encryption): the ops of one change, in columns.
+# Ops are numbered 0..n-1 in the order given to encode_ops, n = the length of `kinds` (at most
+# 2^20 - 1). An op's dot and time are not carried: op i gets dot (author actor,
+# (seq << 20) | (i + 1)) and time hlc. Names and ids are stored once, in tables in first-use
+# order, and ops refer to them by index. The value columns are grouped by field: the values of
+# the ops whose field index is 0 (in op order), then those of field 1, and so on, so that
+# similar values (all notes, all dates) sit together and compress well. A writer leaves empty
+# columns null. Byte layout and the reader's checks: docs/protocol.md section 8.
 struct OpBody {
-  ops @0 :List(Op);           # at most 2^20 - 1
-}
-
-struct Dot {
-  actor @0 :Data;             # 16 bytes
-  counter @1 :UInt64;
-}
-
-struct Op {
-  collection @0 :Text;
-  record @1 :Data;            # 16-byte record id
-  kind @2 :UInt8;             # crdt::OpKind
-  field @3 :Text;             # empty for record-level ops
-  value :union {
-    none @4 :Void;
-    boolean @5 :Bool;
-    integer @6 :Int64;
-    text @7 :Text;
-  }
-  observed @8 :List(Dot);
-  incTotal @9 :UInt64;
-  decTotal @10 :UInt64;
+  collections @0 :List(Text);         # distinct collection names
+  fields @1 :List(Text);              # distinct field names ("" for record-level ops)
+  records @2 :Data;                   # distinct record ids, 16 bytes each, concatenated
+  kinds @3 :Data;                     # per op: crdt::OpKind, 1..8
+  collection @4 :List(UInt32);        # per op: index into collections
+  record @5 :List(UInt32);            # per op: index into records (in 16-byte ids)
+  field @6 :List(UInt32);             # per op: index into fields
+  valueTypes @7 :Data;                # per op: 0 none, 1 false, 2 true, 3 integer, 4 text
+  integers @8 :List(Int64);           # one per op of value type 3, grouped by field
+  textLengths @9 :List(UInt32);       # one per op of value type 4, grouped by field
+  texts @10 :Data;                    # the text values concatenated, in textLengths' order
+  actors @11 :Data;                   # distinct actors of observed dots, 16 bytes each
+  observedOp @12 :List(UInt32);       # per observed dot: its op's index, non-decreasing
+  observedActor @13 :List(UInt32);    # per observed dot: index into actors
+  observedCounter @14 :List(UInt64);  # per observed dot: its counter
+  incTotals @15 :List(UInt64);        # per kCounterUpdate op, in op order
+  decTotals @16 :List(UInt64);        # per kCounterUpdate op, in op order
 }

@@ -48,9 +48,13 @@
 // (level 3, one frame with its content size) when compression = 1) || 16-byte tag.
 // With compression = 0, C = bodyLength + 40; with compression = 1, C - 40 < bodyLength.
 //
-// Body (schema OpBody): a canonical Cap'n Proto message listing the ops (at most 2^20 - 1).
-// An op's dot and time are not carried: op i (0-based) gets dot (actor_of(author),
-// (seq << 20) | (i + 1)) and time hlc.
+// Body (schema OpBody): a canonical Cap'n Proto message holding the ops (at most 2^20 - 1) in
+// columns: tables of the distinct collection names, field names, record ids and observed-dot
+// actors (first-use order); per op its kind, table indexes and value type; the integer and
+// text values grouped by field (all of field 0's in op order, then field 1's, ...); the
+// observed dots as (op index, actor index, counter) in op order; the counter totals. Op i
+// (0-based, its position in the columns) gets dot (actor_of(author), (seq << 20) | (i + 1))
+// and time hlc: neither is carried. Byte layout and reader checks: docs/protocol.md section 8.
 //
 // Limits: sealed change <= 16 MiB, header <= 4 KiB, bodyLength <= 64 MiB (ChangeLimits).
 // ---------------------------------------------------------------------------------------------
@@ -121,13 +125,16 @@ crdt::Dot op_dot(const crdt::ActorId& author, uint64_t seq, size_t index);
 
 // ---- Op bodies ---------------------------------------------------------------------------
 
-// The canonical body message for `ops`. The ops' dot and time are ignored (they are derived
-// on decode). invalid_argument when there are more than kMaxOpsPerChange ops or an op fails
-// crdt::Op::check_shape().
+// The canonical body message for `ops`, in their order. The ops' dot and time are ignored
+// (they are derived on decode). invalid_argument when there are more than kMaxOpsPerChange
+// ops, an op fails crdt::Op::check_shape(), or the text values exceed 2^29 - 1 bytes in all.
 Result<std::string> encode_ops(const std::vector<crdt::Op>& ops);
-// Decodes a body, giving each op its derived dot and time from `h`. corrupt_input when the
-// message is malformed or over its limits, an op has an unknown kind or value type, a record
-// id or dot actor of the wrong length, or fails check_shape().
+// Decodes a body, giving each op its derived dot and time from `h`, in the order they were
+// encoded. corrupt_input ("op body: ..." or "op <i>: ...") when the message is malformed or
+// over its limits, a column's length disagrees with the op count or value counts, an index is
+// out of its table, an id table is not whole 16-byte ids, the text lengths do not add up, an
+// op has an unknown kind or value type, or an op fails check_shape(). Every check runs before
+// any op is built.
 Result<std::vector<crdt::Op>> decode_ops(std::string_view body, const ChangeHeader& h);
 
 // ---- Headers -----------------------------------------------------------------------------

@@ -11,6 +11,10 @@
 //               [--in-process] [--timeout S] [--verify-mahallas V] [--seed S] [--dir DIR] [--keep]
 //       a hub (its own process by default) under N clients syncing at once over loopback TCP,
 //       two rounds, one JSON line per round.
+//   birga-bench --mode opbody [--records R] [--rounds K] [--level L] [--seed S] [--dump FILE]
+//       the op body of one change of R visit records (8 lww ops each): raw and zstd bytes per
+//       record at a few compression levels, encode/decode/compress times; one line per level.
+//       --dump writes the body to FILE.
 #include <cstdio>
 #include <string>
 
@@ -20,6 +24,7 @@ namespace birga::bench {
 int run_store_bench(const Flags& flags);
 int run_district_bench(const Flags& flags);
 int run_hub_bench(const Flags& flags);
+int run_opbody_bench(const Flags& flags);
 }  // namespace birga::bench
 
 int main(int argc, char** argv) {
@@ -28,7 +33,8 @@ int main(int argc, char** argv) {
   if (mode == "store") return birga::bench::run_store_bench(flags);
   if (mode == "district") return birga::bench::run_district_bench(flags);
   if (mode == "hub") return birga::bench::run_hub_bench(flags);
-  std::fprintf(stderr, "birga-bench: unknown --mode '%s' (known: store, district, hub)\n",
+  if (mode == "opbody") return birga::bench::run_opbody_bench(flags);
+  std::fprintf(stderr, "birga-bench: unknown --mode '%s' (known: store, district, hub, opbody)\n",
                mode.c_str());
   return 2;
 }

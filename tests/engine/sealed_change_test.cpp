@@ -5,8 +5,10 @@
 
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "change.capnp.h"
@@ -459,90 +461,410 @@ TEST_CASE("OpBody: decode_ops survives mutated bodies", "[op_body][fuzz]") {
 
 namespace {
 
-// A body with one op built by hand, so that fields the encoder would refuse can be set.
+using Body = wire::OpBody::Builder;
+
+// The body of `ops` as encode_ops writes it, then edited by hand (`edit` gets its root), so
+// that bodies the encoder never writes can be built.
 template <typename Edit>
-std::string body_with(Edit&& edit) {
+std::string body_with(const std::vector<Op>& ops, Edit&& edit) {
+  const std::string good = *encode_ops(ops);
+  kj::Array<capnp::word> words = kj::heapArray<capnp::word>(good.size() / 8);
+  std::memcpy(words.begin(), good.data(), good.size());
+  capnp::FlatArrayMessageReader reader(words);
   capnp::MallocMessageBuilder message;
-  auto op = message.initRoot<wire::OpBody>().initOps(1)[0];
-  op.setCollection("household");
-  const std::array<uint8_t, 16> rec{};
-  op.setRecord(capnp::Data::Reader(rec.data(), rec.size()));
-  op.setKind(uint8_t(OpKind::kLwwWrite));
-  op.setField("name");
-  op.getValue().setText("x");
-  edit(op);
+  message.setRoot(reader.getRoot<wire::OpBody>());
+  edit(message.getRoot<wire::OpBody>());
   return bytes_of(capnp::messageToFlatArray(message));
+}
+
+std::vector<Op> one_op() {
+  return {make_op(OpKind::kLwwWrite, "name", crdt::text("x"))};
+}
+
+// What decode_ops says of `body` (header seq `seq`): its corrupt_input message, or "ok".
+std::string refusal(const std::string& body, uint64_t seq = 1) {
+  Fixture f;
+  ChangeHeader h = f.header(1);
+  h.seq = seq;
+  Result<std::vector<Op>> r = decode_ops(body, h);
+  if (r.is_ok()) return "ok";
+  if (r.status().code() != Code::kCorruptInput) {
+    return "not corrupt_input: " + r.status().to_string();
+  }
+  return r.status().message();
+}
+
+// `ops` as decode_ops must return them: each with its derived dot and the header's time.
+std::vector<Op> with_derived_dots(std::vector<Op> ops, const ChangeHeader& h) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    ops[i].dot = op_dot(actor_of(h.author), h.seq, i);
+    ops[i].time = h.hlc;
+  }
+  return ops;
+}
+
+// Random ops of every kind and value type, over more collections, fields, records and actors
+// than the encoder's small tables scan (so its hashed tables are used too).
+std::vector<Op> random_ops(std::mt19937_64& rng, size_t n) {
+  std::vector<Op> ops;
+  for (size_t i = 0; i < n; ++i) {
+    Op op;
+    // Names as "c" += number: GCC 12 warns (-Wrestrict, a false positive) on "c" + number.
+    op.collection = "c";
+    op.collection += std::to_string(rng() % 3);
+    op.record = record(static_cast<uint8_t>(rng() % 24));
+    if (i > 0 && rng() % 2 == 0) op.record = ops.back().record;  // runs of one record
+    op.kind = static_cast<OpKind>(1 + rng() % 8);
+    const bool record_level = op.kind == OpKind::kRecordDelete || op.kind == OpKind::kRecordRestore;
+    if (!record_level) {
+      op.field = "f";
+      op.field += std::to_string(rng() % 24);
+    }
+    if (!record_level && op.kind != OpKind::kCounterUpdate) {
+      switch (rng() % 5) {
+        case 0:
+          break;
+        case 1:
+          op.value = rng() % 2 == 0;
+          break;
+        case 2:
+          op.value = static_cast<int64_t>(rng());
+          break;
+        default: {
+          std::string text(rng() % 40, '\0');
+          for (char& c : text) c = static_cast<char>(rng() % 4 == 0 ? 0 : 'a' + rng() % 26);
+          op.value = std::move(text);
+        }
+      }
+    }
+    if (op.kind == OpKind::kCounterUpdate) {
+      op.inc_total = rng();
+      op.dec_total = rng() % 3 == 0 ? 0 : rng();
+    }
+    if (op.kind == OpKind::kMvWrite || op.kind == OpKind::kSetRemove || record_level) {
+      for (uint64_t k = rng() % 4; k > 0; --k) {
+        op.observed.insert({crdt::ActorId::named("actor-" + std::to_string(rng() % 20)), rng()});
+      }
+    }
+    ops.push_back(std::move(op));
+  }
+  return ops;
+}
+
+// Reads an encoded body's columns (for checking the layout the encoder writes).
+struct BodyReader {
+  explicit BodyReader(const std::string& body)
+      : words(kj::heapArray<capnp::word>(body.size() / 8)) {
+    std::memcpy(words.begin(), body.data(), body.size());
+    reader.emplace(words.asPtr());
+  }
+  wire::OpBody::Reader root() { return reader->getRoot<wire::OpBody>(); }
+
+  kj::Array<capnp::word> words;
+  std::optional<capnp::FlatArrayMessageReader> reader;
+};
+
+template <typename List>
+auto values_of(List list) {
+  std::vector<std::remove_cv_t<decltype(list[0])>> out;
+  for (auto v : list) out.push_back(v);
+  return out;
+}
+
+std::string string_of(capnp::Data::Reader d) {
+  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+}
+
+std::string id_string(const std::array<uint8_t, 16>& id) {
+  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
 }
 
 }  // namespace
 
-TEST_CASE("OpBody: decode_ops rejects unknown kinds and malformed ops", "[op_body]") {
+TEST_CASE("OpBody: tables in first-use order, per-op columns, values grouped by field",
+          "[op_body][format]") {
+  const crdt::Dot hub{crdt::ActorId::named("hub"), 5};
+  const crdt::Dot tablet{crdt::ActorId::named("tablet-9"), 2};
+  auto op = [](std::string collection, uint8_t rec, OpKind kind, std::string field,
+               crdt::Value value = {}) {
+    Op o = make_op(kind, std::move(field), std::move(value));
+    o.collection = std::move(collection);
+    o.record = record(rec);
+    return o;
+  };
+  std::vector<Op> ops = {
+      op("household", 0xA, OpKind::kLwwWrite, "name", crdt::text("Dilnoza")),  // 0
+      op("household", 0xA, OpKind::kLwwWrite, "members", crdt::integer(5)),    // 1
+      op("visits", 0xB, OpKind::kLwwWrite, "status", crdt::text("visited")),   // 2
+      op("visits", 0xB, OpKind::kLwwWrite, "days", crdt::integer(7)),          // 3
+      op("visits", 0xB, OpKind::kLwwWrite, "name", crdt::text("Aziz")),        // 4
+      op("visits", 0xB, OpKind::kLwwWrite, "done", true),                      // 5
+      op("household", 0xA, OpKind::kRecordDelete, ""),                         // 6
+      op("household", 0xA, OpKind::kCounterUpdate, "aid"),                     // 7
+      op("household", 0xC, OpKind::kLwwWrite, "name"),                         // 8
+      op("household", 0xA, OpKind::kLwwWrite, "members", crdt::integer(-1)),   // 9
+  };
+  ops[6].observed = {tablet, hub};
+  ops[7].inc_total = 10;
+  ops[7].dec_total = 3;
+  const std::string body = *encode_ops(ops);
+  BodyReader r(body);
+  auto root = r.root();
+
+  std::vector<std::string> collections, fields;
+  for (auto t : root.getCollections()) collections.emplace_back(t.cStr());
+  for (auto t : root.getFields()) fields.emplace_back(t.cStr());
+  CHECK(collections == std::vector<std::string>{"household", "visits"});
+  CHECK(fields == std::vector<std::string>{"name", "members", "status", "days", "done", "", "aid"});
+  CHECK(string_of(root.getRecords()) ==
+        id_string(record(0xA).bytes) + id_string(record(0xB).bytes) + id_string(record(0xC).bytes));
+  CHECK(string_of(root.getKinds()) == std::string("\1\1\1\1\1\1\7\5\1\1", 10));
+  CHECK(values_of(root.getCollection()) == std::vector<uint32_t>{0, 0, 1, 1, 1, 1, 0, 0, 0, 0});
+  CHECK(values_of(root.getRecord()) == std::vector<uint32_t>{0, 0, 1, 1, 1, 1, 0, 0, 2, 0});
+  CHECK(values_of(root.getField()) == std::vector<uint32_t>{0, 1, 2, 3, 0, 4, 5, 6, 0, 1});
+  CHECK(string_of(root.getValueTypes()) == std::string("\4\3\4\3\4\2\0\0\0\3", 10));
+  // Grouped by field: "members" (5 then -1) before "days"; "name" (op 0, op 4) before "status".
+  CHECK(values_of(root.getIntegers()) == std::vector<int64_t>{5, -1, 7});
+  CHECK(values_of(root.getTextLengths()) == std::vector<uint32_t>{7, 4, 7});
+  CHECK(string_of(root.getTexts()) == "DilnozaAzizvisited");
+  // The observed dots of op 6, in DotSet order (hub < tablet-9).
+  CHECK(string_of(root.getActors()) == id_string(hub.actor.bytes) + id_string(tablet.actor.bytes));
+  CHECK(values_of(root.getObservedOp()) == std::vector<uint32_t>{6, 6});
+  CHECK(values_of(root.getObservedActor()) == std::vector<uint32_t>{0, 1});
+  CHECK(values_of(root.getObservedCounter()) == std::vector<uint64_t>{5, 2});
+  CHECK(values_of(root.getIncTotals()) == std::vector<uint64_t>{10});
+  CHECK(values_of(root.getDecTotals()) == std::vector<uint64_t>{3});
+
   Fixture f;
-  const ChangeHeader h = f.header(1);
-  REQUIRE(decode_ops(body_with([](auto) {}), h).is_ok());
-  for (uint8_t kind : {uint8_t{0}, uint8_t{9}, uint8_t{200}, uint8_t{255}}) {
-    Result<std::vector<Op>> r = decode_ops(body_with([&](auto op) { op.setKind(kind); }), h);
-    CHECK(r.status().code() == Code::kCorruptInput);
-    CHECK(r.status().message().find("unknown op kind " + std::to_string(kind)) !=
-          std::string::npos);
-  }
-  const std::array<uint8_t, 15> short_id{};
-  Result<std::vector<Op>> bad_record =
-      decode_ops(body_with([&](auto op) {
-                   op.setRecord(capnp::Data::Reader(short_id.data(), short_id.size()));
-                 }),
-                 h);
-  CHECK(bad_record.status().message().find("record id is 15 bytes") != std::string::npos);
+  const ChangeHeader h = f.header(6);
+  Result<std::vector<Op>> decoded = decode_ops(body, h);
+  REQUIRE(decoded.is_ok());
+  CHECK(*decoded == with_derived_dots(ops, h));
 
-  Result<std::vector<Op>> bad_actor =
-      decode_ops(body_with([&](auto op) {
-                   op.setKind(uint8_t(OpKind::kMvWrite));
-                   auto dots = op.initObserved(1);
-                   dots[0].setActor(capnp::Data::Reader(short_id.data(), 3));
-                   dots[0].setCounter(1);
-                 }),
-                 h);
-  CHECK(bad_actor.status().message().find("actor is 3 bytes") != std::string::npos);
-
-  // Shape: an lww write with counter totals, a delete that names a field, no collection.
-  CHECK(decode_ops(body_with([](auto op) { op.setIncTotal(1); }), h).status().code() ==
-        Code::kCorruptInput);
-  CHECK(decode_ops(body_with([](auto op) {
-                     op.setKind(uint8_t(OpKind::kRecordDelete));
-                     op.getValue().setNone();
-                   }),
-                   h)
-            .status()
-            .code() == Code::kCorruptInput);
-  CHECK(decode_ops(body_with([](auto op) { op.setCollection(""); }), h).status().code() ==
-        Code::kCorruptInput);
-  // A header with an impossible seq.
-  ChangeHeader bad_seq = h;
-  bad_seq.seq = 0;
-  CHECK(decode_ops(body_with([](auto) {}), bad_seq).status().code() == Code::kCorruptInput);
+  // Columns with nothing in them are left null.
+  BodyReader plain(*encode_ops(one_op()));
+  CHECK(plain.root().hasTexts());
+  CHECK_FALSE(plain.root().hasIntegers());
+  CHECK_FALSE(plain.root().hasActors());
+  CHECK_FALSE(plain.root().hasObservedOp());
+  CHECK_FALSE(plain.root().hasIncTotals());
 }
 
-TEST_CASE("OpBody: a list claiming too many ops is refused without a huge allocation",
-          "[op_body][limits]") {
-  // Segment table, root pointer to OpBody (0 data words, 1 pointer), then a composite list
-  // pointer and its tag claiming 2^20 zero-sized structs: 4 words in all.
-  std::string body(32, '\0');
-  const uint32_t table[2] = {0, 3};
-  std::memcpy(body.data(), table, 8);
-  const uint32_t root[2] = {0, 1u << 16};  // struct pointer, offset 0, 0 data, 1 pointer
-  std::memcpy(body.data() + 8, root, 8);
-  const uint32_t list[2] = {0u << 2 | 1, 0u << 3 | 7};  // composite list, 0 words of elements
-  std::memcpy(body.data() + 16, list, 8);
-  const uint32_t tag[2] = {(1u << 20) << 2, 0};  // tag: element count 2^20, size 0/0
-  std::memcpy(body.data() + 24, tag, 8);
+TEST_CASE("OpBody: every op kind and value round-trips in order", "[op_body]") {
   Fixture f;
-  Result<std::vector<Op>> r = decode_ops(body, f.header(1));
-  CHECK(r.status().code() == Code::kCorruptInput);
+  const ChangeHeader h = f.header(9);
+  const std::vector<Op> every = every_kind();
+  Result<std::vector<Op>> decoded = decode_ops(*encode_ops(every), h);
+  REQUIRE(decoded.is_ok());
+  CHECK(*decoded == with_derived_dots(every, h));
+
+  // The dots and times given to encode_ops do not matter.
+  std::vector<Op> dotted = every;
+  for (Op& op : dotted) op.dot = {crdt::ActorId::named("x"), 77};
+  CHECK(*encode_ops(dotted) == *encode_ops(every));
+
+  std::mt19937_64 rng(5);
+  for (int run = 0; run < 300; ++run) {
+    const size_t n = run < 3 ? run : (run % 50 == 0 ? 3000 : rng() % 80);
+    const std::vector<Op> ops = random_ops(rng, n);
+    const std::string body = *encode_ops(ops);
+    INFO("run " << run << ", " << n << " ops");
+    CHECK(*encode_ops(ops) == body);
+    Result<std::vector<Op>> back = decode_ops(body, h);
+    REQUIRE(back.is_ok());
+    CHECK(*back == with_derived_dots(ops, h));
+  }
+}
+
+TEST_CASE("OpBody: decode_ops rejects unknown kinds and value types", "[op_body]") {
+  REQUIRE(refusal(body_with(one_op(), [](Body) {})) == "ok");
+  for (uint8_t kind : {uint8_t{0}, uint8_t{9}, uint8_t{200}, uint8_t{255}}) {
+    CHECK(refusal(body_with(one_op(), [&](Body b) { b.getKinds()[0] = kind; })) ==
+          "op 0: unknown op kind " + std::to_string(kind));
+  }
+  for (uint8_t type : {uint8_t{5}, uint8_t{255}}) {
+    CHECK(refusal(body_with(one_op(), [&](Body b) { b.getValueTypes()[0] = type; })) ==
+          "op 0: unknown value type " + std::to_string(type));
+  }
+  // The op named is the first bad one.
+  std::vector<Op> three = {one_op()[0], one_op()[0], one_op()[0]};
+  CHECK(refusal(body_with(three, [](Body b) { b.getKinds()[2] = 0; })) ==
+        "op 2: unknown op kind 0");
+  // A header with an impossible seq: checked before the bytes.
+  CHECK(refusal(body_with(one_op(), [](Body) {}), 0) == "op body: change seq 0 out of range");
+  CHECK(refusal(body_with(one_op(), [](Body) {}), kMaxChangeSeq + 1) ==
+        "op body: change seq 17592186044416 out of range");
+}
+
+TEST_CASE("OpBody: every index must be in its table's range", "[op_body]") {
+  const std::vector<Op> two = {one_op()[0], one_op()[0]};
+  CHECK(refusal(body_with(two, [](Body b) { b.getCollection().set(1, 1); })) ==
+        "op body: op 1: collection index 1 out of range (1 collections)");
+  CHECK(refusal(body_with(two, [](Body b) { b.getRecord().set(0, 1); })) ==
+        "op body: op 0: record index 1 out of range (1 record ids)");
+  CHECK(refusal(body_with(two, [](Body b) { b.getField().set(1, 0xFFFFFFFF); })) ==
+        "op body: op 1: field index 4294967295 out of range (1 fields)");
+  // An empty table: nothing is in range.
+  CHECK(refusal(body_with(two, [](Body b) { b.disownRecords(); })) ==
+        "op body: op 0: record index 0 out of range (0 record ids)");
+
+  // every_kind(): observed dots on ops 2 (two), 4, 9 and 10; actors hub and tablet-9.
+  const std::vector<Op> every = every_kind();
+  REQUIRE(values_of(BodyReader(*encode_ops(every)).root().getObservedOp()) ==
+          std::vector<uint32_t>{2, 2, 4, 9, 10});
+  CHECK(refusal(body_with(every, [](Body b) { b.getObservedOp().set(4, 11); })) ==
+        "op body: observed dot 4: op index 11 out of range (11 ops)");
+  CHECK(refusal(body_with(every, [](Body b) { b.getObservedOp().set(3, 3); })) ==
+        "op body: observed dot 3: op index 3 after 4 (must not decrease)");
+  CHECK(refusal(body_with(every, [](Body b) { b.getObservedActor().set(1, 2); })) ==
+        "op body: observed dot 1: actor index 2 out of range (2 actors)");
+  // Moved to another op that may carry dots, in order: still a valid body.
+  CHECK(refusal(body_with(every, [](Body b) { b.getObservedOp().set(2, 2); })) == "ok");
+}
+
+TEST_CASE("OpBody: every column must have the length its counts give", "[op_body]") {
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.initCollection(2); })) ==
+        "op body: collection holds 2 entries, expected 1 (one per op)");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.initRecord(0); })) ==
+        "op body: record holds 0 entries, expected 1 (one per op)");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.disownField(); })) ==
+        "op body: field holds 0 entries, expected 1 (one per op)");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.initValueTypes(3); })) ==
+        "op body: valueTypes holds 3 entries, expected 1 (one per op)");
+  // No kinds: no ops, so the other per-op columns must be empty too.
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.disownKinds(); })) ==
+        "op body: collection holds 1 entries, expected 0 (one per op)");
+
+  // Value counts: one entry per op of that value type.
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.getValueTypes()[0] = 3; })) ==
+        "op body: integers holds 0 entries, expected 1 (one per integer value)");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.getValueTypes()[0] = 0; })) ==
+        "op body: textLengths holds 1 entries, expected 0 (one per text value)");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.initIntegers(1); })) ==
+        "op body: integers holds 1 entries, expected 0 (one per integer value)");
+  CHECK(refusal(body_with(one_op(), [](Body b) {
+          b.getValueTypes()[0] = 3;
+          b.initIntegers(1).set(0, 42);
+          b.disownTextLengths();
+          b.disownTexts();
+        })) == "ok");
+
+  // Text lengths must add up to the texts column exactly ("x" is 1 byte).
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.getTextLengths().set(0, 2); })) ==
+        "op body: text lengths sum to 2 bytes, texts hold 1");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.getTextLengths().set(0, 0); })) ==
+        "op body: text lengths sum to 0 bytes, texts hold 1");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.getTextLengths().set(0, 0xFFFFFFFF); })) ==
+        "op body: text lengths sum to 4294967295 bytes, texts hold 1");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.initTexts(9); })) ==
+        "op body: text lengths sum to 1 bytes, texts hold 9");
+
+  // Counter totals: one pair per counter update (every_kind() has one); observed dots: one
+  // actor and counter per op index.
+  const std::vector<Op> every = every_kind();
+  CHECK(refusal(body_with(every, [](Body b) { b.disownIncTotals(); })) ==
+        "op body: incTotals holds 0 entries, expected 1 (one per counter update)");
+  CHECK(refusal(body_with(every, [](Body b) { b.initDecTotals(2); })) ==
+        "op body: decTotals holds 2 entries, expected 1 (one per counter update)");
+  CHECK(refusal(body_with(every, [](Body b) { b.initObservedActor(4); })) ==
+        "op body: observedActor holds 4 entries, expected 5 (one per observed dot)");
+  CHECK(refusal(body_with(every, [](Body b) { b.initObservedCounter(6); })) ==
+        "op body: observedCounter holds 6 entries, expected 5 (one per observed dot)");
+}
+
+TEST_CASE("OpBody: id tables hold whole 16-byte ids", "[op_body]") {
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.initRecords(15); })) ==
+        "op body: record table is 15 bytes, not a multiple of 16");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.initRecords(17); })) ==
+        "op body: record table is 17 bytes, not a multiple of 16");
+  CHECK(refusal(body_with(every_kind(), [](Body b) { b.initActors(31); })) ==
+        "op body: actor table is 31 bytes, not a multiple of 16");
+  // An entry no op refers to is harmless.
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.initRecords(32); })) == "ok");
+}
+
+TEST_CASE("OpBody: decoded ops must pass check_shape", "[op_body]") {
+  Op counter = make_op(OpKind::kCounterUpdate, "aid_soum");
+  counter.inc_total = 3;
+  CHECK(refusal(body_with({counter}, [](Body b) {
+          b.getValueTypes()[0] = 3;
+          b.initIntegers(1).set(0, 4);
+        })) == "op 0: counter update on 'household', field 'aid_soum': counter op carries a value");
+  const Op del = make_op(OpKind::kRecordDelete, "");
+  CHECK(refusal(body_with({del}, [](Body b) { b.initFields(1).set(0, "name"); })) ==
+        "op 0: record delete on 'household' names a field");
+  CHECK(refusal(body_with({del}, [](Body b) { b.getValueTypes()[0] = 2; })) ==
+        "op 0: record delete on 'household' carries a value or counter totals");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.initCollections(1).set(0, ""); })) ==
+        "op 0: lww write on '': no collection");
+  CHECK(refusal(body_with(one_op(), [](Body b) { b.initFields(1).set(0, ""); })) ==
+        "op 0: lww write on 'household': no field name");
+  const std::string long_name(crdt::kMaxNameBytes + 1, 'f');
+  CHECK(refusal(body_with(one_op(), [&](Body b) { b.initFields(1).set(0, long_name); })) ==
+        "op 0: lww write on 'household': a collection or field name is longer than 255 bytes");
+  CHECK(refusal(body_with(one_op(), [](Body b) {
+          b.initActors(16);
+          b.initObservedOp(1).set(0, 0);
+          b.initObservedActor(1).set(0, 0);
+          b.initObservedCounter(1).set(0, 1);
+        })) == "op 0: lww write on 'household', field 'name': unexpected observed dots");
+}
+
+TEST_CASE("OpBody: claimed sizes are refused without a huge allocation", "[op_body][limits]") {
+  // Segment table, then a root OpBody (0 data words, 4 pointers) whose `kinds` claims 2^29 - 1
+  // bytes that the 5-word segment does not hold.
+  std::string body(48, '\0');
+  const uint32_t table[2] = {0, 5};
+  std::memcpy(body.data(), table, 8);
+  const uint32_t root[2] = {0, 4u << 16};
+  std::memcpy(body.data() + 8, root, 8);
+  const uint32_t kinds[2] = {1, ((1u << 29) - 1) << 3 | 2};  // byte list right after
+  std::memcpy(body.data() + 40, kinds, 8);
+  std::string message = refusal(body);
+  CHECK(message.rfind("op body: ", 0) == 0);
+  CHECK(message.find("out-of-bounds") != std::string::npos);
+
+  // The per-op `collection` column as a composite list of 2^20 zero-sized structs (it claims
+  // any number of elements in no bytes); `kinds` is one real byte.
+  const uint32_t words[9][2] = {
+      {0, 8},                      // segment table: 8 words
+      {0, 5u << 16},               // root: offset 0, 0 data words, 5 pointers
+      {0, 0},                      // collections: null
+      {0, 0},                      // fields: null
+      {0, 0},                      // records: null
+      {1u << 2 | 1, 1u << 3 | 2},  // kinds: offset 1, 1 byte
+      {1u << 2 | 1, 0u << 3 | 7},  // collection: offset 1, composite list of 0 words
+      {1, 0},                      // the kinds byte (1) and padding
+      {(1u << 20) << 2, 0},        // tag: 2^20 elements of 0 data words, 0 pointers
+  };
+  body.assign(reinterpret_cast<const char*>(words), sizeof words);
+  message = refusal(body);
+  CHECK(message.rfind("op body: ", 0) == 0);
+  CHECK(message.find("collection holds") == std::string::npos);
+
+  // A real claim over the limit: 2^20 kinds bytes.
+  capnp::MallocMessageBuilder many;
+  auto kinds_column = many.initRoot<wire::OpBody>().initKinds(kMaxOpsPerChange + 1);
+  std::memset(kinds_column.begin(), 1, kinds_column.size());
+  CHECK(refusal(bytes_of(capnp::messageToFlatArray(many))) ==
+        "op body: 1048576 ops, at most 1048575 allowed");
+  // At the limit but without the other columns: refused before any op is made.
+  capnp::MallocMessageBuilder most;
+  auto most_kinds = most.initRoot<wire::OpBody>().initKinds(kMaxOpsPerChange);
+  std::memset(most_kinds.begin(), 1, most_kinds.size());
+  CHECK(refusal(bytes_of(capnp::messageToFlatArray(most))) ==
+        "op body: collection holds 0 entries, expected 1048575 (one per op)");
 }
 
 TEST_CASE("OpBody: encode_ops refuses ops that would not decode", "[op_body]") {
   std::vector<Op> ops = {make_op(OpKind::kCounterUpdate, "n", crdt::integer(1))};
-  CHECK(encode_ops(ops).status().code() == Code::kInvalidArgument);
+  Result<std::string> refused = encode_ops(ops);
+  CHECK(refused.status().code() == Code::kInvalidArgument);
+  CHECK(refused.status().message() ==
+        "op 0: counter update on 'household', field 'n': counter op carries a value");
+  std::vector<Op> second = {one_op()[0], make_op(OpKind::kRecordDelete, "name")};
+  CHECK(encode_ops(second).status().message() ==
+        "op 1: record delete on 'household' names a field");
   CHECK(encode_ops({}).is_ok());
   Fixture f;
   Result<std::vector<Op>> none = decode_ops(*encode_ops({}), f.header(1));

@@ -49,6 +49,27 @@ std::vector<crdt::Op> compressible_ops() {
   return ops;
 }
 
+// Several records, collections and fields with every value type, so that mutations reach
+// every table and index column of a body (every_kind_ops() is one record of one collection).
+std::vector<crdt::Op> multi_record_ops() {
+  std::vector<crdt::Op> ops;
+  for (int r = 0; r < 3; ++r) {
+    for (int f = 0; f < 4; ++f) {
+      crdt::Op op = every_kind_ops()[0];  // an lww write
+      op.collection = r == 2 ? "case" : "household";
+      op.record.bytes.fill(static_cast<uint8_t>(0x10 + r));
+      op.field = std::string("field-") + static_cast<char>('a' + f);
+      if (f == 0) op.value = crdt::text("value " + std::to_string(r));
+      if (f == 1) op.value = int64_t{r * 100 - 7};
+      if (f == 2) op.value = r % 2 == 0;
+      if (f == 3) op.value = crdt::Value{};
+      ops.push_back(op);
+    }
+  }
+  ops.push_back(every_kind_ops()[4]);  // an mv write with two observed dots
+  return ops;
+}
+
 std::string seal(const engine::ChangeHeader& h, const std::string& body) {
   return must(engine::seal_change(h, body, fuzz_scope_key(), fuzz_author()), "seal_change");
 }
@@ -99,7 +120,7 @@ std::vector<std::string> change_body_seeds() {
 
 std::vector<std::string> op_body_seeds() {
   return {body_of(every_kind_ops()), body_of(compressible_ops()), body_of({every_kind_ops()[4]}),
-          body_of({})};
+          body_of(multi_record_ops()), body_of({})};
 }
 
 std::vector<std::string> certificate_seeds() {
