@@ -38,8 +38,8 @@ serve() {
   pids+=($!)
   serve_pid=$!
   port=""
-  for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$log" | head -n1)
+  for _ in $(seq 1 600); do  # at most 30 s: a loaded machine can be slow to start a node
+    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$log" | head -n1 || true)
     [ -n "$port" ] && return 0
     sleep 0.05
   done

@@ -27,8 +27,9 @@ other_hh=$("$birga" household add --dir "$work/other" --address "Yunusobod 1-1")
 "$birga" serve --dir "$work/hub" --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
 hub_pid=$!
 port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | head -n1)
+# Bounded wait (30 s) for the hub to print its port; a loaded machine can be slow to start it.
+for _ in $(seq 1 600); do
+  port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | head -n1 || true)
   [ -n "$port" ] && break
   sleep 0.05
 done
