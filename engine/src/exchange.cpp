@@ -215,6 +215,7 @@ Status verify_chains(const Txn& txn) {
 }
 
 Status verify_records(const Replica::Impl& impl, const Txn& txn) {
+  BIRGA_RETURN_IF_ERROR(txn.check_record_tables());
   auto tables = txn.record_tables();
   if (!tables.is_ok()) return tables.status();
   Status problem;

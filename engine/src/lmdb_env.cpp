@@ -215,6 +215,42 @@ Result<RecordTable> Txn::records_of(std::string_view collection, bool create) {
   return RecordTable{dbi};
 }
 
+Status Txn::check_record_tables() const {
+  MDB_dbi main = 0;
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_dbi_open(txn_, nullptr, 0, &main), "open the main table"));
+  std::vector<std::string> names;
+  BIRGA_RETURN_IF_ERROR(scan(
+      main, "r",
+      [&](std::string_view k, auto) {
+        names.emplace_back(k);
+        return true;
+      },
+      {}, "the main table"));
+  for (const std::string& name : names) {
+    if (name == table_name(Table::kRecords)) continue;
+    std::string collection;
+    bool hex = name.size() % 2 == 1 && name.size() > 1;
+    for (size_t i = 1; hex && i < name.size(); i += 2) {
+      auto digit = [](char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      };
+      const int hi = digit(name[i]), lo = digit(name[i + 1]);
+      if (hi < 0 || lo < 0)
+        hex = false;
+      else
+        collection += static_cast<char>(hi * 16 + lo);
+    }
+    if (!hex) return Status::data_loss("the store holds an unknown table '" + name + "'");
+    auto registered = get(Table::kMeta, kRecordTablePrefix + collection);
+    if (!registered.is_ok()) return registered.status();
+    if (!*registered || **registered != name) {
+      return Status::data_loss("the record table of collection '" + collection +
+                               "' is not registered: its records would be unreadable");
+    }
+  }
+  return Status::ok();
+}
+
 Result<std::vector<RecordTable>> Txn::record_tables() const {
   std::vector<std::string> collections;
   BIRGA_RETURN_IF_ERROR(scan(Table::kMeta, kRecordTablePrefix, [&](std::string_view k, auto) {

@@ -92,6 +92,9 @@ class Txn {
   Result<RecordTable> records_of(std::string_view collection) const;
   // Every table that holds records: kRecords, then each collection's own.
   Result<std::vector<RecordTable>> record_tables() const;
+  // Consistency: every collection table in the file is registered in kMeta under its
+  // collection (a table whose entry was lost would hide its records from every read).
+  Status check_record_tables() const;
   Result<std::optional<std::string_view>> get(RecordTable t, std::string_view key) const;
   Status put(RecordTable t, std::string_view key, std::string_view value,
              PutHint hint = PutHint::kNone);

@@ -15,8 +15,9 @@ using engine::Txn;
 
 namespace {
 
-// Format 2: records carry their feed position and may be dictionary-compressed (storage.md).
-constexpr std::string_view kFormat = "BIRGA-REPLICA\x02";
+// Format 3: each collection's records in a table of its own (format 2: records carrying their
+// feed position, dictionary-compressed; format 1: a feed_pos table). storage.md.
+constexpr std::string_view kFormat = "BIRGA-REPLICA\x03";
 constexpr size_t kStorageKeyBytes = 32;
 
 bool store_exists(const std::string& dir) {

@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "lmdb_env.h"
 #include "replica_fixture.h"
 
 using namespace birga;
@@ -564,4 +565,22 @@ TEST_CASE("Replica: collections beyond the record-table limit share one table, i
   CHECK((*v)->value("v") == text("changed"));
   CHECK((*reopened)->list("c79")->size() == 3);
   CHECK((*reopened)->verify().is_ok());
+  reopened->reset();
+
+  // A collection table whose registration is lost would hide its records: verify says so.
+  {
+    auto env = engine::LmdbEnv::open(tmp.sub("x"));
+    REQUIRE(env.is_ok());
+    REQUIRE(
+        (*env)
+            ->write([](engine::Txn& txn) { return txn.del(engine::Table::kMeta, "records/c05"); })
+            .is_ok());
+  }
+  ReplicaOptions o2 = test_options();
+  o2.schema = schema;
+  auto damaged = Replica::open(tmp.sub("x"), std::move(o2));
+  REQUIRE(damaged.is_ok());
+  const Status v2 = (*damaged)->verify();
+  CHECK(v2.code() == Code::kDataLoss);
+  CHECK_THAT(v2.message(), Catch::Contains("collection 'c05' is not registered"));
 }
