@@ -5,8 +5,10 @@
 //       bytes per record on disk, peak RSS.
 //   birga-bench --mode district [--records R] [--pct D] [--new N] [--conflicts C]
 //               [--batch B] [--seed S] [--dump-dir DIR] [--gen-only] [--dir DIR] [--keep]
-//               [--transport memory|tcp]
+//               [--transport memory|tcp] [--load]
 //       the "district" workload of ../shared/bench/WORKLOAD.md, one JSON line per phase.
+//       Between phases both replicas' pages leave RSS (Replica::release_memory), as the JS
+//       peers force a GC; BIRGA_BENCH_DEBUG=1 prints RSS at each phase start and transaction.
 //   birga-bench --mode hub [--clients N] [--mahallas M] [--changes K] [--records-per-change R]
 //               [--in-process] [--timeout S] [--verify-mahallas V] [--seed S] [--dir DIR] [--keep]
 //       a hub (its own process by default) under N clients syncing at once over loopback TCP,
