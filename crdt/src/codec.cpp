@@ -150,31 +150,26 @@ void ByteReader::raw(void* out, size_t n) {
   pos_ += n;
 }
 
+// The entry of `table` at the varint index read next; a default value (and a failure) when
+// the index is beyond it.
+template <typename T>
+T ByteReader::table_entry(const std::vector<T>& table, const char* what) {
+  const uint64_t i = varint();
+  if (i < table.size()) return table[i];
+  fail(std::string(what) + " index " + std::to_string(i) + " beyond the table of " +
+       std::to_string(table.size()));
+  return T();
+}
+
 ActorId ByteReader::actor() {
-  if (tables_) {
-    const uint64_t i = varint();
-    if (i >= tables_->actors.size()) {
-      fail("actor index " + std::to_string(i) + " beyond the table of " +
-           std::to_string(tables_->actors.size()));
-      return ActorId();
-    }
-    return tables_->actors[i];
-  }
+  if (tables_) return table_entry(tables_->actors, "actor");
   ActorId a;
   raw(a.bytes.data(), a.bytes.size());
   return a;
 }
 
 Timestamp ByteReader::timestamp() {
-  if (tables_) {
-    const uint64_t i = varint();
-    if (i >= tables_->times.size()) {
-      fail("time index " + std::to_string(i) + " beyond the table of " +
-           std::to_string(tables_->times.size()));
-      return Timestamp();
-    }
-    return tables_->times[i];
-  }
+  if (tables_) return table_entry(tables_->times, "time");
   return Timestamp::from_packed(varint());
 }
 

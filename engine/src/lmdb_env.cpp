@@ -195,7 +195,7 @@ Result<RecordTable> Txn::records_of(std::string_view collection, bool create) {
   if (!own.is_ok()) return own.status();
   if (*own) return RecordTable{**own};
   const RecordTable shared{env_->dbi(Table::kRecords)};
-  if (!create || !writable_) return shared;
+  if (!create || !writable_ || env_->shared_for_good_.count(collection)) return shared;
   // A collection already in the shared table stays there: tables are only ever added, so once
   // the limit is reached no later collection gets one.
   size_t tables = 0;
@@ -203,7 +203,10 @@ Result<RecordTable> Txn::records_of(std::string_view collection, bool create) {
     ++tables;
     return true;
   }));
-  if (tables >= kMaxRecordTables) return shared;
+  if (tables >= kMaxRecordTables) {
+    env_->shared_for_good_.emplace(collection);
+    return shared;
+  }
   const std::string name = record_table_name(collection);
   MDB_dbi dbi = 0;
   const int rc = mdb_dbi_open(txn_, name.c_str(), MDB_CREATE, &dbi);

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -166,6 +167,9 @@ class LmdbEnv {
   MDB_dbi dbis_[static_cast<int>(Table::kCount)] = {};
   // Collection record tables known to be committed, by collection name.
   mutable std::map<std::string, MDB_dbi, std::less<>> record_dbis_;
+  // Collections found, in a write, to stay in the shared table for good (the store reached
+  // kMaxRecordTables before they came; tables are never removed, so this never changes).
+  mutable std::set<std::string, std::less<>> shared_for_good_;
   std::string dir_;
   Options options_;
   uint64_t map_bytes_ = 0;

@@ -93,6 +93,8 @@ class ByteReader {
 
  private:
   bool need(size_t n);
+  template <typename T>
+  T table_entry(const std::vector<T>& table, const char* what);
 
   std::string_view in_;
   std::string what_;
