@@ -35,7 +35,12 @@ class RssSampler {
     stop_ = true;
     thread_.join();
   }
+  // Verification (dumps, hashes) runs between a phase's end and the next one's start: it is
+  // not sampled (WORKLOAD.md section 10: not counted in any memory figure).
+  void pause() { paused_ = true; }
+  void resume() { paused_ = false; }
   void sample() {
+    if (paused_) return;
     const double now = rss_mb();
     std::lock_guard<std::mutex> lock(mu_);
     high_ = std::max(high_, now);
@@ -55,6 +60,7 @@ class RssSampler {
   std::mutex mu_;
   double high_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> paused_{false};
   std::thread thread_;
 };
 
@@ -220,11 +226,13 @@ class District {
       if (r) (void)r->release_memory();
     }
     reset_rss_peak();
+    rss_.resume();
     rss_.sample();
     if (getenv("BIRGA_BENCH_DEBUG")) std::fprintf(stderr, "phase start: rss %.1f MB\n", rss_mb());
   }
   PhaseMemory end_phase() {
     rss_.sample();
+    rss_.pause();
     const double peak = rss_peak_mb();
     peak_ = std::max(peak_, peak);
     return {rss_.high(), peak};
