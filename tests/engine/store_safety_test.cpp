@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lmdb_env.h"
 #include "replica_fixture.h"
 
 using namespace birga;
@@ -159,6 +160,64 @@ TEST_CASE("Store: a full disk is a clear error and the store stays intact", "[en
   Transaction t = (*r)->begin();
   t.set("visit", t.create("visit", kScope), "household", text("after"));
   CHECK(t.commit().is_ok());
+}
+
+TEST_CASE("Store: a damaged record dictionary is a clear error, and the rest keeps working",
+          "[engine][at-rest]") {
+  TempDir tmp;
+  crdt::RecordId first;
+  {
+    auto a = make_replica(tmp.sub("a"), {kScope});
+    REQUIRE(a);
+    Transaction t = a->begin();  // 40 records in one batch: "visit" gets its dictionary
+    for (int i = 0; i < 40; ++i) {
+      const crdt::RecordId id = t.create("visit", kScope);
+      if (i == 0) first = id;
+      t.set("visit", id, "household", text("hh-" + std::to_string(i)));
+    }
+    REQUIRE(t.commit().is_ok());
+    Transaction c = a->begin();
+    c.set("case", c.create("case", kScope), "guardian", text("aunt"));
+    REQUIRE(c.commit().is_ok());
+  }
+  {
+    auto env = engine::LmdbEnv::open(tmp.sub("a"));
+    REQUIRE(env.is_ok());
+    REQUIRE((*env)
+                ->write([](engine::Txn& txn) -> Status {
+                  std::string key, value;
+                  BIRGA_RETURN_IF_ERROR(
+                      txn.scan(engine::Table::kMeta, "dictid/", [&](auto k, auto v) {
+                        key = k, value = v;
+                        return false;
+                      }));
+                  if (key.empty()) return Status::not_found("no record dictionary");
+                  value[value.size() / 2] ^= 0x20;
+                  return txn.put(engine::Table::kMeta, key, value);
+                })
+                .is_ok());
+  }
+  auto r = Replica::open(tmp.sub("a"), test_options());
+  REQUIRE(r.is_ok());
+  auto visit = (*r)->get("visit", first);
+  CHECK(visit.status().code() == Code::kDataLoss);
+  CHECK_THAT(visit.status().message(), Catch::Contains("record dictionary"));
+  CHECK((*r)->list("visit").status().code() == Code::kDataLoss);
+  CHECK((*r)->verify().code() == Code::kDataLoss);
+  // An edit of a record it cannot read is refused whole, naming why.
+  Transaction edit = (*r)->begin();
+  edit.set("visit", first, "notes", text("x"));
+  const Status refused = edit.commit();
+  CHECK(refused.code() == Code::kDataLoss);
+  CHECK_THAT(refused.message(), Catch::Contains("record dictionary"));
+  // Other collections read and write as before.
+  auto cases = (*r)->list("case");
+  REQUIRE(cases.is_ok());
+  CHECK(cases->size() == 1);
+  Transaction more = (*r)->begin();
+  more.set("case", more.create("case", kScope), "guardian", text("uncle"));
+  CHECK(more.commit().is_ok());
+  CHECK((*r)->list("case")->size() == 2);
 }
 
 TEST_CASE("Store: every acknowledged transaction survives SIGKILL at random moments",
