@@ -1,5 +1,7 @@
 #include "birga/crdt/record.h"
 
+#include <algorithm>
+
 namespace birga::crdt {
 
 FieldKind kind_of(const Field& f) {
@@ -50,11 +52,21 @@ void apply_to_field(Field& f, const Op& op) {
 
 }  // namespace
 
+Record::Fields::iterator Record::lower(const FieldKey& key) {
+  return std::lower_bound(fields_.begin(), fields_.end(), key,
+                          [](const auto& entry, const FieldKey& k) { return entry.first < k; });
+}
+
+Record::Fields::const_iterator Record::lower(const FieldKey& key) const {
+  return std::lower_bound(fields_.begin(), fields_.end(), key,
+                          [](const auto& entry, const FieldKey& k) { return entry.first < k; });
+}
+
 Field& Record::field_for(const std::string& name, FieldKind kind) {
   FieldKey key{name, kind};
-  auto it = fields_.lower_bound(key);
+  auto it = lower(key);
   if (it != fields_.end() && it->first == key) return it->second;
-  return fields_.emplace_hint(it, std::move(key), empty_field(kind))->second;
+  return fields_.emplace(it, std::move(key), empty_field(kind))->second;
 }
 
 Status Record::apply(const Op& op) {
@@ -76,6 +88,7 @@ Status Record::apply(const Op& op) {
 }
 
 void Record::merge(const Record& other) {
+  if (&other == this) return;  // idempotent; and field_for below may move other's fields
   for (const auto& entry : other.fields_) {  // not a structured binding: clang 14 cannot
     const Field& theirs = entry.second;      // capture one in the lambda below
     Field& mine = field_for(entry.first.name, entry.first.kind);
@@ -92,8 +105,9 @@ void Record::merge(const Record& other) {
 }
 
 const Field* Record::find(const std::string& name, FieldKind kind) const {
-  auto it = fields_.find(FieldKey{name, kind});
-  return it == fields_.end() ? nullptr : &it->second;
+  const FieldKey key{name, kind};
+  auto it = lower(key);
+  return it == fields_.end() || !(it->first == key) ? nullptr : &it->second;
 }
 
 bool Record::has_applied(const Dot& dot) const {
@@ -196,7 +210,14 @@ void Record::decode_body(ByteReader& r) {
         r.fail("unknown field kind " + std::to_string(kind));
         return;
     }
-    rec.fields_.emplace(FieldKey{std::move(name), static_cast<FieldKind>(kind)}, std::move(f));
+    // Canonical input is sorted and unique: appended. Otherwise sorted in, and a repeated
+    // field keeps its first state (as a map would).
+    FieldKey key{std::move(name), static_cast<FieldKind>(kind)};
+    if (rec.fields_.empty() || rec.fields_.back().first < key) {
+      rec.fields_.emplace_back(std::move(key), std::move(f));
+    } else if (auto at = rec.lower(key); !(at->first == key)) {
+      rec.fields_.emplace(at, std::move(key), std::move(f));
+    }
   }
   rec.deletes_ = DotStore<DotSet>::decode(r, [](ByteReader& br) { return br.dots(); });
   rec.field_dots_ = r.dots();

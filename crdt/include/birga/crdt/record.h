@@ -20,6 +20,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 #include <variant>
 
 #include "birga/crdt/append_log.h"
@@ -58,7 +59,9 @@ class Record {
     const Field* f = find(name, kind_for<T>());
     return f ? &std::get<T>(*f) : nullptr;
   }
-  const std::map<FieldKey, Field>& fields() const { return fields_; }
+  // The fields in (name, kind) order.
+  using Fields = std::vector<std::pair<FieldKey, Field>>;
+  const Fields& fields() const { return fields_; }
 
   bool is_deleted() const;
   bool has_delete_conflict() const;
@@ -86,7 +89,11 @@ class Record {
   Field& field_for(const std::string& name, FieldKind kind);
   void decode_body(ByteReader& r);
 
-  std::map<FieldKey, Field> fields_;
+  // Sorted by key, unique: a record has a handful of fields, so one flat array (one
+  // allocation, not a tree node per field) is both smaller and faster than a map.
+  Fields fields_;
+  Fields::iterator lower(const FieldKey& key);
+  Fields::const_iterator lower(const FieldKey& key) const;
   DotStore<DotSet> deletes_;  // live deletes, each with the field dots it covered
   DotSet field_dots_;         // every field op applied
   DotSet record_op_dots_;     // every delete and restore applied
