@@ -27,25 +27,33 @@ void ByteWriter::dot(const Dot& d) {
 }
 
 namespace {
-// The index of `v` in `table`, added at the end when absent. Tables hold a handful of entries
-// (the actors and times of one record), so a linear search is the fast one.
+constexpr size_t kLinearTableEntries = 16;
+}  // namespace
+
 template <typename T>
-uint64_t index_in(std::vector<T>& table, const T& v) {
-  for (size_t i = 0; i < table.size(); ++i) {
-    if (table[i] == v) return i;
+uint64_t CodecTables::index_in(std::vector<T>& table, std::map<T, uint64_t>& index, const T& v) {
+  if (table.size() <= kLinearTableEntries) {
+    for (size_t i = 0; i < table.size(); ++i) {
+      if (table[i] == v) return i;
+    }
+  } else {
+    if (index.empty()) {
+      for (size_t i = 0; i < table.size(); ++i) index.emplace(table[i], i);
+    }
+    if (auto it = index.find(v); it != index.end()) return it->second;
+    index.emplace(v, table.size());
   }
   table.push_back(v);
   return table.size() - 1;
 }
-}  // namespace
 
 void ByteWriter::actor(const ActorId& a) {
-  if (tables_) return varint(index_in(tables_->actors, a));
+  if (tables_) return varint(tables_->index_of(a));
   raw(a.bytes.data(), a.bytes.size());
 }
 
 void ByteWriter::timestamp(Timestamp t) {
-  if (tables_) return varint(index_in(tables_->times, t));
+  if (tables_) return varint(tables_->index_of(t));
   varint(t.packed());
 }
 
@@ -69,6 +77,32 @@ void ByteWriter::dots(const DotSet& s) {
       prev = d->counter;
     }
     it = end;
+  }
+}
+
+// The same bytes as dots(ranges.to_set()).
+void ByteWriter::dot_ranges(const DotRanges& ranges) {
+  const auto& runs = ranges.runs();
+  size_t groups = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (i == 0 || runs[i - 1].actor != runs[i].actor) ++groups;
+  }
+  varint(groups);
+  for (size_t i = 0; i < runs.size();) {
+    size_t end = i;
+    uint64_t n = 0;
+    for (; end < runs.size() && runs[end].actor == runs[i].actor; ++end) {
+      n += runs[end].last - runs[end].first + 1;
+    }
+    actor(runs[i].actor);
+    varint(n);
+    uint64_t prev = 0;
+    for (size_t r = i; r < end; ++r) {
+      varint(runs[r].first - prev);
+      for (uint64_t c = runs[r].first; c < runs[r].last; ++c) u8(1);  // consecutive: delta 1
+      prev = runs[r].last;
+    }
+    i = end;
   }
 }
 
@@ -180,8 +214,8 @@ Dot ByteReader::dot() {
   return d;
 }
 
-DotSet ByteReader::dots() {
-  DotSet s;
+template <typename Add>
+void ByteReader::read_dots(Add add) {
   const uint64_t groups = count(actor_bytes() + 1);
   for (uint64_t g = 0; g < groups && ok(); ++g) {
     const ActorId a = actor();
@@ -193,10 +227,21 @@ DotSet ByteReader::dots() {
       if (delta > UINT64_MAX - counter) fail("dot set counter overflows 64 bits");
       if (!ok()) break;
       counter += delta;
-      s.insert(Dot{a, counter});
+      add(a, counter);
     }
   }
+}
+
+DotSet ByteReader::dots() {
+  DotSet s;
+  read_dots([&](const ActorId& a, uint64_t counter) { s.insert(s.end(), Dot{a, counter}); });
   return s;
+}
+
+DotRanges ByteReader::dot_ranges() {
+  DotRanges r;
+  read_dots([&](const ActorId& a, uint64_t counter) { r.insert_run(a, counter, counter); });
+  return r;
 }
 
 Value ByteReader::value() {

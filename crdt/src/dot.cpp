@@ -84,4 +84,55 @@ Order VersionVector::compare(const VersionVector& other) const {
   return Order::kEqual;
 }
 
+// ---- DotRanges ------------------------------------------------------------------------------
+
+bool DotRanges::contains(const Dot& d) const {
+  // The first run that starts after d; the one before it is the only one that can hold d.
+  auto it = std::upper_bound(runs_.begin(), runs_.end(), d, [](const Dot& x, const Run& r) {
+    return x.actor < r.actor || (x.actor == r.actor && x.counter < r.first);
+  });
+  if (it == runs_.begin()) return false;
+  --it;
+  return it->actor == d.actor && it->first <= d.counter && d.counter <= it->last;
+}
+
+void DotRanges::insert_run(const ActorId& actor, uint64_t first, uint64_t last) {
+  // The first run of `actor` that overlaps or touches [first, last], or where one would go.
+  auto begin = std::lower_bound(runs_.begin(), runs_.end(), std::pair(&actor, first),
+                                [](const Run& r, const auto& key) {
+                                  const auto& [a, f] = key;
+                                  return r.actor < *a || (r.actor == *a && f > 0 && r.last < f - 1);
+                                });
+  auto end = begin;
+  // Runs of `actor` from `begin` on that overlap [first, last] or start right after it.
+  while (end != runs_.end() && end->actor == actor &&
+         (end->first <= last || end->first - last == 1)) {
+    first = std::min(first, end->first);
+    last = std::max(last, end->last);
+    ++end;
+  }
+  if (begin == end) {
+    runs_.insert(begin, Run{actor, first, last});
+    return;
+  }
+  *begin = Run{actor, first, last};
+  runs_.erase(begin + 1, end);
+}
+
+void DotRanges::insert(const DotRanges& other) {
+  if (&other == this) return;
+  for (const Run& r : other.runs_) insert_run(r.actor, r.first, r.last);
+}
+
+DotSet DotRanges::to_set() const {
+  DotSet out;
+  for (const Run& r : runs_) {
+    for (uint64_t c = r.first;; ++c) {
+      out.insert(out.end(), Dot{r.actor, c});
+      if (c == r.last) break;
+    }
+  }
+  return out;
+}
+
 }  // namespace birga::crdt

@@ -100,8 +100,8 @@ void Record::merge(const Record& other) {
         mine);
   }
   deletes_.merge(other.deletes_);
-  field_dots_.insert(other.field_dots_.begin(), other.field_dots_.end());
-  record_op_dots_.insert(other.record_op_dots_.begin(), other.record_op_dots_.end());
+  field_dots_.insert(other.field_dots_);
+  record_op_dots_.insert(other.record_op_dots_);
 }
 
 const Field* Record::find(const std::string& name, FieldKind kind) const {
@@ -111,21 +111,20 @@ const Field* Record::find(const std::string& name, FieldKind kind) const {
 }
 
 bool Record::has_applied(const Dot& dot) const {
-  return field_dots_.count(dot) || record_op_dots_.count(dot);
+  return field_dots_.contains(dot) || record_op_dots_.contains(dot);
 }
 
 namespace {
 // True when every dot in `dots` is in some live delete's covered set.
-bool covered_by(const DotSet& dots, const std::map<Dot, DotSet>& deletes) {
-  for (const Dot& d : dots) {
-    bool covered = false;
-    for (const auto& del : deletes) {
-      if (del.second.count(d)) {
-        covered = true;
-        break;
-      }
+bool covered_by(const DotRanges& dots, const std::map<Dot, DotSet>& deletes) {
+  for (const DotRanges::Run& run : dots.runs()) {
+    for (uint64_t c = run.first;; ++c) {
+      const Dot d{run.actor, c};
+      const bool covered = std::any_of(deletes.begin(), deletes.end(),
+                                       [&](const auto& del) { return del.second.count(d) > 0; });
+      if (!covered) return false;
+      if (c == run.last) break;
     }
-    if (!covered) return false;
   }
   return true;
 }
@@ -160,8 +159,8 @@ void Record::encode(ByteWriter& w) const {
     std::visit([&](const auto& f) { f.encode(body); }, field);
   }
   deletes_.encode(body, [](ByteWriter& bw, const DotSet& covered) { bw.dots(covered); });
-  body.dots(field_dots_);
-  body.dots(record_op_dots_);
+  body.dot_ranges(field_dots_);
+  body.dot_ranges(record_op_dots_);
 
   w.varint(tables.actors.size());
   for (const ActorId& a : tables.actors) w.raw(a.bytes.data(), a.bytes.size());
@@ -172,14 +171,23 @@ void Record::encode(ByteWriter& w) const {
 
 Record Record::decode(ByteReader& r) {
   Record rec;
+  // The tables themselves are written in full (never through other tables the reader may be
+  // using), and whatever tables the reader used are restored after the body.
   CodecTables tables;
   const uint64_t actors = r.count(16);
-  for (uint64_t i = 0; i < actors && r.ok(); ++i) tables.actors.push_back(r.actor());
+  for (uint64_t i = 0; i < actors && r.ok(); ++i) {
+    ActorId a;
+    r.raw(a.bytes.data(), a.bytes.size());
+    tables.actors.push_back(a);
+  }
   const uint64_t times = r.count(1);
-  for (uint64_t i = 0; i < times && r.ok(); ++i) tables.times.push_back(r.timestamp());
+  for (uint64_t i = 0; i < times && r.ok(); ++i) {
+    tables.times.push_back(Timestamp::from_packed(r.varint()));
+  }
+  const CodecTables* outer = r.tables();
   r.use_tables(&tables);
   rec.decode_body(r);
-  r.use_tables(nullptr);
+  r.use_tables(outer);
   return rec;
 }
 
@@ -220,8 +228,8 @@ void Record::decode_body(ByteReader& r) {
     }
   }
   rec.deletes_ = DotStore<DotSet>::decode(r, [](ByteReader& br) { return br.dots(); });
-  rec.field_dots_ = r.dots();
-  rec.record_op_dots_ = r.dots();
+  rec.field_dots_ = r.dot_ranges();
+  rec.record_op_dots_ = r.dot_ranges();
 }
 
 }  // namespace birga::crdt

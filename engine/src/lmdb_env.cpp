@@ -195,7 +195,10 @@ Result<RecordTable> Txn::records_of(std::string_view collection, bool create) {
   if (!own.is_ok()) return own.status();
   if (*own) return RecordTable{**own};
   const RecordTable shared{env_->dbi(Table::kRecords)};
-  if (!create || !writable_ || env_->shared_for_good_.count(collection)) return shared;
+  if (!create || !writable_ || env_->shared_for_good_.count(collection) ||
+      shared_for_good_.count(collection)) {
+    return shared;
+  }
   // A collection already in the shared table stays there: tables are only ever added, so once
   // the limit is reached no later collection gets one.
   size_t tables = 0;
@@ -204,7 +207,7 @@ Result<RecordTable> Txn::records_of(std::string_view collection, bool create) {
     return true;
   }));
   if (tables >= kMaxRecordTables) {
-    env_->shared_for_good_.emplace(collection);
+    shared_for_good_.emplace(collection);  // adopted by the environment once committed
     return shared;
   }
   const std::string name = record_table_name(collection);
@@ -390,8 +393,12 @@ Status LmdbEnv::read(const std::function<Status(const Txn&)>& fn) const {
 int LmdbEnv::finish(Txn& txn) const {
   const int rc = mdb_txn_commit(txn.txn_);
   txn.txn_ = nullptr;
-  if (rc == 0) record_dbis_.merge(txn.opened_);
+  if (rc == 0) {
+    record_dbis_.merge(txn.opened_);
+    shared_for_good_.merge(txn.shared_for_good_);
+  }
   txn.opened_.clear();
+  txn.shared_for_good_.clear();
   return rc;
 }
 

@@ -124,6 +124,8 @@ class Txn {
   // Collection tables opened in this transaction: LMDB closes them if it aborts, so they join
   // the environment's list only once it has committed.
   mutable std::map<std::string, MDB_dbi, std::less<>> opened_;
+  // The same for collections this transaction found had to stay in the shared table.
+  std::set<std::string, std::less<>> shared_for_good_;
 };
 
 class LmdbEnv {
@@ -167,8 +169,8 @@ class LmdbEnv {
   MDB_dbi dbis_[static_cast<int>(Table::kCount)] = {};
   // Collection record tables known to be committed, by collection name.
   mutable std::map<std::string, MDB_dbi, std::less<>> record_dbis_;
-  // Collections found, in a write, to stay in the shared table for good (the store reached
-  // kMaxRecordTables before they came; tables are never removed, so this never changes).
+  // Collections found, in a committed write, to stay in the shared table for good (the store
+  // had kMaxRecordTables committed before they came; tables are never removed).
   mutable std::set<std::string, std::less<>> shared_for_good_;
   std::string dir_;
   Options options_;

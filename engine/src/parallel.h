@@ -2,12 +2,14 @@
 // over the machine's cores for the length of one call. The LMDB transaction stays on the
 // calling thread; the work given here must touch nothing shared but what it is handed.
 //
-// fn must not throw. If a thread cannot be started the rest runs on the calling thread.
+// If a thread cannot be started the rest runs on the calling thread.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <exception>
+#include <mutex>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -16,7 +18,9 @@ namespace birga::engine {
 
 // Calls fn(i) once for every i in [0, n), on up to `max_threads` threads (the caller's
 // included), and returns when all calls have returned. Items are handed out one at a time,
-// so uneven items balance. Below `min_items` everything runs on the calling thread.
+// so uneven items balance. Below `min_items` everything runs on the calling thread. An
+// exception thrown by fn (std::bad_alloc) stops the handing out; once every thread is joined
+// the first one is rethrown on the calling thread, as if the loop had run there.
 template <typename Fn>
 void parallel_for(size_t n, Fn&& fn, size_t min_items = 16, unsigned max_threads = 4) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -26,20 +30,27 @@ void parallel_for(size_t n, Fn&& fn, size_t min_items = 16, unsigned max_threads
     return;
   }
   std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) fn(i);
+  std::mutex failure_mu;
+  std::exception_ptr failure;
+  auto work = [&]() noexcept {
+    try {
+      for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) fn(i);
+    } catch (...) {
+      next.store(n, std::memory_order_relaxed);
+      std::lock_guard<std::mutex> lock(failure_mu);
+      if (!failure) failure = std::current_exception();
+    }
   };
   std::vector<std::thread> helpers;
-  helpers.reserve(threads - 1);
-  for (size_t t = 1; t < threads; ++t) {
-    try {
-      helpers.emplace_back(work);
-    } catch (const std::system_error&) {
-      break;  // the calling thread does the rest
-    }
+  try {
+    helpers.reserve(threads - 1);
+    for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
+  } catch (const std::exception&) {
+    // No (more) threads to be had: the calling thread does the rest.
   }
   work();
   for (std::thread& h : helpers) h.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace birga::engine

@@ -3,6 +3,7 @@
 // change per scope and stores and applies it, all in one LMDB write transaction.
 #include <algorithm>
 #include <map>
+#include <new>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -244,13 +245,21 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
     };
     std::vector<Sealing> seals;
     seals.reserve(by_scope.size());
-    struct Joiner {
+    auto seal = [this](Sealing& s) noexcept {
+      try {
+        s.sealed = seal_own_change(s.h, s.ops, *s.key, device);
+      } catch (const std::bad_alloc&) {
+        s.sealed = Status::resource_exhausted("out of memory while sealing a change");
+      } catch (const std::exception& e) {
+        s.sealed = Status::internal(std::string("sealing a change: ") + e.what());
+      }
+    };
+    struct Joiner {  // declared after `seal`, so joined before `seal` is destroyed
       std::vector<std::thread> threads;
       ~Joiner() {
         for (std::thread& t : threads) t.join();
       }
     } sealers;
-    auto seal = [this](Sealing& s) { s.sealed = seal_own_change(s.h, s.ops, *s.key, device); };
 
     for (auto& [scope, ops] : by_scope) {
       BIRGA_RETURN_IF_ERROR(check_own_write(scope));

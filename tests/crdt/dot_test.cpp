@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "birga/crdt/codec.h"
+#include "random_ops.h"
+
 namespace birga::crdt {
 namespace {
 
@@ -123,6 +126,91 @@ TEST_CASE("VersionVector: compare tells equal, before, after and concurrent", "[
   m.merge(a2b2);
   CHECK(m.compare(a3b1) == Order::kAfter);
   CHECK(a2b2.compare(m) == Order::kBefore);
+}
+
+}  // namespace
+}  // namespace birga::crdt
+
+// ---- DotRanges ---------------------------------------------------------------------------------
+
+namespace birga::crdt {
+namespace {
+
+TEST_CASE("DotRanges: runs merge when they touch or overlap, in any insertion order",
+          "[crdt][dot]") {
+  DotRanges r;
+  r.insert(Dot{kA, 5});
+  r.insert(Dot{kA, 7});
+  CHECK(r.runs().size() == 2);
+  r.insert(Dot{kA, 6});  // bridges 5 and 7
+  REQUIRE(r.runs().size() == 1);
+  CHECK(r.runs()[0] == DotRanges::Run{kA, 5, 7});
+  r.insert_run(kA, 1, 4);  // touches from below
+  r.insert_run(kB, 3, 3);
+  r.insert_run(kA, 10, 20);
+  r.insert_run(kA, 2, 12);  // overlaps both runs of A
+  REQUIRE(r.runs().size() == 2);
+  CHECK(r.runs()[0] == DotRanges::Run{kA, 1, 20});
+  CHECK(r.runs()[1] == DotRanges::Run{kB, 3, 3});
+  CHECK(r.contains(Dot{kA, 1}));
+  CHECK(r.contains(Dot{kA, 20}));
+  CHECK_FALSE(r.contains(Dot{kA, 21}));
+  CHECK_FALSE(r.contains(Dot{kB, 2}));
+  CHECK_FALSE(r.contains(Dot{kC, 3}));
+  // The largest counter, with no wrap-around when touching it.
+  r.insert_run(kC, UINT64_MAX - 1, UINT64_MAX);
+  r.insert(Dot{kC, UINT64_MAX - 2});
+  CHECK(r.runs().back() == DotRanges::Run{kC, UINT64_MAX - 2, UINT64_MAX});
+  CHECK(r.contains(Dot{kC, UINT64_MAX}));
+}
+
+TEST_CASE("DotRanges: the same set as a DotSet under random inserts and merges (property)",
+          "[crdt][dot][property]") {
+  const std::string name = "DotRanges: the same set as a DotSet under random inserts and merges";
+  testing::run_property(name, 300, [&](uint64_t seed) -> std::optional<std::string> {
+    testing::Rng rng(seed);
+    auto below = [&](uint64_t n) { return testing::pick(rng, n); };
+    const ActorId actors[] = {kA, kB, kC};
+    DotRanges ranges, other;
+    DotSet set, other_set;
+    for (int step = 0; step < 200; ++step) {
+      const ActorId& a = actors[below(3)];
+      const uint64_t first = 1 + below(60), len = below(4);
+      DotRanges& r = below(4) == 0 ? other : ranges;
+      DotSet& s = &r == &other ? other_set : set;
+      r.insert_run(a, first, first + len);
+      for (uint64_t c = first; c <= first + len; ++c) s.insert(Dot{a, c});
+      if (below(20) == 0) {
+        ranges.insert(other);
+        set.insert(other_set.begin(), other_set.end());
+      }
+      if (ranges.to_set() != set) return "sets differ at step " + std::to_string(step);
+      for (uint64_t c = 0; c < 70; ++c) {
+        const Dot d{a, c};
+        if (ranges.contains(d) != (set.count(d) > 0)) {
+          return "contains(" + d.to_string() + ") wrong at step " + std::to_string(step);
+        }
+      }
+      // Canonical: runs sorted, of one actor never overlapping nor touching.
+      const auto& runs = ranges.runs();
+      for (size_t i = 1; i < runs.size(); ++i) {
+        if (runs[i - 1].actor == runs[i].actor ? runs[i - 1].last + 1 >= runs[i].first
+                                               : !(runs[i - 1].actor < runs[i].actor)) {
+          return "runs not canonical at step " + std::to_string(step);
+        }
+      }
+      // Encoded as a dot set, byte for byte, and read back.
+      ByteWriter w1, w2;
+      w1.dots(set);
+      w2.dot_ranges(ranges);
+      if (w1.data() != w2.data()) return "encodings differ at step " + std::to_string(step);
+      ByteReader rd(w2.data());
+      if (rd.dot_ranges() != ranges || !rd.finish().is_ok()) {
+        return "decoding differs at step " + std::to_string(step);
+      }
+    }
+    return std::nullopt;
+  });
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,18 @@ namespace birga::crdt {
 struct CodecTables {
   std::vector<ActorId> actors;
   std::vector<Timestamp> times;
+
+  // The writer's lookups: the index of an entry, added when absent. A linear search while a
+  // table is small (a record's handful of actors and times), a map once it is not (an append
+  // log keeps one time per entry), so encoding stays O(n log n).
+  uint64_t index_of(const ActorId& a) { return index_in(actors, actor_index, a); }
+  uint64_t index_of(Timestamp t) { return index_in(times, time_index, t); }
+
+ private:
+  template <typename T>
+  static uint64_t index_in(std::vector<T>& table, std::map<T, uint64_t>& index, const T& v);
+  std::map<ActorId, uint64_t> actor_index;  // filled once `actors` outgrows a linear search
+  std::map<Timestamp, uint64_t> time_index;
 };
 
 class ByteWriter {
@@ -42,6 +55,7 @@ class ByteWriter {
   void actor(const ActorId& a);
   void dot(const Dot& d);
   void dots(const DotSet& s);
+  void dot_ranges(const DotRanges& s);  // the same encoding as dots()
   void timestamp(Timestamp t);
   void value(const Value& v);
 
@@ -71,6 +85,7 @@ class ByteReader {
   ActorId actor();
   Dot dot();
   DotSet dots();
+  DotRanges dot_ranges();  // reads what dots() reads
   Timestamp timestamp();
   Value value();
   // A count of items each at least `min_item_bytes` long: refused if the rest of the input
@@ -84,6 +99,7 @@ class ByteReader {
   // Reads actors and timestamps as indexes into `t` (an index out of range fails), or in full
   // when `t` is null.
   void use_tables(const CodecTables* t) { tables_ = t; }
+  const CodecTables* tables() const { return tables_; }
   // The fewest bytes an actor takes in the input (for count()).
   size_t actor_bytes() const { return tables_ ? 1 : 16; }
   // Records a failure found by the caller ("unknown field kind 9") at the current offset.
@@ -93,6 +109,8 @@ class ByteReader {
 
  private:
   bool need(size_t n);
+  template <typename Add>
+  void read_dots(Add add);
   template <typename T>
   T table_entry(const std::vector<T>& table, const char* what);
 

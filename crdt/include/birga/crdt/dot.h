@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace birga::crdt {
 
@@ -40,6 +41,32 @@ struct Dot {
 };
 
 using DotSet = std::set<Dot>;
+
+// The same set as a DotSet, kept as runs of consecutive counters per actor. The ops of one
+// change that touch one record have consecutive counters, so the dots a record has applied
+// take a few runs in one array whatever their number (a std::set holds a node per dot).
+class DotRanges {
+ public:
+  bool contains(const Dot& d) const;
+  void insert(const Dot& d) { insert_run(d.actor, d.counter, d.counter); }
+  void insert(const DotRanges& other);
+  // Adds counters first..last (first <= last) of `actor`.
+  void insert_run(const ActorId& actor, uint64_t first, uint64_t last);
+  bool empty() const { return runs_.empty(); }
+  DotSet to_set() const;
+
+  struct Run {
+    ActorId actor;
+    uint64_t first = 0, last = 0;  // inclusive
+    friend bool operator==(const Run&, const Run&) = default;
+  };
+  // In (actor, counter) order; runs of one actor neither overlap nor touch.
+  const std::vector<Run>& runs() const { return runs_; }
+  friend bool operator==(const DotRanges&, const DotRanges&) = default;
+
+ private:
+  std::vector<Run> runs_;
+};
 
 enum class Order { kEqual, kBefore, kAfter, kConcurrent };
 

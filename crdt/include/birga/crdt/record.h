@@ -20,8 +20,8 @@
 #include <map>
 #include <string>
 #include <utility>
-#include <vector>
 #include <variant>
+#include <vector>
 
 #include "birga/crdt/append_log.h"
 #include "birga/crdt/aw_set.h"
@@ -68,7 +68,7 @@ class Record {
   // Some mv field holds concurrent values, or a delete conflicts with an edit.
   bool is_conflicted() const;
   // The dots of every field op applied: what a delete written here observes.
-  const DotSet& field_dots() const { return field_dots_; }
+  DotSet field_dots() const { return field_dots_.to_set(); }
   // The live deletes: what a restore written here observes.
   DotSet delete_dots() const { return deletes_.live_dots(); }
   bool has_applied(const Dot& dot) const;
@@ -95,8 +95,8 @@ class Record {
   Fields::iterator lower(const FieldKey& key);
   Fields::const_iterator lower(const FieldKey& key) const;
   DotStore<DotSet> deletes_;  // live deletes, each with the field dots it covered
-  DotSet field_dots_;         // every field op applied
-  DotSet record_op_dots_;     // every delete and restore applied
+  DotRanges field_dots_;      // every field op applied
+  DotRanges record_op_dots_;  // every delete and restore applied
 };
 
 }  // namespace birga::crdt
