@@ -43,11 +43,13 @@ Status Schema::check(const Op& op) const {
     }
     return Status::ok();
   }
-  const FieldSpec* f = field(op.collection, op.field);
-  const std::string where = "field '" + op.field + "' of '" + op.collection + "'";
-  if (!f) return Status::invalid_argument("unknown " + where);
+  auto it = c->fields.find(op.field);
+  const FieldSpec* f = it == c->fields.end() ? nullptr : &it->second;
+  // Named only when refusing: built on every check, it cost a few allocations per op.
+  auto where = [&] { return "field '" + op.field + "' of '" + op.collection + "'"; };
+  if (!f) return Status::invalid_argument("unknown " + where());
   if (f->storage_kind() != *fk) {
-    return Status::invalid_argument(where + " is " + kind_name(f->kind) + "; a " +
+    return Status::invalid_argument(where() + " is " + kind_name(f->kind) + "; a " +
                                     op_kind_name(op.kind) + " is refused");
   }
   const bool has_value = op.kind != OpKind::kCounterUpdate;
@@ -56,7 +58,7 @@ Status Schema::check(const Op& op) const {
     // A remove names its element; an mv/lww write may clear a field with null.
     const bool null_ok = op.kind == OpKind::kLwwWrite || op.kind == OpKind::kMvWrite;
     if (got != f->value_type && !(got == ValueType::kNull && null_ok && !f->required)) {
-      return Status::invalid_argument(where + " holds " + type_name(f->value_type) +
+      return Status::invalid_argument(where() + " holds " + type_name(f->value_type) +
                                       " values, not " + type_name(got));
     }
   }
