@@ -41,7 +41,7 @@ struct ChangeKey {
 // Parses a change_key; false when malformed.
 bool parse_change_key(std::string_view key, ChangeKey* out);
 
-// u8 len || collection || id(16): kRecords, kFeedPos, kConflicts key; kFeed and kIndex value.
+// u8 len || collection || id(16): record tables and kConflicts key; kFeed and kIndex value.
 std::string record_key(std::string_view collection, const crdt::RecordId& id);
 bool parse_record_key(std::string_view key, std::string* collection, crdt::RecordId* id);
 // u8 len || collection: prefix of every record of a collection.
