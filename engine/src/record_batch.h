@@ -20,8 +20,8 @@ struct LoadedRecord {
   crdt::RecordId id;
   std::string scope;  // empty until known (a record being created)
   crdt::Record state;
-  uint64_t feed_pos = 0;  // its position in the change feed (0: none yet)
-  bool existed = false;   // was in the store before this batch
+  uint64_t feed_pos = 0;        // its position in the change feed (0: none yet)
+  bool existed = false;         // was in the store before this batch
   bool was_conflicted = false;  // in the conflicts table before this batch
   bool dirty = false;
   std::vector<std::string> index_before;  // index entries at load time

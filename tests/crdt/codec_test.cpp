@@ -399,8 +399,8 @@ TEST_CASE("ByteReader: malformed content is refused", "[crdt][codec][hostile]") 
       w.varint(5);
       w.varint(1);  // one field
       w.bytes("title");
-      w.u8(1);  // lww
-      w.u8(1);  // set
+      w.u8(1);                  // lww
+      w.u8(1);                  // set
       w.varint(actor ? 0 : 1);  // time index
       w.varint(actor ? 1 : 0);  // actor index
       w.u8(0);
