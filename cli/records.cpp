@@ -5,6 +5,8 @@
 #include <map>
 #include <type_traits>
 
+#include "validate.h"
+
 namespace birga::cli {
 
 namespace {
@@ -115,14 +117,10 @@ Result<std::vector<RecordView>> holders_of(const Replica& replica, const std::st
 }
 
 std::string iso_time(uint64_t wall_ms) {
-  const auto secs = static_cast<std::time_t>(wall_ms / 1000);
-  std::tm utc{};
-  gmtime_r(&secs, &utc);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+  const std::string seconds = utc_text(wall_ms, "%Y-%m-%dT%H:%M:%S");
   char ms[8];
   std::snprintf(ms, sizeof ms, ".%03uZ", static_cast<unsigned>(wall_ms % 1000));
-  return std::string(buf) + ms;
+  return seconds + ms;
 }
 
 Result<RecordView> find_record(const Replica& replica, std::string_view collection,

@@ -167,13 +167,16 @@ Result<uint64_t> end_of_day_ms(std::string_view date, std::string_view field) {
   return static_cast<uint64_t>(days + 1) * 86400000ULL;
 }
 
-std::string date_of_ms(uint64_t ms) {
+std::string utc_text(uint64_t ms, const char* format) {
   const auto secs = static_cast<std::time_t>(ms / 1000);
   std::tm utc{};
   gmtime_r(&secs, &utc);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &utc);
-  return buf;
+  char buf[64];
+  return std::string(buf, std::strftime(buf, sizeof buf, format, &utc));
+}
+
+std::string date_of_ms(uint64_t ms) {
+  return utc_text(ms, "%Y-%m-%d");
 }
 
 Result<crdt::Value> parse_field_value(const crdt::Schema& schema, std::string_view collection,

@@ -48,6 +48,8 @@ Status check_scope_path(std::string_view path, std::string_view field);
 Result<uint64_t> end_of_day_ms(std::string_view date, std::string_view field);
 // "YYYY-MM-DD" (UTC) of a wall-clock time in milliseconds.
 std::string date_of_ms(uint64_t ms);
+// A wall-clock time in milliseconds, in UTC, formatted by strftime's `format`.
+std::string utc_text(uint64_t ms, const char* format);
 
 // Parses `text` as a value of `field` of `collection` for --where and resolve: by the field's
 // type (int, bool, text), then any date or enumeration rule the CLI knows for it.

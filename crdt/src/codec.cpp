@@ -28,7 +28,37 @@ void ByteWriter::dot(const Dot& d) {
 
 namespace {
 constexpr size_t kLinearTableEntries = 16;
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 }  // namespace
+
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * bytes.size());
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+std::optional<std::string> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return out;
+}
 
 template <typename T>
 uint64_t CodecTables::index_in(std::vector<T>& table, std::map<T, uint64_t>& index, const T& v) {
@@ -57,30 +87,15 @@ void ByteWriter::timestamp(Timestamp t) {
   varint(t.packed());
 }
 
-// A dot set groups its dots by actor (the set is ordered by actor first) and writes the
-// counters of each actor as increasing deltas: small for the common case.
+// A dot set is written as its runs (dot_ranges below): one encoding for both forms.
 void ByteWriter::dots(const DotSet& s) {
-  size_t groups = 0;
-  for (auto it = s.begin(); it != s.end(); ++it) {
-    if (it == s.begin() || std::prev(it)->actor != it->actor) ++groups;
-  }
-  varint(groups);
-  for (auto it = s.begin(); it != s.end();) {
-    auto end = it;
-    size_t n = 0;
-    while (end != s.end() && end->actor == it->actor) ++end, ++n;
-    actor(it->actor);
-    varint(n);
-    uint64_t prev = 0;
-    for (auto d = it; d != end; ++d) {
-      varint(d->counter - prev);
-      prev = d->counter;
-    }
-    it = end;
-  }
+  DotRanges ranges;
+  for (const Dot& d : s) ranges.insert(d);
+  dot_ranges(ranges);
 }
 
-// The same bytes as dots(ranges.to_set()).
+// A dot set groups its dots by actor (in actor order) and writes the counters of each actor
+// as increasing deltas: the first counter, then 1 for each next one of a run.
 void ByteWriter::dot_ranges(const DotRanges& ranges) {
   const auto& runs = ranges.runs();
   size_t groups = 0;

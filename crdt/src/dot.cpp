@@ -2,39 +2,19 @@
 
 #include <algorithm>
 
+#include "birga/crdt/codec.h"
+
 namespace birga::crdt {
-namespace {
-
-constexpr char kHex[] = "0123456789abcdef";
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
 
 std::string ActorId::to_hex() const {
-  std::string out;
-  out.reserve(32);
-  for (uint8_t b : bytes) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
+  return crdt::to_hex(bytes);
 }
 
 std::optional<ActorId> ActorId::from_hex(std::string_view hex) {
-  if (hex.size() != 32) return std::nullopt;
+  const std::optional<std::string> raw = crdt::from_hex(hex);
+  if (!raw || raw->size() != 16) return std::nullopt;
   ActorId id;
-  for (size_t i = 0; i < 16; ++i) {
-    const int hi = hex_value(hex[2 * i]);
-    const int lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    id.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
+  std::copy(raw->begin(), raw->end(), id.bytes.begin());
   return id;
 }
 

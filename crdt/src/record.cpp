@@ -52,14 +52,21 @@ void apply_to_field(Field& f, const Op& op) {
 
 }  // namespace
 
-Record::Fields::iterator Record::lower(const FieldKey& key) {
-  return std::lower_bound(fields_.begin(), fields_.end(), key,
+namespace {
+// The first field of `fields` whose key is not below `key`.
+template <typename Fields>
+auto lower_field(Fields& fields, const FieldKey& key) {
+  return std::lower_bound(fields.begin(), fields.end(), key,
                           [](const auto& entry, const FieldKey& k) { return entry.first < k; });
+}
+}  // namespace
+
+Record::Fields::iterator Record::lower(const FieldKey& key) {
+  return lower_field(fields_, key);
 }
 
 Record::Fields::const_iterator Record::lower(const FieldKey& key) const {
-  return std::lower_bound(fields_.begin(), fields_.end(), key,
-                          [](const auto& entry, const FieldKey& k) { return entry.first < k; });
+  return lower_field(fields_, key);
 }
 
 Field& Record::field_for(const std::string& name, FieldKind kind) {

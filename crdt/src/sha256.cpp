@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "birga/crdt/codec.h"
+
 namespace birga::crdt {
 namespace {
 
@@ -89,13 +91,7 @@ std::array<uint8_t, 32> Sha256::digest(std::string_view data) {
 }
 
 std::string Sha256::hex(const std::array<uint8_t, 32>& digest) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : digest) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
+  return to_hex(digest);
 }
 
 }  // namespace birga::crdt

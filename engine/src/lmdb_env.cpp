@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "birga/crdt/codec.h"
+
 namespace birga::engine {
 namespace {
 
@@ -161,10 +163,7 @@ namespace {
 const std::string kRecordTablePrefix = "records/";  // meta: + collection -> its table's name
 
 std::string record_table_name(std::string_view collection) {
-  static const char* const kHex = "0123456789abcdef";
-  std::string name = "r";  // "r" + 2 hex digits per byte: at most 511 bytes, LMDB's key limit
-  for (unsigned char c : collection) name += {kHex[c >> 4], kHex[c & 15]};
-  return name;
+  return "r" + crdt::to_hex(collection);  // 2 hex digits per byte: at most 511, LMDB's key limit
 }
 }  // namespace
 
@@ -234,19 +233,12 @@ Status Txn::check_record_tables() const {
       {}, "the main table"));
   for (const std::string& name : names) {
     if (name == table_name(Table::kRecords)) continue;
-    std::string collection;
-    bool hex = name.size() % 2 == 1 && name.size() > 1;
-    for (size_t i = 1; hex && i < name.size(); i += 2) {
-      auto digit = [](char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-      };
-      const int hi = digit(name[i]), lo = digit(name[i + 1]);
-      if (hi < 0 || lo < 0)
-        hex = false;
-      else
-        collection += static_cast<char>(hi * 16 + lo);
+    // Exactly a name record_table_name() gives: "r" and the lowercase hex of a collection.
+    const std::optional<std::string> decoded = crdt::from_hex(std::string_view(name).substr(1));
+    if (!decoded || decoded->empty() || record_table_name(*decoded) != name) {
+      return Status::data_loss("the store holds an unknown table '" + name + "'");
     }
-    if (!hex) return Status::data_loss("the store holds an unknown table '" + name + "'");
+    const std::string& collection = *decoded;
     auto registered = get(Table::kMeta, kRecordTablePrefix + collection);
     if (!registered.is_ok()) return registered.status();
     if (!*registered || **registered != name) {

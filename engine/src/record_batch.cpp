@@ -110,13 +110,21 @@ Status RecordBatch::flush() {
     const LoadedRecord& rec = *out[i].rec;
     out[i].payload = Replica::Impl::record_payload(rec.feed_pos, rec.scope, rec.state);
   });
-  std::map<std::string_view, std::vector<const std::string*>> by_collection;
-  for (const Out& o : out) by_collection[o.rec->collection].push_back(&o.payload);
+  // Each collection's dictionary, looked up once; the payloads of a collection that has none
+  // yet may make it (only those are gathered).
   std::map<std::string_view, std::shared_ptr<const Replica::Impl::RecordDict>> dicts;
-  for (auto& [collection, payloads] : by_collection) {
-    auto dict = replica_.collection_dict(txn_, collection);
-    if (!dict.is_ok()) return dict.status();
-    if (!*dict) dict = replica_.make_collection_dict(txn_, collection, payloads);
+  std::map<std::string_view, std::vector<const std::string*>> without_dict;
+  for (const Out& o : out) {
+    auto [it, fresh] = dicts.try_emplace(o.rec->collection);
+    if (fresh) {
+      auto dict = replica_.collection_dict(txn_, o.rec->collection);
+      if (!dict.is_ok()) return dict.status();
+      it->second = *dict;
+    }
+    if (!it->second) without_dict[it->first].push_back(&o.payload);
+  }
+  for (auto& [collection, payloads] : without_dict) {
+    auto dict = replica_.make_collection_dict(txn_, collection, payloads);
     if (!dict.is_ok()) return dict.status();
     dicts[collection] = *dict;
   }

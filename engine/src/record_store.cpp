@@ -93,7 +93,12 @@ Result<std::shared_ptr<const Replica::Impl::RecordDict>> Replica::Impl::record_d
     return Status::data_loss("record dictionary " + std::to_string(id) +
                              " cannot be decrypted or does not match its id");
   }
-  auto dict = std::make_shared<const RecordDict>(id, *content);
+  return cache_dict(id, *content);
+}
+
+Result<std::shared_ptr<const Replica::Impl::RecordDict>> Replica::Impl::cache_dict(
+    uint64_t id, std::string_view content) const {
+  auto dict = std::make_shared<const RecordDict>(id, content);
   if (!dict->compress || !dict->decompress) {
     return Status::resource_exhausted("zstd could not load a record dictionary");
   }
@@ -126,12 +131,7 @@ Result<std::shared_ptr<const Replica::Impl::RecordDict>> Replica::Impl::make_col
   BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, kDictForPrefix + std::string(collection), id_bytes));
   // Cached at once: the id names this content, so the entry stays right even if the
   // transaction is then aborted (the dictionary is simply made again).
-  auto dict = std::make_shared<const RecordDict>(id, content);
-  if (!dict->compress || !dict->decompress) {
-    return Status::resource_exhausted("zstd could not make a record dictionary");
-  }
-  record_dicts[id] = dict;
-  return std::shared_ptr<const RecordDict>(dict);
+  return cache_dict(id, content);
 }
 
 std::string Replica::Impl::record_payload(uint64_t feed_pos, std::string_view scope,

@@ -78,6 +78,8 @@ class Replica::Impl {
       engine::Txn& txn, std::string_view collection,
       const std::vector<const std::string*>& payloads);
   Result<std::shared_ptr<const RecordDict>> record_dict(const engine::Txn& txn, uint64_t id) const;
+  // Makes the dictionary `content` (named `id`) usable and caches it.
+  Result<std::shared_ptr<const RecordDict>> cache_dict(uint64_t id, std::string_view content) const;
   // Loaded dictionaries by id (an id is a hash of the content: an entry is never stale).
   mutable std::map<uint64_t, std::shared_ptr<const RecordDict>> record_dicts;
   // kIndex key of (collection, field, value): a keyed hash, so the file shows no value.

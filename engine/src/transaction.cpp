@@ -221,9 +221,10 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
   return env->write([&](Txn& txn) -> Status {
     engine::RecordBatch batch(*this, txn);
     // Group by scope, keeping the order of ops within each.
-    std::map<std::string, std::vector<Transaction::Pending*>> by_scope;
+    // The keys view scopes held by `pending` or by the batch's records, which outlive the map.
+    std::map<std::string_view, std::vector<Transaction::Pending*>> by_scope;
     for (Transaction::Pending& p : pending) {
-      std::string scope = p.scope;
+      std::string_view scope = p.scope;
       if (scope.empty()) {
         auto rec = batch.load(p.op.collection, p.op.record);
         if (!rec.is_ok()) return rec.status();
@@ -261,7 +262,8 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       }
     } sealers;
 
-    for (auto& [scope, ops] : by_scope) {
+    for (auto& [scope_view, ops] : by_scope) {
+      const std::string scope(scope_view);
       BIRGA_RETURN_IF_ERROR(check_own_write(scope));
       const auto epoch = current_epoch(scope);
       if (!epoch) {

@@ -2,6 +2,7 @@
 
 #include <capnp/message.h>
 
+#include "birga/crdt/codec.h"
 #include "capnp_util.h"
 #include "sync.capnp.h"
 #include "trust_internal.h"
@@ -161,23 +162,14 @@ Result<Certificate> Certificate::parse_self_signed_claim(std::string_view bytes)
 }
 
 std::string key_hex(const PublicKey& key) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : key) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
+  return crdt::to_hex(key);
 }
 
 std::optional<PublicKey> parse_key_hex(std::string_view hex) {
-  if (hex.size() != 64) return std::nullopt;
+  const std::optional<std::string> raw = crdt::from_hex(hex);
+  if (!raw || raw->size() != 32) return std::nullopt;
   PublicKey k;
-  for (size_t half = 0; half < 2; ++half) {
-    auto part = crdt::ActorId::from_hex(hex.substr(32 * half, 32));
-    if (!part) return std::nullopt;
-    std::copy(part->bytes.begin(), part->bytes.end(), k.begin() + 16 * half);
-  }
+  std::copy(raw->begin(), raw->end(), k.begin());
   return k;
 }
 

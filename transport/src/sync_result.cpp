@@ -4,18 +4,14 @@
 #include <ctime>
 #include <sstream>
 
+#include "birga/crdt/codec.h"
+
 namespace birga::transport {
 
 namespace {
 
 std::string hex_prefix(const PublicKey& key, size_t bytes) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes && i < key.size(); ++i) {
-    out += kHex[key[i] >> 4];
-    out += kHex[key[i] & 15];
-  }
-  return out;
+  return crdt::to_hex(key).substr(0, 2 * bytes);
 }
 
 std::string utc_timestamp() {

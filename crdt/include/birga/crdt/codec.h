@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,15 @@
 #include "birga/status.h"
 
 namespace birga::crdt {
+
+// Lowercase hex of `bytes`, two digits per byte.
+std::string to_hex(std::string_view bytes);
+template <size_t N>
+std::string to_hex(const std::array<uint8_t, N>& bytes) {
+  return to_hex(std::string_view(reinterpret_cast<const char*>(bytes.data()), N));
+}
+// The bytes `hex` spells (digits of either case), or nullopt when it is not pairs of hex digits.
+std::optional<std::string> from_hex(std::string_view hex);
 
 // Tables a message may put ahead of its body (Record::encode does): while a writer or reader
 // uses them, every actor and every timestamp is written as a varint index into them instead of
