@@ -123,25 +123,29 @@ Result<std::vector<std::string>> Replica::export_missing(const std::string& scop
 Result<std::string> Replica::state_hash(const std::string& scope) const {
   crdt::Sha256 hash;
   Status s = impl_->env->read([&](const Txn& txn) -> Status {
-    // In record key order, whichever tables the collections live in (lmdb_env.h).
-    std::vector<std::pair<std::string_view, std::string_view>> entries;
+    // In record key order, whichever tables the collections live in (lmdb_env.h): blocks
+    // never overlap, so their keys order them.
+    std::vector<std::pair<std::string_view, std::string_view>> blocks;
     auto tables = txn.record_tables();
     if (!tables.is_ok()) return tables.status();
     for (const engine::RecordTable& t : *tables) {
       BIRGA_RETURN_IF_ERROR(txn.scan(t, "", [&](std::string_view k, std::string_view v) {
-        entries.emplace_back(k, v);
+        blocks.emplace_back(k, v);
         return true;
       }));
     }
-    std::sort(entries.begin(), entries.end());
-    for (const auto& [k, v] : entries) {
-      Impl::StoredRecord rec;
-      BIRGA_RETURN_IF_ERROR(impl_->open_record(txn, k, v, &rec));
-      if (rec.scope != scope) continue;
-      crdt::ByteWriter w;
-      w.bytes(k);
-      rec.state.encode(w);
-      hash.update(w.data());
+    std::sort(blocks.begin(), blocks.end());
+    std::string last_key;
+    for (const auto& [k, v] : blocks) {
+      BIRGA_RETURN_IF_ERROR(impl_->visit_block(txn, k, v, &last_key,
+                                               [&](std::string_view rkey, Impl::StoredRecord& rec) {
+                                                 if (rec.scope != scope) return Status::ok();
+                                                 crdt::ByteWriter w;
+                                                 w.bytes(rkey);
+                                                 rec.state.encode(w);
+                                                 hash.update(w.data());
+                                                 return Status::ok();
+                                               }));
     }
     return Status::ok();
   });
@@ -218,8 +222,8 @@ Status verify_records(const Replica::Impl& impl, const Txn& txn) {
   BIRGA_RETURN_IF_ERROR(txn.check_record_tables());
   auto tables = txn.record_tables();
   if (!tables.is_ok()) return tables.status();
-  Status problem;
-  auto check = [&](const engine::RecordTable& t, std::string_view k, std::string_view v) {
+  auto check = [&](const engine::RecordTable& t, std::string_view k,
+                   const Replica::Impl::StoredRecord& rec) {
     std::string collection;
     crdt::RecordId id;
     if (!engine::parse_record_key(k, &collection, &id)) {
@@ -228,8 +232,6 @@ Status verify_records(const Replica::Impl& impl, const Txn& txn) {
     auto home = txn.records_of(collection);
     if (!home.is_ok()) return home.status();
     if (*home != t) return Status::data_loss("a record is stored outside its collection's table");
-    Replica::Impl::StoredRecord rec;
-    BIRGA_RETURN_IF_ERROR(impl.open_record(txn, k, v, &rec));
     auto flagged = txn.get(Table::kConflicts, k);
     if (!flagged.is_ok() || flagged->has_value() != rec.state.is_conflicted()) {
       return Status::data_loss("conflict set disagrees with a record");
@@ -244,11 +246,9 @@ Status verify_records(const Replica::Impl& impl, const Txn& txn) {
     return Status::ok();
   };
   for (const engine::RecordTable& t : *tables) {
-    BIRGA_RETURN_IF_ERROR(txn.scan(t, "", [&](std::string_view k, std::string_view v) {
-      problem = check(t, k, v);
-      return problem.is_ok();
-    }));
-    BIRGA_RETURN_IF_ERROR(problem);
+    BIRGA_RETURN_IF_ERROR(impl.scan_records(
+        txn, t, "",
+        [&](std::string_view k, Replica::Impl::StoredRecord& rec) { return check(t, k, rec); }));
   }
   return Status::ok();
 }

@@ -1,6 +1,8 @@
 #include "lmdb_env.h"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 
 #include <cerrno>
 #include <cinttypes>
@@ -25,6 +27,24 @@ MDB_val to_val(std::string_view s) {
 }
 std::string_view to_view(const MDB_val& v) {
   return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+// LMDB reports a write cut short as EIO: the disk (or the process's file size limit) filled
+// up in the middle of it, or the device failed. True when the store's file system has less
+// than 16 MiB free or the file has reached the file size limit: then it was space.
+bool out_of_space(const std::string& dir) {
+  struct statvfs fs {};
+  if (statvfs(dir.c_str(), &fs) == 0 &&
+      uint64_t{fs.f_bavail} * fs.f_frsize < (uint64_t{16} << 20)) {
+    return true;
+  }
+  rlimit limit{};
+  if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    std::error_code ec;
+    const uint64_t size = std::filesystem::file_size(dir + "/data.mdb", ec);
+    if (!ec && size + (uint64_t{1} << 20) >= limit.rlim_cur) return true;
+  }
+  return false;
 }
 
 // Set by Txn::put when LMDB reports the map full, so LmdbEnv::write can grow and retry.
@@ -157,6 +177,33 @@ Status Txn::scan(Table t, std::string_view prefix, const Visit& fn, std::string_
 Status Txn::scan(RecordTable t, std::string_view prefix, const Visit& fn,
                  std::string_view from) const {
   return scan(t.dbi, prefix, fn, from, "records");
+}
+
+Status Txn::del(RecordTable t, std::string_view key) {
+  if (!writable_) return Status::internal("del in a read transaction");
+  MDB_val k = to_val(key);
+  const int rc = mdb_del(txn_, t.dbi, &k, nullptr);
+  if (rc == MDB_NOTFOUND) return Status::ok();
+  if (rc == MDB_MAP_FULL) t_map_full = true;
+  return lmdb_status(rc, "delete from records");
+}
+
+Result<std::optional<Txn::Entry>> Txn::floor(RecordTable t, std::string_view prefix,
+                                             std::string_view key) const {
+  Cursor cur;
+  BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn_, t.dbi, &cur.c), "cursor"));
+  MDB_val k = to_val(key), v{};
+  int rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE);
+  if (rc == MDB_SUCCESS && to_view(k) != key) {
+    rc = mdb_cursor_get(cur.c, &k, &v, MDB_PREV);  // the first key past `key`: step back
+  } else if (rc == MDB_NOTFOUND) {
+    rc = mdb_cursor_get(cur.c, &k, &v, MDB_LAST);  // every key is below `key`
+  }
+  if (rc == MDB_NOTFOUND) return std::optional<Entry>();
+  if (rc != MDB_SUCCESS) return lmdb_status(rc, "seek in records");
+  const std::string_view found = to_view(k);
+  if (found.substr(0, prefix.size()) != prefix) return std::optional<Entry>();
+  return std::optional<Entry>(Entry{found, to_view(v)});
 }
 
 namespace {
@@ -356,6 +403,7 @@ Status LmdbEnv::write(const std::function<Status(Txn&)>& fn) {
       BIRGA_RETURN_IF_ERROR(grow());
       continue;
     }
+    if (rc == EIO && out_of_space(dir_)) rc = ENOSPC;
     return lmdb_status(rc, "commit");
   }
   return Status::internal("write transaction retried too often");

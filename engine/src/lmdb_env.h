@@ -101,6 +101,13 @@ class Txn {
              PutHint hint = PutHint::kNone);
   Status scan(RecordTable t, std::string_view prefix, const Visit& fn,
               std::string_view from = {}) const;
+  Status del(RecordTable t, std::string_view key);
+  // The entry with the greatest key <= `key` whose key starts with `prefix`, or nullopt.
+  struct Entry {
+    std::string_view key, value;
+  };
+  Result<std::optional<Entry>> floor(RecordTable t, std::string_view prefix,
+                                     std::string_view key) const;
 
   MDB_txn* raw() const { return txn_; }
 

@@ -8,6 +8,18 @@
 
 namespace birga::engine {
 
+namespace {
+// A block holds at most this many records, and this many bytes of their payloads (a record
+// larger than that has a block of its own). Compressed, such a block usually fits in a leaf
+// page beside another.
+constexpr size_t kBlockMaxRecords = 32;
+constexpr size_t kBlockMaxBytes = 4608;
+// LMDB keeps an entry in its leaf page while node header (8 bytes) + key + value fit in this
+// many bytes (me_nodemax with 4096-byte pages); a larger value takes overflow pages of its
+// own, rounded up to whole pages. A sealed block that would is cut in two and sealed again.
+constexpr size_t kLeafNodeMax = 2038;
+}  // namespace
+
 Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crdt::RecordId& id) {
   // Ops come grouped by record: the one asked for last is usually asked for again.
   if (last_ && last_->id == id && last_->collection == collection) return last_;
@@ -20,19 +32,56 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
   rec.id = id;
   auto table = txn_.records_of(collection);
   if (!table.is_ok()) return table.status();
-  auto stored = txn_.get(*table, rkey);
-  if (!stored.is_ok()) return stored.status();
-  if (*stored) {
-    Replica::Impl::StoredRecord s;
-    BIRGA_RETURN_IF_ERROR(replica_.open_record(txn_, rkey, **stored, &s));
-    rec.feed_pos = s.feed_pos;
-    rec.scope = std::move(s.scope);
-    rec.state = std::move(s.state);
-    rec.existed = true;
-    rec.was_conflicted = rec.state.is_conflicted();
-    rec.index_before = index_entries(rec);
+  const std::string_view prefix(rkey.data(), rkey.size() - id.bytes.size());
+  // The block holding the record is the one with the greatest key <= the record's.
+  auto floor = txn_.floor(*table, prefix, rkey);
+  if (!floor.is_ok()) return floor.status();
+  if (*floor) {
+    rec.block = std::string((*floor)->key);
+    auto b = block(*table, rec.block, (*floor)->value);
+    if (!b.is_ok()) return b.status();
+    if (const Replica::Impl::BlockItem* item = (*b)->content.find(id)) {
+      Replica::Impl::StoredRecord s;
+      BIRGA_RETURN_IF_ERROR(Replica::Impl::open_payload(item->payload, &s));
+      rec.feed_pos = s.feed_pos;
+      rec.scope = std::move(s.scope);
+      rec.state = std::move(s.state);
+      rec.existed = true;
+      rec.was_conflicted = rec.state.is_conflicted();
+      rec.index_before = index_entries(rec);
+    }
+  } else {
+    // Before the collection's first block: a new record, to be stored with that block (or,
+    // when the collection has none, in a block of its own).
+    rec.block = std::string(prefix);
+    BIRGA_RETURN_IF_ERROR(txn_.scan(*table, prefix, [&](std::string_view k, auto) {
+      rec.block = std::string(k);
+      return false;
+    }));
   }
   return last_ = &records_.emplace(rkey, std::move(rec)).first->second;
+}
+
+Result<LoadedBlock*> RecordBatch::block(RecordTable table, const std::string& key,
+                                        std::optional<std::string_view> sealed) {
+  auto [it, fresh] = blocks_.try_emplace(key);
+  if (!fresh) return &it->second;
+  if (!sealed) {
+    auto stored = txn_.get(table, key);
+    if (!stored.is_ok()) {
+      blocks_.erase(it);
+      return stored.status();
+    }
+    sealed = *stored;
+  }
+  if (sealed) {
+    if (Status s = replica_.open_block(txn_, key, *sealed, &it->second.content); !s.is_ok()) {
+      blocks_.erase(it);
+      return s;
+    }
+    it->second.stored = true;
+  }
+  return &it->second;
 }
 
 Status RecordBatch::apply(const crdt::Op& op, const std::string& scope) {
@@ -93,7 +142,6 @@ Status RecordBatch::flush() {
     LoadedRecord* rec;
     std::string payload;
     const Replica::Impl::RecordDict* dict = nullptr;
-    std::string sealed;
   };
   std::vector<Out> out;
   for (auto& [rkey, rec] : records_) {
@@ -104,7 +152,7 @@ Status RecordBatch::flush() {
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kFeed, old_pos));
     }
     rec.feed_pos = feed_next++;
-    out.push_back({&rkey, &rec, {}, nullptr, {}});
+    out.push_back({&rkey, &rec, {}, nullptr});
   }
   parallel_for(out.size(), [&](size_t i) {
     const LoadedRecord& rec = *out[i].rec;
@@ -129,17 +177,102 @@ Status RecordBatch::flush() {
     dicts[collection] = *dict;
   }
   for (Out& o : out) o.dict = dicts[o.rec->collection].get();
-  parallel_for(out.size(), [&](size_t i) {
-    out[i].sealed = replica_.seal_record(*out[i].rkey, out[i].payload, out[i].dict);
-  });
+
+  // Each block with changed records is written again: its records merged with the changed
+  // ones, cut into blocks of at most kBlockMaxRecords records and kBlockMaxBytes of payloads
+  // (filled in order, so records appended at the end leave full blocks behind).
+  struct Chunk {
+    RecordTable table;
+    std::string key;
+    std::vector<Replica::Impl::BlockItem> items;
+    const Replica::Impl::RecordDict* dict = nullptr;
+    bool replaces = false;  // stored under the key of the block it rewrites
+    std::string sealed;
+  };
+  std::vector<Chunk> chunks;
+  std::map<std::string_view, std::vector<const Out*>> by_block;  // in record key order
+  for (const Out& o : out) by_block[o.rec->block].push_back(&o);
+  for (const auto& [block_key, changed] : by_block) {
+    const LoadedRecord& first = *changed.front()->rec;
+    auto table = txn_.records_of(first.collection, true);
+    if (!table.is_ok()) return table.status();
+    auto b = block(*table, std::string(block_key));
+    if (!b.is_ok()) return b.status();
+    const std::vector<Replica::Impl::BlockItem>& kept = (*b)->content.items;
+    std::vector<Replica::Impl::BlockItem> merged;
+    merged.reserve(kept.size() + changed.size());
+    size_t k = 0;
+    for (const Out* o : changed) {
+      while (k < kept.size() && kept[k].id < o->rec->id) merged.push_back(kept[k++]);
+      if (k < kept.size() && kept[k].id == o->rec->id) ++k;
+      merged.push_back({o->rec->id, o->payload});
+    }
+    merged.insert(merged.end(), kept.begin() + k, kept.end());
+
+    const std::string_view prefix = *changed.front()->rkey;
+    const size_t first_chunk = chunks.size();
+    size_t bytes = 0;
+    for (const Replica::Impl::BlockItem& item : merged) {
+      if (chunks.size() == first_chunk || chunks.back().items.size() >= kBlockMaxRecords ||
+          bytes + item.payload.size() > kBlockMaxBytes) {
+        Chunk c;
+        c.table = *table;
+        c.key = std::string(prefix.substr(0, prefix.size() - item.id.bytes.size()));
+        c.key.append(reinterpret_cast<const char*>(item.id.bytes.data()), item.id.bytes.size());
+        c.dict = changed.front()->dict;
+        chunks.push_back(std::move(c));
+        bytes = 0;
+      }
+      chunks.back().items.push_back(item);
+      bytes += item.payload.size();
+    }
+    if ((*b)->stored) {
+      if (chunks[first_chunk].key == block_key) {
+        chunks[first_chunk].replaces = true;
+      } else {
+        BIRGA_RETURN_IF_ERROR(txn_.del(*table, block_key));
+      }
+    }
+  }
+  std::vector<size_t> to_seal(chunks.size());
+  for (size_t i = 0; i < chunks.size(); ++i) to_seal[i] = i;
+  while (!to_seal.empty()) {
+    parallel_for(
+        to_seal.size(),
+        [&](size_t i) {
+          Chunk& c = chunks[to_seal[i]];
+          c.sealed = replica_.seal_block(c.key, c.items, c.dict);
+        },
+        2);
+    std::vector<size_t> again;
+    for (size_t i : to_seal) {
+      if (8 + chunks[i].key.size() + chunks[i].sealed.size() <= kLeafNodeMax ||
+          chunks[i].items.size() < 2) {
+        continue;
+      }
+      Chunk tail;
+      tail.table = chunks[i].table;
+      tail.dict = chunks[i].dict;
+      const size_t half = chunks[i].items.size() / 2;
+      tail.items.assign(chunks[i].items.begin() + half, chunks[i].items.end());
+      chunks[i].items.resize(half);
+      const crdt::RecordId& id = tail.items.front().id;
+      tail.key = chunks[i].key.substr(0, chunks[i].key.size() - id.bytes.size());
+      tail.key.append(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+      chunks.push_back(std::move(tail));
+      again.push_back(i);
+      again.push_back(chunks.size() - 1);
+    }
+    to_seal.swap(again);
+  }
+  for (const Chunk& c : chunks) {
+    BIRGA_RETURN_IF_ERROR(txn_.put(c.table, c.key, c.sealed,
+                                   c.replaces ? Txn::PutHint::kNone : Txn::PutHint::kLikelyLast));
+  }
 
   for (Out& o : out) {
     LoadedRecord& rec = *o.rec;
     const std::string& rkey = *o.rkey;
-    auto table = txn_.records_of(rec.collection, true);
-    if (!table.is_ok()) return table.status();
-    BIRGA_RETURN_IF_ERROR(txn_.put(*table, rkey, o.sealed,
-                                   rec.existed ? Txn::PutHint::kNone : Txn::PutHint::kLikelyLast));
 
     const std::vector<std::string> after = index_entries(rec);
     for (const std::string& e : rec.index_before)

@@ -1,11 +1,13 @@
 // RecordBatch: the materialised records one write transaction touches.
 //
-// Each record is read and decrypted once, changed in memory by any number of ops, and
-// written back once by flush(), which also updates the index, the conflict set and the change
-// feed. A batch lives inside one LmdbEnv::write() call and dies with it.
+// Each record's block is read and decrypted once, its records changed in memory by any number
+// of ops, and the blocks written back once by flush(), which also updates the index, the
+// conflict set and the change feed. A batch lives inside one LmdbEnv::write() call and dies
+// with it; flush() is its last step.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,15 @@ struct LoadedRecord {
   bool was_conflicted = false;  // in the conflicts table before this batch
   bool dirty = false;
   std::vector<std::string> index_before;  // index entries at load time
+  // The key of the block it is (or, new, will be) stored in; for a collection without any
+  // block yet, the collection's key prefix.
+  std::string block;
+};
+
+// A block of records as stored (record_store.cpp), opened once per batch.
+struct LoadedBlock {
+  bool stored = false;  // in the store under its key
+  Replica::Impl::OpenedBlock content;
 };
 
 class RecordBatch {
@@ -44,10 +55,15 @@ class RecordBatch {
  private:
   std::vector<std::string> index_entries(const LoadedRecord& r) const;
   Status check_duplicates(const LoadedRecord& r);
+  // The block stored at `key` (`sealed`, when the caller has it), opened; an empty one when
+  // nothing is stored there.
+  Result<LoadedBlock*> block(RecordTable table, const std::string& key,
+                             std::optional<std::string_view> sealed = std::nullopt);
 
   Replica::Impl& replica_;
   Txn& txn_;
   std::map<std::string, LoadedRecord> records_;  // by record key
+  std::map<std::string, LoadedBlock> blocks_;    // by block key
   LoadedRecord* last_ = nullptr;                 // the record load() returned last
 };
 

@@ -1,19 +1,24 @@
-// The materialised-record codec (kRecords values) and the record dictionaries.
+// The materialised-record store: records in blocks, and the record dictionaries.
 //
-// A stored record is sealed as AEAD(record_key, plaintext, AD = table key), where plaintext is
-// one codec byte, then
-//   0: the payload as is;
-//   1: the 8-byte id of a record dictionary (big-endian), then the payload as one zstd frame
-//      compressed with that dictionary.
-// The payload is varint feed position, length-prefixed scope, Record::encode().
+// A collection's records are stored in blocks of consecutive records (by record key). A block
+// sits in the collection's record table under the key of its first record and is sealed as
+// AEAD(record_key, plaintext, AD = that table key), where plaintext is one codec byte, then
+//   0: the block body as is;
+//   1: the 8-byte id of a record dictionary (big-endian), then the body as one zstd frame
+//      compressed with that dictionary;
+//   2: the body as one zstd frame (no dictionary).
+// The body is varint count, then per record, in ascending id order: id(16), varint length,
+// payload. A payload is varint feed position, length-prefixed scope, Record::encode().
+// Every record of a block has a key >= the block's key and below the next block's key.
 //
-// A record dictionary is raw zstd content: the payloads of the first large batch of records
-// of a collection. Records of one collection repeat their field names, vocabulary and
-// metadata, which one record alone is too short to compress well; the dictionary gives them
-// that context. It never changes once made (its id is a hash of its content), so a record
+// Records of one collection repeat their field names, vocabulary and metadata: compressed
+// together (a block) and with a record dictionary (the first large batch's payloads), they
+// take a fraction of their size, and one AEAD tag, nonce and LMDB entry serves a whole block.
+// A dictionary never changes once made (its id is a hash of its content), so a block
 // compressed with it can always be read again.
 #include <zstd.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "replica_impl.h"
@@ -28,8 +33,9 @@ namespace {
 
 constexpr uint8_t kRecordPlain = 0;
 constexpr uint8_t kRecordZstdDict = 1;
+constexpr uint8_t kRecordZstd = 2;
 constexpr int kRecordZstdLevel = 3;
-constexpr size_t kMaxRecordPlaintext = size_t{64} << 20;
+constexpr size_t kMaxBlockPlaintext = size_t{256} << 20;
 // A dictionary is made from a batch holding at least this many records of one collection, of
 // at most this many bytes of their payloads.
 constexpr size_t kDictMinRecords = 32;
@@ -143,61 +149,7 @@ std::string Replica::Impl::record_payload(uint64_t feed_pos, std::string_view sc
   return w.take();
 }
 
-std::string Replica::Impl::seal_record(std::string_view rkey, std::string_view payload,
-                                       const RecordDict* dict) const {
-  std::string plain;
-  if (dict) {
-    plain.resize(1 + 8 + ZSTD_compressBound(payload.size()));
-    plain[0] = static_cast<char>(kRecordZstdDict);
-    std::string id;
-    engine::put_be64(id, dict->id);
-    std::copy(id.begin(), id.end(), plain.begin() + 1);
-    const size_t n =
-        ZSTD_compress_usingCDict(compress_context(), plain.data() + 9, plain.size() - 9,
-                                 payload.data(), payload.size(), dict->compress);
-    if (!ZSTD_isError(n) && n < payload.size()) {
-      plain.resize(9 + n);
-      return engine::aead_seal(record_key, plain, rkey);
-    }
-  }
-  plain.assign(1, static_cast<char>(kRecordPlain));
-  plain.append(payload);
-  return engine::aead_seal(record_key, plain, rkey);
-}
-
-Status Replica::Impl::open_record(const Txn& txn, std::string_view rkey, std::string_view sealed,
-                                  StoredRecord* out) const {
-  auto plain = engine::aead_open(record_key, sealed, rkey);
-  if (!plain.is_ok()) {
-    return Status::data_loss("stored record cannot be decrypted: " + plain.status().message());
-  }
-  std::string_view payload = *plain;
-  std::string inflated;
-  if (payload.empty()) return Status::data_loss("stored record: empty");
-  const uint8_t codec = static_cast<uint8_t>(payload[0]);
-  payload.remove_prefix(1);
-  if (codec == kRecordZstdDict) {
-    if (payload.size() < 8) return Status::data_loss("stored record: truncated dictionary id");
-    auto dict = record_dict(txn, engine::get_be64(payload.substr(0, 8)));
-    if (!dict.is_ok()) return dict.status();
-    payload.remove_prefix(8);
-    const unsigned long long size = ZSTD_getFrameContentSize(payload.data(), payload.size());
-    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
-        size > kMaxRecordPlaintext) {
-      return Status::data_loss("stored record: bad zstd frame");
-    }
-    inflated.resize(size);
-    const size_t n =
-        ZSTD_decompress_usingDDict(decompress_context(), inflated.data(), inflated.size(),
-                                   payload.data(), payload.size(), (*dict)->decompress);
-    if (ZSTD_isError(n) || n != size) {
-      return Status::data_loss(std::string("stored record: zstd: ") +
-                               (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame"));
-    }
-    payload = inflated;
-  } else if (codec != kRecordPlain) {
-    return Status::data_loss("stored record: unknown codec " + std::to_string(codec));
-  }
+Status Replica::Impl::open_payload(std::string_view payload, StoredRecord* out) {
   crdt::ByteReader r(payload, "stored record");
   out->feed_pos = r.varint();
   out->scope = std::string(r.bytes());
@@ -205,6 +157,166 @@ Status Replica::Impl::open_record(const Txn& txn, std::string_view rkey, std::st
   Status s = r.finish();
   if (!s.is_ok()) return Status::data_loss(s.message());
   return Status::ok();
+}
+
+std::string Replica::Impl::seal_block(std::string_view block_key,
+                                      const std::vector<BlockItem>& items,
+                                      const RecordDict* dict) const {
+  crdt::ByteWriter w;
+  size_t size = 8;
+  for (const BlockItem& item : items) size += 16 + 4 + item.payload.size();
+  w.reserve(size);
+  w.varint(items.size());
+  for (const BlockItem& item : items) {
+    w.raw(item.id.bytes.data(), item.id.bytes.size());
+    w.bytes(item.payload);
+  }
+  const std::string& body = w.data();
+  std::string plain(9 + ZSTD_compressBound(body.size()), '\0');
+  size_t header = 1, n = 0;
+  if (dict) {
+    plain[0] = static_cast<char>(kRecordZstdDict);
+    std::string id;
+    engine::put_be64(id, dict->id);
+    std::copy(id.begin(), id.end(), plain.begin() + 1);
+    header = 9;
+    n = ZSTD_compress_usingCDict(compress_context(), plain.data() + header, plain.size() - header,
+                                 body.data(), body.size(), dict->compress);
+  } else {
+    plain[0] = static_cast<char>(kRecordZstd);
+    n = ZSTD_compressCCtx(compress_context(), plain.data() + header, plain.size() - header,
+                          body.data(), body.size(), kRecordZstdLevel);
+  }
+  if (!ZSTD_isError(n) && header + n < 1 + body.size()) {
+    plain.resize(header + n);
+  } else {
+    plain.assign(1, static_cast<char>(kRecordPlain));
+    plain.append(body);
+  }
+  return engine::aead_seal(record_key, plain, block_key);
+}
+
+Status Replica::Impl::open_block(const Txn& txn, std::string_view block_key,
+                                 std::string_view sealed, OpenedBlock* out) const {
+  auto plain = engine::aead_open(record_key, sealed, block_key);
+  if (!plain.is_ok()) {
+    return Status::data_loss("stored record block cannot be decrypted: " +
+                             plain.status().message());
+  }
+  std::string_view data = *plain;
+  if (data.empty()) return Status::data_loss("stored record block: empty");
+  const uint8_t codec = static_cast<uint8_t>(data[0]);
+  data.remove_prefix(1);
+  if (codec == kRecordPlain) {
+    out->body.assign(data);
+  } else if (codec == kRecordZstdDict || codec == kRecordZstd) {
+    std::shared_ptr<const RecordDict> dict;
+    if (codec == kRecordZstdDict) {
+      if (data.size() < 8) return Status::data_loss("stored record block: truncated dictionary id");
+      auto found = record_dict(txn, engine::get_be64(data.substr(0, 8)));
+      if (!found.is_ok()) return found.status();
+      dict = *found;
+      data.remove_prefix(8);
+    }
+    const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+        size > kMaxBlockPlaintext) {
+      return Status::data_loss("stored record block: bad zstd frame");
+    }
+    out->body.resize(size);
+    const size_t n = dict ? ZSTD_decompress_usingDDict(decompress_context(), out->body.data(), size,
+                                                       data.data(), data.size(), dict->decompress)
+                          : ZSTD_decompressDCtx(decompress_context(), out->body.data(), size,
+                                                data.data(), data.size());
+    if (ZSTD_isError(n) || n != size) {
+      return Status::data_loss(std::string("stored record block: zstd: ") +
+                               (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame"));
+    }
+  } else {
+    return Status::data_loss("stored record block: unknown codec " + std::to_string(codec));
+  }
+  crdt::ByteReader r(out->body, "stored record block");
+  const uint64_t n = r.count(16 + 1);
+  out->items.clear();
+  out->items.reserve(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    BlockItem item;
+    r.raw(item.id.bytes.data(), item.id.bytes.size());
+    item.payload = r.bytes();
+    if (!out->items.empty() && !(out->items.back().id < item.id)) {
+      r.fail("records out of order");
+    }
+    out->items.push_back(item);
+  }
+  Status s = r.finish();
+  if (!s.is_ok()) return Status::data_loss(s.message());
+  if (out->items.empty() || block_key.size() < 16 ||
+      block_key.substr(block_key.size() - 16) !=
+          std::string_view(reinterpret_cast<const char*>(out->items[0].id.bytes.data()), 16)) {
+    return Status::data_loss(
+        "stored record block does not start with the record it is stored under");
+  }
+  return Status::ok();
+}
+
+Result<std::optional<Replica::Impl::StoredRecord>> Replica::Impl::read_record(
+    const Txn& txn, std::string_view rkey) const {
+  std::string collection;
+  crdt::RecordId id;
+  if (!engine::parse_record_key(rkey, &collection, &id)) {
+    return Status::data_loss("malformed record key in the store");
+  }
+  auto table = txn.records_of(collection);
+  if (!table.is_ok()) return table.status();
+  auto block = txn.floor(*table, rkey.substr(0, rkey.size() - 16), rkey);
+  if (!block.is_ok()) return block.status();
+  if (!*block) return std::optional<StoredRecord>();
+  OpenedBlock opened;
+  BIRGA_RETURN_IF_ERROR(open_block(txn, (*block)->key, (*block)->value, &opened));
+  const BlockItem* item = opened.find(id);
+  if (!item) return std::optional<StoredRecord>();
+  StoredRecord out;
+  BIRGA_RETURN_IF_ERROR(open_payload(item->payload, &out));
+  return std::optional<StoredRecord>(std::move(out));
+}
+
+const Replica::Impl::BlockItem* Replica::Impl::OpenedBlock::find(const crdt::RecordId& id) const {
+  auto it =
+      std::lower_bound(items.begin(), items.end(), id,
+                       [](const BlockItem& item, const crdt::RecordId& x) { return item.id < x; });
+  return it != items.end() && it->id == id ? &*it : nullptr;
+}
+
+Status Replica::Impl::visit_block(const Txn& txn, std::string_view block_key,
+                                  std::string_view sealed, std::string* last_key,
+                                  const RecordVisit& fn) const {
+  if (block_key.size() < 17) return Status::data_loss("malformed record key in the store");
+  if (last_key && !last_key->empty() && block_key <= *last_key) {
+    return Status::data_loss("two stored record blocks overlap");
+  }
+  OpenedBlock opened;
+  BIRGA_RETURN_IF_ERROR(open_block(txn, block_key, sealed, &opened));
+  std::string rkey(block_key);
+  const size_t id_at = rkey.size() - 16;
+  for (const BlockItem& item : opened.items) {
+    std::copy(item.id.bytes.begin(), item.id.bytes.end(), rkey.begin() + id_at);
+    StoredRecord rec;
+    BIRGA_RETURN_IF_ERROR(open_payload(item.payload, &rec));
+    BIRGA_RETURN_IF_ERROR(fn(rkey, rec));
+  }
+  if (last_key) *last_key = rkey;
+  return Status::ok();
+}
+
+Status Replica::Impl::scan_records(const Txn& txn, engine::RecordTable table,
+                                   std::string_view prefix, const RecordVisit& fn) const {
+  Status problem;
+  std::string last_key;
+  BIRGA_RETURN_IF_ERROR(txn.scan(table, prefix, [&](std::string_view k, std::string_view v) {
+    problem = visit_block(txn, k, v, &last_key, fn);
+    return problem.is_ok();
+  }));
+  return problem;
 }
 
 }  // namespace birga

@@ -17,7 +17,7 @@ namespace {
 
 // Format 3: each collection's records in a table of its own (format 2: records carrying their
 // feed position, dictionary-compressed; format 1: a feed_pos table). storage.md.
-constexpr std::string_view kFormat = "BIRGA-REPLICA\x03";
+constexpr std::string_view kFormat = "BIRGA-REPLICA\x04";
 constexpr size_t kStorageKeyBytes = 32;
 
 bool store_exists(const std::string& dir) {
@@ -126,15 +126,11 @@ Result<std::optional<RecordView>> Replica::Impl::load_view(const Txn& txn,
   if (!engine::parse_record_key(rkey, &view.collection, &view.id)) {
     return Status::data_loss("malformed record key in the store");
   }
-  auto table = txn.records_of(view.collection);
-  if (!table.is_ok()) return table.status();
-  auto stored = txn.get(*table, rkey);
+  auto stored = read_record(txn, rkey);
   if (!stored.is_ok()) return stored.status();
   if (!*stored) return std::optional<RecordView>();
-  StoredRecord stored_record;
-  BIRGA_RETURN_IF_ERROR(open_record(txn, rkey, **stored, &stored_record));
-  view.scope = std::move(stored_record.scope);
-  view.state = std::move(stored_record.state);
+  view.scope = std::move((*stored)->scope);
+  view.state = std::move((*stored)->state);
   return std::optional<RecordView>(std::move(view));
 }
 
@@ -330,23 +326,17 @@ Result<std::vector<RecordView>> Replica::list(const std::string& collection) con
   Status s = impl_->env->read([&](const Txn& txn) -> Status {
     auto table = txn.records_of(collection);
     if (!table.is_ok()) return table.status();
-    Status problem;
-    BIRGA_RETURN_IF_ERROR(txn.scan(
-        *table, engine::collection_prefix(collection), [&](std::string_view k, std::string_view v) {
-          RecordView view;
-          Impl::StoredRecord stored;
-          if (!engine::parse_record_key(k, &view.collection, &view.id)) {
-            problem = Status::data_loss("malformed record key in the store");
-            return false;
-          }
-          problem = impl_->open_record(txn, k, v, &stored);
-          if (!problem.is_ok()) return false;
-          view.scope = std::move(stored.scope);
-          view.state = std::move(stored.state);
-          if (!view.deleted()) out.push_back(std::move(view));
-          return true;
-        }));
-    return problem;
+    return impl_->scan_records(txn, *table, engine::collection_prefix(collection),
+                               [&](std::string_view k, Impl::StoredRecord& stored) -> Status {
+                                 RecordView view;
+                                 if (!engine::parse_record_key(k, &view.collection, &view.id)) {
+                                   return Status::data_loss("malformed record key in the store");
+                                 }
+                                 view.scope = std::move(stored.scope);
+                                 view.state = std::move(stored.state);
+                                 if (!view.deleted()) out.push_back(std::move(view));
+                                 return Status::ok();
+                               });
   });
   if (!s.is_ok()) return s;
   return out;

@@ -2,8 +2,10 @@
 // transaction.cpp: local writes; ingest.cpp: remote changes; record_batch.cpp: materialising).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,21 +57,50 @@ class Replica::Impl {
   // Persists the clock in the transaction.
   Status save_clock(engine::Txn& txn);
 
-  // Materialised-record codec (record_store.cpp): a record's feed position, scope and state,
-  // compressed with its collection's record dictionary when there is one, encrypted under
-  // record_key with the table key as associated data.
+  // Materialised records (record_store.cpp): blocks of consecutive records of one collection,
+  // compressed (with the collection's record dictionary once it has one) and encrypted under
+  // record_key with the block's table key (its first record's key) as associated data.
   struct RecordDict;
   struct StoredRecord {
     uint64_t feed_pos = 0;
     std::string scope;
     crdt::Record state;
   };
+  // One record of a block: its id and payload (a view into the block's body or the writer's).
+  struct BlockItem {
+    crdt::RecordId id;
+    std::string_view payload;
+  };
+  // A block opened: its body and its records in id order (views into `body`: not movable).
+  struct OpenedBlock {
+    std::string body;
+    std::vector<BlockItem> items;
+    OpenedBlock() = default;
+    OpenedBlock(const OpenedBlock&) = delete;
+    OpenedBlock& operator=(const OpenedBlock&) = delete;
+    const BlockItem* find(const crdt::RecordId& id) const;
+  };
+  // A record's feed position, scope and state, as stored in a block.
   static std::string record_payload(uint64_t feed_pos, std::string_view scope,
                                     const crdt::Record& state);
-  std::string seal_record(std::string_view rkey, std::string_view payload,
-                          const RecordDict* dict) const;
-  Status open_record(const engine::Txn& txn, std::string_view rkey, std::string_view sealed,
-                     StoredRecord* out) const;
+  static Status open_payload(std::string_view payload, StoredRecord* out);
+  // Seals `items` (at least one, ascending ids) as the block stored at `block_key`.
+  std::string seal_block(std::string_view block_key, const std::vector<BlockItem>& items,
+                         const RecordDict* dict) const;
+  Status open_block(const engine::Txn& txn, std::string_view block_key, std::string_view sealed,
+                    OpenedBlock* out) const;
+  // The record stored at `rkey`, nullopt when absent.
+  Result<std::optional<StoredRecord>> read_record(const engine::Txn& txn,
+                                                  std::string_view rkey) const;
+  // Calls fn(record key, record) for every record of the blocks of `table` whose keys start
+  // with `prefix`, in key order, and checks the blocks' order; stops at fn's first error.
+  using RecordVisit = std::function<Status(std::string_view rkey, StoredRecord& rec)>;
+  Status scan_records(const engine::Txn& txn, engine::RecordTable table, std::string_view prefix,
+                      const RecordVisit& fn) const;
+  // The same for one block; `last_key` (optional) is the previous block's last record key,
+  // which this block's keys must follow, and is set to this block's last.
+  Status visit_block(const engine::Txn& txn, std::string_view block_key, std::string_view sealed,
+                     std::string* last_key, const RecordVisit& fn) const;
   // The dictionary of `collection`, or null when it has none yet.
   Result<std::shared_ptr<const RecordDict>> collection_dict(const engine::Txn& txn,
                                                             std::string_view collection) const;

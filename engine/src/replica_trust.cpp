@@ -226,25 +226,20 @@ Status Replica::Impl::apply_envelopes() {
   };
   std::vector<Found> found;
   Status s = env->read([&](const Txn& txn) -> Status {
-    Status problem;
     auto table = txn.records_of(engine::kEnvelopeCollection);
     if (!table.is_ok()) return table.status();
-    BIRGA_RETURN_IF_ERROR(txn.scan(*table, engine::collection_prefix(engine::kEnvelopeCollection),
-                                   [&](std::string_view k, std::string_view v) {
-                                     StoredRecord stored;
-                                     problem = open_record(txn, k, v, &stored);
-                                     if (!problem.is_ok()) return false;
-                                     const crdt::Record& r = stored.state;
-                                     if (lww_text(r, "recipient") != me) return true;
-                                     const auto sc = lww_text(r, "scope");
-                                     const auto ep = lww_int(r, "epoch");
-                                     const auto sealed = lww_text(r, "sealed");
-                                     if (sc && ep && sealed && *ep > 0) {
-                                       found.push_back({*sc, static_cast<uint32_t>(*ep), *sealed});
-                                     }
-                                     return true;
-                                   }));
-    return problem;
+    return scan_records(txn, *table, engine::collection_prefix(engine::kEnvelopeCollection),
+                        [&](std::string_view, StoredRecord& stored) {
+                          const crdt::Record& r = stored.state;
+                          if (lww_text(r, "recipient") != me) return Status::ok();
+                          const auto sc = lww_text(r, "scope");
+                          const auto ep = lww_int(r, "epoch");
+                          const auto sealed = lww_text(r, "sealed");
+                          if (sc && ep && sealed && *ep > 0) {
+                            found.push_back({*sc, static_cast<uint32_t>(*ep), *sealed});
+                          }
+                          return Status::ok();
+                        });
   });
   BIRGA_RETURN_IF_ERROR(s);
   for (const Found& f : found) {

@@ -220,6 +220,54 @@ TEST_CASE("Store: a damaged record dictionary is a clear error, and the rest kee
   CHECK((*r)->list("case")->size() == 2);
 }
 
+TEST_CASE("Store: record blocks swapped on disk are a clear error, and the rest keeps working",
+          "[engine][at-rest]") {
+  TempDir tmp;
+  {
+    auto a = make_replica(tmp.sub("a"), {kScope});
+    REQUIRE(a);
+    Transaction t = a->begin();  // 100 records: several blocks
+    for (int i = 0; i < 100; ++i) {
+      t.set("visit", t.create("visit", kScope), "household", text("hh-" + std::to_string(i)));
+    }
+    REQUIRE(t.commit().is_ok());
+    Transaction c = a->begin();
+    c.set("case", c.create("case", kScope), "guardian", text("aunt"));
+    REQUIRE(c.commit().is_ok());
+  }
+  {
+    // Someone with the file but not the key moves a block to another block's place.
+    auto env = engine::LmdbEnv::open(tmp.sub("a"));
+    REQUIRE(env.is_ok());
+    REQUIRE((*env)
+                ->write([](engine::Txn& txn) -> Status {
+                  auto table = txn.records_of("visit");
+                  if (!table.is_ok()) return table.status();
+                  std::vector<std::pair<std::string, std::string>> blocks;
+                  BIRGA_RETURN_IF_ERROR(txn.scan(*table, "", [&](auto k, auto v) {
+                    blocks.emplace_back(k, v);
+                    return blocks.size() < 2;
+                  }));
+                  if (blocks.size() < 2) return Status::not_found("fewer than two blocks");
+                  BIRGA_RETURN_IF_ERROR(txn.put(*table, blocks[0].first, blocks[1].second));
+                  return txn.put(*table, blocks[1].first, blocks[0].second);
+                })
+                .is_ok());
+  }
+  auto r = Replica::open(tmp.sub("a"), test_options());
+  REQUIRE(r.is_ok());
+  auto visits = (*r)->list("visit");
+  CHECK(visits.status().code() == Code::kDataLoss);
+  CHECK_THAT(visits.status().message(), Catch::Contains("record block cannot be decrypted"));
+  CHECK((*r)->verify().code() == Code::kDataLoss);
+  auto cases = (*r)->list("case");
+  REQUIRE(cases.is_ok());
+  CHECK(cases->size() == 1);
+  Transaction more = (*r)->begin();
+  more.set("case", more.create("case", kScope), "guardian", text("uncle"));
+  CHECK(more.commit().is_ok());
+}
+
 TEST_CASE("Store: every acknowledged transaction survives SIGKILL at random moments",
           "[engine][crash]") {
   TempDir tmp;
