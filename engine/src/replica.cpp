@@ -152,7 +152,9 @@ Result<std::unique_ptr<Replica>> Replica::create(const std::string& dir, Replica
   }
   auto impl = std::make_unique<Impl>(std::move(options));
   impl->dir = dir;
-  auto env = engine::LmdbEnv::open(dir);
+  engine::LmdbEnv::Options env_options;
+  env_options.initial_map_bytes = impl->options.initial_map_bytes;
+  auto env = engine::LmdbEnv::open(dir, env_options);
   if (!env.is_ok()) return env.status();
   impl->env = std::move(*env);
   impl->device = engine::SigningKey::generate();
@@ -184,7 +186,9 @@ Result<std::unique_ptr<Replica>> Replica::open(const std::string& dir, ReplicaOp
   }
   auto impl = std::make_unique<Impl>(std::move(options));
   impl->dir = dir;
-  auto env = engine::LmdbEnv::open(dir);
+  engine::LmdbEnv::Options env_options;
+  env_options.initial_map_bytes = impl->options.initial_map_bytes;
+  auto env = engine::LmdbEnv::open(dir, env_options);
   if (!env.is_ok()) return env.status();
   impl->env = std::move(*env);
 

@@ -57,9 +57,13 @@ Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection
   p.op.value = std::move(value);
   p.op.dot = crdt::Dot{replica_->actor(), 1};  // placeholder until commit
   p.delta = delta;
-  auto created = created_scopes_.find(id);
-  if (created != created_scopes_.end()) {
-    p.scope = created->second;
+  // Ops come grouped by record: the record looked up last is usually the one.
+  if (!last_created_ || last_created_->first != id) {
+    auto created = created_scopes_.find(id);
+    last_created_ = created == created_scopes_.end() ? nullptr : &*created;
+  }
+  if (last_created_) {
+    p.scope = &last_created_->second;
     p.creates = true;
   }
   const crdt::CollectionSpec* spec = replica_->schema().collection(collection);
@@ -159,6 +163,23 @@ namespace {
 // All ops of one change carry the change's time, so two lww writes of one field in one
 // transaction would tie: only the last is kept, as the app meant.
 void drop_overwritten_lww(std::vector<Transaction::Pending>& ops) {
+  // Usually every lww write is of a different field: when no two writes' hashes of (record,
+  // collection, field) are equal, none is overwritten.
+  std::vector<uint64_t> hashes;
+  hashes.reserve(ops.size());
+  for (const Transaction::Pending& p : ops) {
+    if (p.op.kind != crdt::OpKind::kLwwWrite) continue;
+    const std::hash<std::string_view> h;
+    const std::string_view id(reinterpret_cast<const char*>(p.op.record.bytes.data()),
+                              p.op.record.bytes.size());
+    uint64_t x = h(id);
+    x = (x ^ h(p.op.collection)) * 0x9e3779b97f4a7c15ull;
+    x = (x ^ h(p.op.field)) * 0xbf58476d1ce4e5b9ull;
+    hashes.push_back(x);
+  }
+  std::sort(hashes.begin(), hashes.end());
+  if (std::adjacent_find(hashes.begin(), hashes.end()) == hashes.end()) return;
+
   // The lww writes in (record, collection, field, position) order: within each run of one
   // field, all but the last position are overwritten.
   std::vector<size_t> lww;
@@ -218,29 +239,38 @@ void observe(crdt::Op& op, const crdt::Record& state, const crdt::ActorId& me, i
 
 Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
   drop_overwritten_lww(pending);
+  // The ops, moved out of `pending` once. The write may run again (map growth): each run
+  // assigns their dots, time and observed dots afresh.
+  std::vector<crdt::Op> all;
+  all.reserve(pending.size());
+  for (Transaction::Pending& p : pending) all.push_back(std::move(p.op));
   return env->write([&](Txn& txn) -> Status {
     engine::RecordBatch batch(*this, txn);
-    // Group by scope, keeping the order of ops within each.
-    // The keys view scopes held by `pending` or by the batch's records, which outlive the map.
-    std::map<std::string_view, std::vector<Transaction::Pending*>> by_scope;
-    for (Transaction::Pending& p : pending) {
-      std::string_view scope = p.scope;
+    // Group by scope (op indexes), keeping the order of ops within each.
+    // The keys view scopes held by the transaction or by the batch's records, which outlive
+    // the map.
+    std::map<std::string_view, std::vector<size_t>> by_scope;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const Transaction::Pending& p = pending[i];
+      const crdt::Op& op = all[i];
+      std::string_view scope = p.scope ? std::string_view(*p.scope) : std::string_view();
       if (scope.empty()) {
-        auto rec = batch.load(p.op.collection, p.op.record);
+        auto rec = batch.load(op.collection, op.record);
         if (!rec.is_ok()) return rec.status();
         if (!(*rec)->existed) {
-          return Status::not_found("record " + p.op.record.to_hex() + " of '" + p.op.collection +
+          return Status::not_found("record " + op.record.to_hex() + " of '" + op.collection +
                                    "' does not exist on this device");
         }
         scope = (*rec)->scope;
       }
-      by_scope[scope].push_back(&p);
+      by_scope[scope].push_back(i);
     }
     // Each scope's change is sealed (encoded, compressed, encrypted, signed) on a thread of its
     // own while the records are written; the sealers are joined before anything returns.
     struct Sealing {
       engine::ChangeHeader h;
-      std::vector<crdt::Op> ops;
+      std::vector<crdt::Op> own;                   // this scope's ops, when not all are
+      const std::vector<crdt::Op>* ops = nullptr;  // `all` or `own`
       const engine::Key32* key = nullptr;
       Result<std::string> sealed = Status::internal("change not sealed");
     };
@@ -248,7 +278,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
     seals.reserve(by_scope.size());
     auto seal = [this](Sealing& s) noexcept {
       try {
-        s.sealed = seal_own_change(s.h, s.ops, *s.key, device);
+        s.sealed = seal_own_change(s.h, *s.ops, *s.key, device);
       } catch (const std::bad_alloc&) {
         s.sealed = Status::resource_exhausted("out of memory while sealing a change");
       } catch (const std::exception& e) {
@@ -263,6 +293,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
     } sealers;
 
     for (auto& [scope_view, ops] : by_scope) {
+      const bool every_op = by_scope.size() == 1;  // then `ops` is 0, 1, ... in order
       const std::string scope(scope_view);
       BIRGA_RETURN_IF_ERROR(check_own_write(scope));
       const auto epoch = current_epoch(scope);
@@ -277,21 +308,24 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       h.key_epoch = *epoch;
       h.schema_version = options.schema.version();
 
-      std::vector<crdt::Op> sealed_ops;
-      sealed_ops.reserve(ops.size());
       for (size_t i = 0; i < ops.size(); ++i) {
-        crdt::Op op = ops[i]->op;  // a copy: the write may run again (map growth)
+        crdt::Op& op = all[ops[i]];
         op.dot = engine::op_dot(actor, h.seq, i);
         op.time = h.hlc;
         auto rec = batch.load(op.collection, op.record);
         if (!rec.is_ok()) return rec.status();
-        observe(op, (*rec)->state, actor, ops[i]->delta);
+        op.observed = {};  // what an earlier run of this write observed
+        observe(op, (*rec)->state, actor, pending[ops[i]].delta);
         // The schema was checked when the op was queued; observing changes no kind or type.
         BIRGA_RETURN_IF_ERROR(batch.apply(op, scope));
-        sealed_ops.push_back(std::move(op));
       }
-      seals.push_back({std::move(h), std::move(sealed_ops), find_scope_key(scope, *epoch)});
+      seals.push_back({std::move(h), {}, &all, find_scope_key(scope, *epoch)});
       Sealing& s = seals.back();
+      if (!every_op) {
+        s.own.reserve(ops.size());
+        for (size_t i : ops) s.own.push_back(all[i]);
+        s.ops = &s.own;
+      }
       try {
         sealers.threads.emplace_back([&seal, &s] { seal(s); });
       } catch (const std::system_error&) {

@@ -50,6 +50,9 @@ struct ReplicaOptions {
   uint64_t max_clock_skew_ms = crdt::HybridClock::kDefaultMaxSkewMs;
   // Wall clock for the HLC; tests inject a fake one.
   crdt::WallClock wall_clock = crdt::system_wall_clock_ms;
+  // The store's memory map to start with (never less than the file): a write that does not
+  // fit doubles it and runs again. Small values make tests exercise that path.
+  uint64_t initial_map_bytes = uint64_t{64} << 20;
 };
 
 // A record as the app sees it: where it lives and its CRDT state.
@@ -228,7 +231,9 @@ class Transaction {
   // One queued op, before dots, time and observed dots are assigned at commit.
   struct Pending {
     crdt::Op op;
-    std::string scope;  // empty: the record's stored scope
+    // The scope of the record this transaction creates (its entry in the transaction's
+    // created records), or null: the record's stored scope.
+    const std::string* scope = nullptr;
     bool creates = false;
     int64_t delta = 0;  // counter increments
   };
@@ -243,6 +248,7 @@ class Transaction {
   Replica* replica_;
   std::vector<Pending> ops_;
   std::map<crdt::RecordId, std::string> created_scopes_;
+  const std::pair<const crdt::RecordId, std::string>* last_created_ = nullptr;  // looked up last
   Status status_;
   bool committed_ = false;
 };
