@@ -245,10 +245,24 @@ Status verify_records(const Replica::Impl& impl, const Txn& txn) {
     }
     return Status::ok();
   };
+  uint64_t records = 0;
   for (const engine::RecordTable& t : *tables) {
-    BIRGA_RETURN_IF_ERROR(impl.scan_records(
-        txn, t, "",
-        [&](std::string_view k, Replica::Impl::StoredRecord& rec) { return check(t, k, rec); }));
+    BIRGA_RETURN_IF_ERROR(
+        impl.scan_records(txn, t, "", [&](std::string_view k, Replica::Impl::StoredRecord& rec) {
+          ++records;
+          return check(t, k, rec);
+        }));
+  }
+  // Each record names its own feed entry (above): with as many entries as records, no entry
+  // names a record the store lost (a block deleted, or put back as it was before records
+  // joined it).
+  auto fed = txn.count(Table::kFeed);
+  if (!fed.is_ok()) return fed.status();
+  if (*fed != records) {
+    return Status::data_loss("the change feed names " +
+                             std::to_string(*fed - std::min(*fed, records)) +
+                             " records the store does not hold (a record block is missing or "
+                             "older than its records)");
   }
   return Status::ok();
 }

@@ -265,6 +265,10 @@ Status RecordBatch::flush() {
     }
     to_seal.swap(again);
   }
+  // In key order, so that blocks past the end of a table are appended.
+  std::sort(chunks.begin(), chunks.end(), [](const Chunk& x, const Chunk& y) {
+    return std::tie(x.table.dbi, x.key) < std::tie(y.table.dbi, y.key);
+  });
   for (const Chunk& c : chunks) {
     BIRGA_RETURN_IF_ERROR(txn_.put(c.table, c.key, c.sealed,
                                    c.replaces ? Txn::PutHint::kNone : Txn::PutHint::kLikelyLast));

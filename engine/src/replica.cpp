@@ -15,8 +15,9 @@ using engine::Txn;
 
 namespace {
 
-// Format 3: each collection's records in a table of its own (format 2: records carrying their
-// feed position, dictionary-compressed; format 1: a feed_pos table). storage.md.
+// Format 4: records kept in blocks of consecutive records (format 3: one entry per record, in
+// a table per collection; format 2: records carrying their feed position,
+// dictionary-compressed; format 1: a feed_pos table). storage.md.
 constexpr std::string_view kFormat = "BIRGA-REPLICA\x04";
 constexpr size_t kStorageKeyBytes = 32;
 
