@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -30,6 +31,33 @@ std::string read_file(const std::filesystem::path& p) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// A replica in `dir` holding `visits` visit records written in one transaction, then one
+// case; returns the first visit's id.
+crdt::RecordId visits_and_a_case(const std::string& dir, int visits) {
+  auto a = make_replica(dir, {kScope});
+  REQUIRE(a);
+  crdt::RecordId first;
+  Transaction t = a->begin();
+  for (int i = 0; i < visits; ++i) {
+    const crdt::RecordId id = t.create("visit", kScope);
+    if (i == 0) first = id;
+    t.set("visit", id, "household", text("hh-" + std::to_string(i)));
+  }
+  REQUIRE(t.commit().is_ok());
+  Transaction c = a->begin();
+  c.set("case", c.create("case", kScope), "guardian", text("aunt"));
+  REQUIRE(c.commit().is_ok());
+  REQUIRE(a->verify().is_ok());
+  return first;
+}
+
+// Edits the closed store in `dir` directly, as someone holding the file (not the key) could.
+void edit_store(const std::string& dir, const std::function<Status(engine::Txn&)>& edit) {
+  auto env = engine::LmdbEnv::open(dir);
+  REQUIRE(env.is_ok());
+  REQUIRE((*env)->write(edit).is_ok());
 }
 
 }  // namespace
@@ -165,37 +193,19 @@ TEST_CASE("Store: a full disk is a clear error and the store stays intact", "[en
 TEST_CASE("Store: a damaged record dictionary is a clear error, and the rest keeps working",
           "[engine][at-rest]") {
   TempDir tmp;
-  crdt::RecordId first;
+  // 40 records in one batch: "visit" gets its dictionary.
+  const crdt::RecordId first = visits_and_a_case(tmp.sub("a"), 40);
   {
-    auto a = make_replica(tmp.sub("a"), {kScope});
-    REQUIRE(a);
-    Transaction t = a->begin();  // 40 records in one batch: "visit" gets its dictionary
-    for (int i = 0; i < 40; ++i) {
-      const crdt::RecordId id = t.create("visit", kScope);
-      if (i == 0) first = id;
-      t.set("visit", id, "household", text("hh-" + std::to_string(i)));
-    }
-    REQUIRE(t.commit().is_ok());
-    Transaction c = a->begin();
-    c.set("case", c.create("case", kScope), "guardian", text("aunt"));
-    REQUIRE(c.commit().is_ok());
-  }
-  {
-    auto env = engine::LmdbEnv::open(tmp.sub("a"));
-    REQUIRE(env.is_ok());
-    REQUIRE((*env)
-                ->write([](engine::Txn& txn) -> Status {
-                  std::string key, value;
-                  BIRGA_RETURN_IF_ERROR(
-                      txn.scan(engine::Table::kMeta, "dictid/", [&](auto k, auto v) {
-                        key = k, value = v;
-                        return false;
-                      }));
-                  if (key.empty()) return Status::not_found("no record dictionary");
-                  value[value.size() / 2] ^= 0x20;
-                  return txn.put(engine::Table::kMeta, key, value);
-                })
-                .is_ok());
+    edit_store(tmp.sub("a"), [](engine::Txn& txn) -> Status {
+      std::string key, value;
+      BIRGA_RETURN_IF_ERROR(txn.scan(engine::Table::kMeta, "dictid/", [&](auto k, auto v) {
+        key = k, value = v;
+        return false;
+      }));
+      if (key.empty()) return Status::not_found("no record dictionary");
+      value[value.size() / 2] ^= 0x20;
+      return txn.put(engine::Table::kMeta, key, value);
+    });
   }
   auto r = Replica::open(tmp.sub("a"), test_options());
   REQUIRE(r.is_ok());
@@ -223,36 +233,21 @@ TEST_CASE("Store: a damaged record dictionary is a clear error, and the rest kee
 TEST_CASE("Store: record blocks swapped on disk are a clear error, and the rest keeps working",
           "[engine][at-rest]") {
   TempDir tmp;
-  {
-    auto a = make_replica(tmp.sub("a"), {kScope});
-    REQUIRE(a);
-    Transaction t = a->begin();  // 100 records: several blocks
-    for (int i = 0; i < 100; ++i) {
-      t.set("visit", t.create("visit", kScope), "household", text("hh-" + std::to_string(i)));
-    }
-    REQUIRE(t.commit().is_ok());
-    Transaction c = a->begin();
-    c.set("case", c.create("case", kScope), "guardian", text("aunt"));
-    REQUIRE(c.commit().is_ok());
-  }
+  visits_and_a_case(tmp.sub("a"), 100);  // 100 records: several blocks
   {
     // Someone with the file but not the key moves a block to another block's place.
-    auto env = engine::LmdbEnv::open(tmp.sub("a"));
-    REQUIRE(env.is_ok());
-    REQUIRE((*env)
-                ->write([](engine::Txn& txn) -> Status {
-                  auto table = txn.records_of("visit");
-                  if (!table.is_ok()) return table.status();
-                  std::vector<std::pair<std::string, std::string>> blocks;
-                  BIRGA_RETURN_IF_ERROR(txn.scan(*table, "", [&](auto k, auto v) {
-                    blocks.emplace_back(k, v);
-                    return blocks.size() < 2;
-                  }));
-                  if (blocks.size() < 2) return Status::not_found("fewer than two blocks");
-                  BIRGA_RETURN_IF_ERROR(txn.put(*table, blocks[0].first, blocks[1].second));
-                  return txn.put(*table, blocks[1].first, blocks[0].second);
-                })
-                .is_ok());
+    edit_store(tmp.sub("a"), [](engine::Txn& txn) -> Status {
+      auto table = txn.records_of("visit");
+      if (!table.is_ok()) return table.status();
+      std::vector<std::pair<std::string, std::string>> blocks;
+      BIRGA_RETURN_IF_ERROR(txn.scan(*table, "", [&](auto k, auto v) {
+        blocks.emplace_back(k, v);
+        return blocks.size() < 2;
+      }));
+      if (blocks.size() < 2) return Status::not_found("fewer than two blocks");
+      BIRGA_RETURN_IF_ERROR(txn.put(*table, blocks[0].first, blocks[1].second));
+      return txn.put(*table, blocks[1].first, blocks[0].second);
+    });
   }
   auto r = Replica::open(tmp.sub("a"), test_options());
   REQUIRE(r.is_ok());
@@ -331,33 +326,19 @@ TEST_CASE("Store: every acknowledged transaction survives SIGKILL at random mome
 
 TEST_CASE("Store: a record block deleted from the file is found by verify", "[engine][at-rest]") {
   TempDir tmp;
-  {
-    auto a = make_replica(tmp.sub("a"), {kScope});
-    REQUIRE(a);
-    Transaction t = a->begin();  // several blocks of "visit"
-    for (int i = 0; i < 100; ++i) {
-      t.set("visit", t.create("visit", kScope), "household", text("hh-" + std::to_string(i)));
-    }
-    REQUIRE(t.commit().is_ok());
-    REQUIRE(a->verify().is_ok());
-  }
+  visits_and_a_case(tmp.sub("a"), 100);  // several blocks of "visit"
   // Someone with the file deletes the last block: its records vanish from every read, and
   // verify names the loss.
-  auto env = engine::LmdbEnv::open(tmp.sub("a"));
-  REQUIRE(env.is_ok());
-  REQUIRE((*env)
-              ->write([](engine::Txn& txn) -> Status {
-                auto table = txn.records_of("visit");
-                if (!table.is_ok()) return table.status();
-                std::string last;
-                BIRGA_RETURN_IF_ERROR(txn.scan(*table, "", [&](auto k, auto) {
-                  last = k;
-                  return true;
-                }));
-                return txn.del(*table, last);
-              })
-              .is_ok());
-  env->reset();
+  edit_store(tmp.sub("a"), [](engine::Txn& txn) -> Status {
+    auto table = txn.records_of("visit");
+    if (!table.is_ok()) return table.status();
+    std::string last;
+    BIRGA_RETURN_IF_ERROR(txn.scan(*table, "", [&](auto k, auto) {
+      last = k;
+      return true;
+    }));
+    return txn.del(*table, last);
+  });
   auto r = Replica::open(tmp.sub("a"), test_options());
   REQUIRE(r.is_ok());
   const Status verdict = (*r)->verify();
