@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "birga/process.h"
 #include "command.h"
 
 namespace birga::cli {
@@ -187,6 +188,7 @@ int exit_code_for(const Status& s) {
 }  // namespace birga::cli
 
 int main(int argc, char** argv) {
+  birga::keep_freed_heap();  // a commit's freed memory is reused, not faulted in again
   std::vector<std::string> words(argv + 1, argv + argc);
   return birga::cli::run(words);
 }

@@ -4,12 +4,22 @@
 
 namespace birga::crdt {
 
+namespace {
+bool wins(const LwwWrite& op, bool set, const LwwWrite& current) {
+  return !set || std::tie(op.time, op.actor, op.value) >
+                     std::tie(current.time, current.actor, current.value);
+}
+}  // namespace
+
 void LwwRegister::apply(const LwwWrite& op) {
-  if (set_ && std::tie(op.time, op.actor, op.value) <=
-                  std::tie(current_.time, current_.actor, current_.value)) {
-    return;
-  }
+  if (!wins(op, set_, current_)) return;
   current_ = op;
+  set_ = true;
+}
+
+void LwwRegister::apply(LwwWrite&& op) {
+  if (!wins(op, set_, current_)) return;
+  current_ = std::move(op);
   set_ = true;
 }
 

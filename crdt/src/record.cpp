@@ -73,6 +73,10 @@ Field& Record::field_for(const std::string& name, FieldKind kind) {
   FieldKey key{name, kind};
   auto it = lower(key);
   if (it != fields_.end() && it->first == key) return it->second;
+  if (fields_.empty()) {  // room for a record's usual handful of fields, allocated once
+    fields_.reserve(8);
+    it = fields_.begin();
+  }
   return fields_.emplace(it, std::move(key), empty_field(kind))->second;
 }
 

@@ -32,9 +32,17 @@ const FieldSpec* Schema::field(std::string_view coll, std::string_view name) con
 }
 
 Status Schema::check(const Op& op) const {
-  BIRGA_RETURN_IF_ERROR(op.check_shape());
   const CollectionSpec* c = collection(op.collection);
-  if (!c) return Status::invalid_argument("unknown collection '" + op.collection + "'");
+  if (!c) {
+    BIRGA_RETURN_IF_ERROR(op.check_shape());
+    return Status::invalid_argument("unknown collection '" + op.collection + "'");
+  }
+  return check(op, *c);
+}
+
+Status Schema::check(const Op& op, const CollectionSpec& spec) {
+  BIRGA_RETURN_IF_ERROR(op.check_shape());
+  const CollectionSpec* c = &spec;
   const auto fk = field_kind_of(op.kind);
   if (!fk) {
     if (c->immutable && op.kind == OpKind::kRecordDelete) {

@@ -94,8 +94,12 @@ Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& 
   if (!ops.is_ok()) {
     return replica.add_alert(txn, "malformed_change", who + ": " + ops.status().message());
   }
-  for (const crdt::Op& op : *ops) {
-    Status s = batch.apply(op, h.scope);
+  std::vector<const crdt::Op*> refs;
+  refs.reserve(ops->size());
+  for (const crdt::Op& op : *ops) refs.push_back(&op);
+  std::vector<Status> results;
+  BIRGA_RETURN_IF_ERROR(batch.apply_ops(refs, h.scope, results));
+  for (const Status& s : results) {
     if (s.code() == Code::kPermissionDenied || s.code() == Code::kInvalidArgument) {
       BIRGA_RETURN_IF_ERROR(replica.add_alert(txn, "refused_op", who + ": " + s.message()));
     } else {

@@ -84,20 +84,45 @@ Result<LoadedBlock*> RecordBatch::block(RecordTable table, const std::string& ke
   return &it->second;
 }
 
-Status RecordBatch::apply(const crdt::Op& op, const std::string& scope) {
-  auto loaded = load(op.collection, op.record);
-  if (!loaded.is_ok()) return loaded.status();
-  LoadedRecord* rec = *loaded;
-  if (rec->scope.empty()) {
-    rec->scope = scope;
-  } else if (rec->scope != scope) {
-    return Status::permission_denied("op on record " + op.record.to_hex() + " of scope '" +
-                                     rec->scope + "' arrived in a change of scope '" + scope + "'");
+Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std::string& scope,
+                              std::vector<Status>& results, const BeforeApply& before) {
+  results.assign(ops.size(), Status::ok());
+  // Each op's record, loaded in op order; the records touched, in first-touch order.
+  std::vector<LoadedRecord*> touched;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const crdt::Op& op = *ops[i];
+    auto loaded = load(op.collection, op.record);
+    if (!loaded.is_ok()) return loaded.status();
+    LoadedRecord* rec = *loaded;
+    if (rec->scope.empty()) {
+      rec->scope = scope;
+    } else if (rec->scope != scope) {
+      results[i] =
+          Status::permission_denied("op on record " + op.record.to_hex() + " of scope '" +
+                                    rec->scope + "' arrived in a change of scope '" + scope + "'");
+      continue;
+    }
+    if (rec->queued.empty()) touched.push_back(rec);
+    rec->queued.push_back(i);
   }
-  if (rec->state.has_applied(op.dot)) return Status::ok();
-  BIRGA_RETURN_IF_ERROR(rec->state.apply(op));
-  rec->dirty = true;
-  if (op.kind == crdt::OpKind::kSetRemove && !op.observed.empty()) {
+  // Records are independent: each is changed by its own ops only, on one thread.
+  std::vector<uint8_t> applied(ops.size(), 0);
+  parallel_for(touched.size(), [&](size_t r) {
+    LoadedRecord& rec = *touched[r];
+    for (size_t i : rec.queued) {
+      const crdt::Op& op = *ops[i];
+      if (rec.state.has_applied(op.dot)) continue;
+      if (before) before(i, rec.state);
+      results[i] = rec.state.apply(op);
+      if (results[i].is_ok()) applied[i] = 1, rec.dirty = true;
+    }
+  });
+  for (LoadedRecord* rec : touched) rec->queued.clear();
+
+  // A removal from a field that flags them (a member of a household) is raised for review.
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const crdt::Op& op = *ops[i];
+    if (!applied[i] || op.kind != crdt::OpKind::kSetRemove || op.observed.empty()) continue;
     const crdt::FieldSpec* f = replica_.options.schema.field(op.collection, op.field);
     if (f && f->flag_removals) {
       BIRGA_RETURN_IF_ERROR(replica_.add_alert(

@@ -6,6 +6,7 @@
 // with it; flush() is its last step.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@ struct LoadedRecord {
   bool was_conflicted = false;  // in the conflicts table before this batch
   bool dirty = false;
   std::vector<std::string> index_before;  // index entries at load time
+  std::vector<size_t> queued;             // apply_ops(): this record's ops, in order
   // The key of the block it is (or, new, will be) stored in; for a collection without any
   // block yet, the collection's key prefix.
   std::string block;
@@ -45,9 +47,17 @@ class RecordBatch {
   // The record (loaded from the store, or a fresh empty one with existed=false). The pointer
   // stays valid for the batch's life.
   Result<LoadedRecord*> load(const std::string& collection, const crdt::RecordId& id);
-  // Applies an op of a change in `scope`. An op aimed at a record of another scope is refused
-  // (a device entitled to one scope cannot edit another's records through it).
-  Status apply(const crdt::Op& op, const std::string& scope);
+  // Applies the ops of one change in `scope`: each op's record is loaded first (on this
+  // thread), then each record's ops are applied in their order, the records spread over the
+  // cores (parallel.h). `results[i]` is op i's outcome: an op aimed at a record of another
+  // scope is refused (a device entitled to one scope cannot edit another's records through
+  // it), an op of a bad shape too; a duplicate op changes nothing. `before(i, state)`, when
+  // given, runs on the record's thread just before op i is applied to its record's state (the
+  // local writer fills in what the op observed). The returned status is an error only when the
+  // store could not be read; the batch is then unusable.
+  using BeforeApply = std::function<void(size_t op, const crdt::Record& state)>;
+  Status apply_ops(const std::vector<const crdt::Op*>& ops, const std::string& scope,
+                   std::vector<Status>& results, const BeforeApply& before = nullptr);
   // Writes every changed record, its index entries, conflict flag and feed position.
   Status flush();
   Txn& txn() { return txn_; }

@@ -1,8 +1,12 @@
 // Replica: create and open, keys, and the read side.
 #include <sys/stat.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <filesystem>
 
+#include "birga/process.h"
 #include "record_batch.h"
 #include "replica_impl.h"
 #include "store_keys.h"
@@ -426,6 +430,16 @@ Result<std::vector<Alert>> Replica::alerts() const {
   });
   if (!s.is_ok()) return s;
   return out;
+}
+
+void keep_freed_heap(size_t bytes) {
+#if defined(__GLIBC__)
+  constexpr size_t kMmapFrom = size_t{4} << 20;
+  mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min<size_t>(bytes, INT32_MAX)));
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMmapFrom));
+#else
+  (void)bytes;
+#endif
 }
 
 }  // namespace birga

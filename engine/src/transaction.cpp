@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <new>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -66,13 +67,14 @@ Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection
     p.scope = &last_created_->second;
     p.creates = true;
   }
-  const crdt::CollectionSpec* spec = replica_->schema().collection(collection);
+  const crdt::CollectionSpec* spec = spec_of(collection);
   if (spec && spec->immutable && !p.creates) {
     status_ = Status::invalid_argument("records of '" + collection +
                                        "' are immutable facts: record a correcting one instead");
     return *this;
   }
-  if (Status s = replica_->schema().check(p.op); !s.is_ok()) {
+  if (Status s = spec ? crdt::Schema::check(p.op, *spec) : replica_->schema().check(p.op);
+      !s.is_ok()) {
     status_ = s;
     return *this;
   }
@@ -82,10 +84,21 @@ Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection
 
 Transaction& Transaction::set(const std::string& collection, const crdt::RecordId& id,
                               const std::string& field, crdt::Value value) {
-  const crdt::FieldSpec* f = replica_->schema().field(collection, field);
+  const crdt::FieldSpec* f = nullptr;
+  if (const crdt::CollectionSpec* spec = spec_of(collection)) {
+    if (auto it = spec->fields.find(field); it != spec->fields.end()) f = &it->second;
+  }
   const auto kind = f && f->storage_kind() == crdt::FieldKind::kMv ? crdt::OpKind::kMvWrite
                                                                    : crdt::OpKind::kLwwWrite;
   return queue(kind, collection, id, field, std::move(value));
+}
+
+// Ops usually come many to one collection: the spec looked up last is usually the one.
+const crdt::CollectionSpec* Transaction::spec_of(const std::string& collection) {
+  if (!last_spec_ || last_spec_->name != collection) {
+    last_spec_ = replica_->schema().collection(collection);
+  }
+  return last_spec_;
 }
 
 Transaction& Transaction::add(const std::string& collection, const crdt::RecordId& id,
@@ -160,25 +173,38 @@ Status Transaction::check_required() const {
 
 namespace {
 
+// True when some lww write in `ops` may be overwritten by a later one. Ops usually come
+// grouped by record and write each field once: then no record's ops are split into two runs
+// and no run writes one lww field twice, which is checked in one pass.
+bool may_overwrite_lww(const std::vector<Transaction::Pending>& ops) {
+  constexpr size_t kMaxRunWrites = 32;  // past this, a run is not compared pair by pair
+  std::vector<std::pair<const crdt::RecordId*, const std::string*>> runs;
+  std::vector<const std::string*> fields;  // the current run's lww fields
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const crdt::Op& op = ops[i].op;
+    if (i == 0 || op.record != ops[i - 1].op.record || op.collection != ops[i - 1].op.collection) {
+      runs.emplace_back(&op.record, &op.collection);
+      fields.clear();
+    }
+    if (op.kind != crdt::OpKind::kLwwWrite) continue;
+    if (fields.size() == kMaxRunWrites) return true;
+    for (const std::string* f : fields) {
+      if (*f == op.field) return true;
+    }
+    fields.push_back(&op.field);
+  }
+  auto key = [](const auto& run) { return std::tie(*run.first, *run.second); };
+  std::sort(runs.begin(), runs.end(),
+            [&](const auto& x, const auto& y) { return key(x) < key(y); });
+  return std::adjacent_find(runs.begin(), runs.end(), [&](const auto& x, const auto& y) {
+           return key(x) == key(y);
+         }) != runs.end();
+}
+
 // All ops of one change carry the change's time, so two lww writes of one field in one
 // transaction would tie: only the last is kept, as the app meant.
 void drop_overwritten_lww(std::vector<Transaction::Pending>& ops) {
-  // Usually every lww write is of a different field: when no two writes' hashes of (record,
-  // collection, field) are equal, none is overwritten.
-  std::vector<uint64_t> hashes;
-  hashes.reserve(ops.size());
-  for (const Transaction::Pending& p : ops) {
-    if (p.op.kind != crdt::OpKind::kLwwWrite) continue;
-    const std::hash<std::string_view> h;
-    const std::string_view id(reinterpret_cast<const char*>(p.op.record.bytes.data()),
-                              p.op.record.bytes.size());
-    uint64_t x = h(id);
-    x = (x ^ h(p.op.collection)) * 0x9e3779b97f4a7c15ull;
-    x = (x ^ h(p.op.field)) * 0xbf58476d1ce4e5b9ull;
-    hashes.push_back(x);
-  }
-  std::sort(hashes.begin(), hashes.end());
-  if (std::adjacent_find(hashes.begin(), hashes.end()) == hashes.end()) return;
+  if (!may_overwrite_lww(ops)) return;
 
   // The lww writes in (record, collection, field, position) order: within each run of one
   // field, all but the last position are overwritten.
@@ -308,17 +334,22 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       h.key_epoch = *epoch;
       h.schema_version = options.schema.version();
 
+      std::vector<const crdt::Op*> refs(ops.size());
       for (size_t i = 0; i < ops.size(); ++i) {
         crdt::Op& op = all[ops[i]];
         op.dot = engine::op_dot(actor, h.seq, i);
         op.time = h.hlc;
-        auto rec = batch.load(op.collection, op.record);
-        if (!rec.is_ok()) return rec.status();
-        op.observed = {};  // what an earlier run of this write observed
-        observe(op, (*rec)->state, actor, pending[ops[i]].delta);
-        // The schema was checked when the op was queued; observing changes no kind or type.
-        BIRGA_RETURN_IF_ERROR(batch.apply(op, scope));
+        refs[i] = &op;
       }
+      // The schema was checked when the op was queued; observing changes no kind or type.
+      std::vector<Status> results;
+      BIRGA_RETURN_IF_ERROR(
+          batch.apply_ops(refs, scope, results, [&](size_t i, const crdt::Record& state) {
+            crdt::Op& op = all[ops[i]];
+            op.observed = {};  // what an earlier run of this write observed
+            observe(op, state, actor, pending[ops[i]].delta);
+          }));
+      for (const Status& s : results) BIRGA_RETURN_IF_ERROR(s);
       seals.push_back({std::move(h), {}, &all, find_scope_key(scope, *epoch)});
       Sealing& s = seals.back();
       if (!every_op) {

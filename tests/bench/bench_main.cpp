@@ -21,6 +21,7 @@
 #include <string>
 
 #include "bench_util.h"
+#include "birga/process.h"
 
 namespace birga::bench {
 int run_store_bench(const Flags& flags);
@@ -30,6 +31,7 @@ int run_opbody_bench(const Flags& flags);
 }  // namespace birga::bench
 
 int main(int argc, char** argv) {
+  birga::keep_freed_heap();  // as the birga tool and a hub do (birga/process.h)
   birga::bench::Flags flags(argc, argv);
   const std::string mode = flags.get("mode", "store");
   if (mode == "store") return birga::bench::run_store_bench(flags);

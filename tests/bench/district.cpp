@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "bench_util.h"
@@ -195,6 +196,28 @@ SyncFigures tcp_sync(Replica& a, Replica& b, char first, RssSampler& rss) {
   return f;
 }
 
+// ---- profiling hook ------------------------------------------------------------------------
+
+// `perf record -D -1 --control fifo:CTL ...` with BIRGA_PERF_CTL=CTL and BIRGA_PERF_PHASE=<phase>
+// profiles that one phase only (data generation and verification stay out of the profile).
+class PerfPhase {
+ public:
+  PerfPhase(const char* phase) {
+    const char* ctl = getenv("BIRGA_PERF_CTL");
+    const char* want = getenv("BIRGA_PERF_PHASE");
+    if (ctl && want && std::string(want) == phase) send(ctl, "enable\n"), ctl_ = ctl;
+  }
+  ~PerfPhase() {
+    if (ctl_) send(ctl_, "disable\n");
+  }
+
+ private:
+  static void send(const char* path, const char* what) {
+    if (FILE* f = std::fopen(path, "w")) std::fputs(what, f), std::fclose(f);
+  }
+  const char* ctl_ = nullptr;
+};
+
 // ---- phases ---------------------------------------------------------------------------------
 
 struct PhaseMemory {
@@ -347,6 +370,7 @@ int District::run() {
   double ms = 0;
   SplitMix64 create = stream(p_.seed, kCreate);
   std::vector<VisitRecord> batch;
+  std::optional<PerfPhase> perf_create("create");
   for (uint64_t i = 0; i < p_.records; i += p_.batch) {
     batch.clear();
     for (uint64_t j = i; j < std::min(p_.records, i + p_.batch); ++j) {
@@ -365,6 +389,7 @@ int District::run() {
       return 1;
     }
   }
+  perf_create.reset();
   PhaseMemory mem = end_phase();
   print(common("create") + ",\"ms\":" + std::to_string(ms) +
         ",\"bytes_a_to_b\":null,\"bytes_b_to_a\":null,\"messages\":null,\"round_trips\":null" +
@@ -376,7 +401,9 @@ int District::run() {
 
   // Phase 2: initial sync, B first.
   begin_phase();
+  std::optional<PerfPhase> perf_sync("initial_sync");
   SyncFigures f = sync('b');
+  perf_sync.reset();
   mem = end_phase();
   const std::string hash_b = sha256_hex(dump(*b_));
   const bool converged2 = f.completed && hash_b == sha256_hex(dump(*a_)) &&

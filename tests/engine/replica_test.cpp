@@ -159,6 +159,41 @@ TEST_CASE("Replica: every kind of write is applied and readable", "[engine][repl
   CHECK(r->verify().is_ok());
 }
 
+TEST_CASE("Replica: a field written twice in one transaction keeps the last write",
+          "[engine][replica]") {
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  auto b = make_replica(tmp.sub("b"), {kScope});
+  REQUIRE(a);
+  REQUIRE(b);
+  auto title = [](Replica& r, const crdt::RecordId& id) {
+    auto rec = r.get("case", id);
+    REQUIRE(rec.is_ok());
+    REQUIRE(rec->has_value());
+    return (*rec)->value("title");
+  };
+  Transaction t = a->begin();
+  const crdt::RecordId x = t.create("case", kScope);
+  const crdt::RecordId y = t.create("case", kScope);
+  // Both writes carry the change's time, so were both kept the greater value would win: each
+  // overwritten value here is the greater. x's second write comes after y's (another run of
+  // ops for x); then one record's two writes come in one run.
+  t.set("case", x, "title", text("x overwritten")).set("case", y, "title", text("y"));
+  t.set("case", x, "title", text("x kept"));
+  REQUIRE(t.commit().is_ok());
+  CHECK(title(*a, x) == text("x kept"));
+  CHECK(title(*a, y) == text("y"));
+
+  Transaction t2 = a->begin();
+  t2.set("case", x, "title", text("x zz")).set("case", x, "title", text("x again"));
+  REQUIRE(t2.commit().is_ok());
+  CHECK(title(*a, x) == text("x again"));
+
+  sync_one_way(*a, *b, kScope);
+  CHECK(title(*b, x) == text("x again"));
+  CHECK(title(*b, y) == text("y"));
+}
+
 TEST_CASE("Replica: an invalid transaction names the field and changes nothing",
           "[engine][replica][schema]") {
   TempDir tmp;

@@ -249,6 +249,8 @@ class Transaction {
   std::vector<Pending> ops_;
   std::map<crdt::RecordId, std::string> created_scopes_;
   const std::pair<const crdt::RecordId, std::string>* last_created_ = nullptr;  // looked up last
+  const crdt::CollectionSpec* last_spec_ = nullptr;  // the collection spec looked up last
+  const crdt::CollectionSpec* spec_of(const std::string& collection);
   Status status_;
   bool committed_ = false;
 };

@@ -21,6 +21,7 @@ struct LwwWrite {
 class LwwRegister {
  public:
   void apply(const LwwWrite& op);
+  void apply(LwwWrite&& op);  // the same, taking the value over
   void merge(const LwwRegister& other);
 
   bool is_set() const { return set_; }

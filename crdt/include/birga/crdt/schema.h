@@ -70,6 +70,8 @@ class Schema {
 
   // Checks an op written locally against the schema; the error names collection and field.
   Status check(const Op& op) const;
+  // The same, given the op's collection spec (collection(op.collection), not null).
+  static Status check(const Op& op, const CollectionSpec& spec);
 
  private:
   uint32_t version_;
