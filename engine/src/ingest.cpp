@@ -97,16 +97,12 @@ Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& 
   std::vector<const crdt::Op*> refs;
   refs.reserve(ops->size());
   for (const crdt::Op& op : *ops) refs.push_back(&op);
-  std::vector<Status> results;
-  BIRGA_RETURN_IF_ERROR(batch.apply_ops(refs, h.scope, results));
-  for (const Status& s : results) {
-    if (s.code() == Code::kPermissionDenied || s.code() == Code::kInvalidArgument) {
-      BIRGA_RETURN_IF_ERROR(replica.add_alert(txn, "refused_op", who + ": " + s.message()));
-    } else {
-      BIRGA_RETURN_IF_ERROR(s);
+  return batch.apply_ops(refs, h.scope, [&](size_t, const Status& why) {
+    if (why.code() == Code::kPermissionDenied || why.code() == Code::kInvalidArgument) {
+      return replica.add_alert(txn, "refused_op", who + ": " + why.message());
     }
-  }
-  return Status::ok();
+    return why;
+  });
 }
 
 Result<engine::ChangeHeader> next_change_header(const Txn& txn, const std::string& scope,

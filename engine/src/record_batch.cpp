@@ -85,8 +85,8 @@ Result<LoadedBlock*> RecordBatch::block(RecordTable table, const std::string& ke
 }
 
 Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std::string& scope,
-                              std::vector<Status>& results, const BeforeApply& before) {
-  results.assign(ops.size(), Status::ok());
+                              const Refused& refused, const BeforeApply& before) {
+  std::vector<Status> results(ops.size());
   // Each op's record, loaded in op order; the records touched, in first-touch order.
   std::vector<LoadedRecord*> touched;
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -119,8 +119,12 @@ Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std
   });
   for (LoadedRecord* rec : touched) rec->queued.clear();
 
-  // A removal from a field that flags them (a member of a household) is raised for review.
   for (size_t i = 0; i < ops.size(); ++i) {
+    if (!results[i].is_ok()) {
+      BIRGA_RETURN_IF_ERROR(refused(i, results[i]));
+      continue;
+    }
+    // A removal from a field that flags them (a member of a household) is raised for review.
     const crdt::Op& op = *ops[i];
     if (!applied[i] || op.kind != crdt::OpKind::kSetRemove || op.observed.empty()) continue;
     const crdt::FieldSpec* f = replica_.options.schema.field(op.collection, op.field);

@@ -49,15 +49,17 @@ class RecordBatch {
   Result<LoadedRecord*> load(const std::string& collection, const crdt::RecordId& id);
   // Applies the ops of one change in `scope`: each op's record is loaded first (on this
   // thread), then each record's ops are applied in their order, the records spread over the
-  // cores (parallel.h). `results[i]` is op i's outcome: an op aimed at a record of another
-  // scope is refused (a device entitled to one scope cannot edit another's records through
-  // it), an op of a bad shape too; a duplicate op changes nothing. `before(i, state)`, when
-  // given, runs on the record's thread just before op i is applied to its record's state (the
-  // local writer fills in what the op observed). The returned status is an error only when the
-  // store could not be read; the batch is then unusable.
+  // cores (parallel.h). An op aimed at a record of another scope is refused (a device entitled
+  // to one scope cannot edit another's records through it), an op of a bad shape too; a
+  // duplicate op changes nothing. `before(i, state)`, when given, runs on the record's thread
+  // just before op i is applied to its record's state (the local writer fills in what the op
+  // observed). Then, on this thread and in op order, each refusal is handed to `refused(i,
+  // why)` (its error ends the call) and each removal from a field that flags removals raises
+  // an alert. An error leaves the batch unusable (the write is then aborted).
   using BeforeApply = std::function<void(size_t op, const crdt::Record& state)>;
+  using Refused = std::function<Status(size_t op, const Status& why)>;
   Status apply_ops(const std::vector<const crdt::Op*>& ops, const std::string& scope,
-                   std::vector<Status>& results, const BeforeApply& before = nullptr);
+                   const Refused& refused, const BeforeApply& before = nullptr);
   // Writes every changed record, its index entries, conflict flag and feed position.
   Status flush();
   Txn& txn() { return txn_; }

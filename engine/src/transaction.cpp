@@ -342,14 +342,13 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
         refs[i] = &op;
       }
       // The schema was checked when the op was queued; observing changes no kind or type.
-      std::vector<Status> results;
-      BIRGA_RETURN_IF_ERROR(
-          batch.apply_ops(refs, scope, results, [&](size_t i, const crdt::Record& state) {
+      BIRGA_RETURN_IF_ERROR(batch.apply_ops(
+          refs, scope, [](size_t, const Status& why) { return why; },
+          [&](size_t i, const crdt::Record& state) {
             crdt::Op& op = all[ops[i]];
             op.observed = {};  // what an earlier run of this write observed
             observe(op, state, actor, pending[ops[i]].delta);
           }));
-      for (const Status& s : results) BIRGA_RETURN_IF_ERROR(s);
       seals.push_back({std::move(h), {}, &all, find_scope_key(scope, *epoch)});
       Sealing& s = seals.back();
       if (!every_op) {

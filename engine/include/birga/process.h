@@ -12,7 +12,8 @@ namespace birga {
 // fresh mappings. A commit of 1,000 records allocates and frees several megabytes (ops,
 // records, payloads); handed back every time, each page is faulted in again on the next commit,
 // which cost about a tenth of the commit's time (birga-bench --mode district). The process
-// may then hold up to `bytes` more than it uses. With glibc (Debian's C library); elsewhere it
+// may then hold up to `bytes` more than it uses per glibc heap (the main one, and one arena
+// per thread that allocates, up to glibc's own limit). With glibc (Debian's C library); elsewhere it
 // does nothing. Call once, early, from one thread.
 void keep_freed_heap(size_t bytes = size_t{64} << 20);
 
