@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <map>
 #include <new>
-#include <optional>
 #include <set>
 #include <system_error>
 #include <thread>
