@@ -13,8 +13,8 @@ namespace birga {
 // records, payloads); handed back every time, each page is faulted in again on the next commit,
 // which cost about a tenth of the commit's time (birga-bench --mode district). The process
 // may then hold up to `bytes` more than it uses per glibc heap (the main one, and one arena
-// per thread that allocates, up to glibc's own limit). With glibc (Debian's C library); elsewhere it
-// does nothing. Call once, early, from one thread.
+// per thread that allocates, up to glibc's own limit). With glibc (Debian's C library); elsewhere
+// it does nothing. Call once, early, from one thread.
 void keep_freed_heap(size_t bytes = size_t{64} << 20);
 
 }  // namespace birga
