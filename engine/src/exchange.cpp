@@ -224,12 +224,8 @@ Status verify_records(const Replica::Impl& impl, const Txn& txn) {
   if (!tables.is_ok()) return tables.status();
   auto check = [&](const engine::RecordTable& t, std::string_view k,
                    const Replica::Impl::StoredRecord& rec) {
-    std::string collection;
     crdt::RecordId id;
-    if (!engine::parse_record_key(k, &collection, &id)) {
-      return Status::data_loss("malformed record key in the store");
-    }
-    auto home = txn.records_of(collection);
+    auto home = Replica::Impl::home_table(txn, k, &id);
     if (!home.is_ok()) return home.status();
     if (*home != t) return Status::data_loss("a record is stored outside its collection's table");
     auto flagged = txn.get(Table::kConflicts, k);

@@ -259,14 +259,19 @@ Status Replica::Impl::open_block(const Txn& txn, std::string_view block_key,
   return Status::ok();
 }
 
-Result<std::optional<Replica::Impl::StoredRecord>> Replica::Impl::read_record(
-    const Txn& txn, std::string_view rkey) const {
+Result<engine::RecordTable> Replica::Impl::home_table(const Txn& txn, std::string_view rkey,
+                                                      crdt::RecordId* id) {
   std::string collection;
-  crdt::RecordId id;
-  if (!engine::parse_record_key(rkey, &collection, &id)) {
+  if (!engine::parse_record_key(rkey, &collection, id)) {
     return Status::data_loss("malformed record key in the store");
   }
-  auto table = txn.records_of(collection);
+  return txn.records_of(collection);
+}
+
+Result<std::optional<Replica::Impl::StoredRecord>> Replica::Impl::read_record(
+    const Txn& txn, std::string_view rkey) const {
+  crdt::RecordId id;
+  auto table = home_table(txn, rkey, &id);
   if (!table.is_ok()) return table.status();
   auto block = txn.floor(*table, rkey.substr(0, rkey.size() - 16), rkey);
   if (!block.is_ok()) return block.status();

@@ -89,6 +89,10 @@ class Replica::Impl {
                          const RecordDict* dict) const;
   Status open_block(const engine::Txn& txn, std::string_view block_key, std::string_view sealed,
                     OpenedBlock* out) const;
+  // The table that holds the record keyed `rkey` (its collection's own, or the shared one);
+  // `id` receives the record's id. A key that does not parse is data_loss.
+  static Result<engine::RecordTable> home_table(const engine::Txn& txn, std::string_view rkey,
+                                                crdt::RecordId* id);
   // The record stored at `rkey`, nullopt when absent.
   Result<std::optional<StoredRecord>> read_record(const engine::Txn& txn,
                                                   std::string_view rkey) const;
