@@ -231,6 +231,13 @@ void drop_overwritten_lww(std::vector<Transaction::Pending>& ops) {
   ops.swap(kept);
 }
 
+// Whether an op of this kind records something of the state it is applied to (observe()).
+bool observes_state(crdt::OpKind kind) {
+  using crdt::OpKind;
+  return kind == OpKind::kMvWrite || kind == OpKind::kSetRemove || kind == OpKind::kRecordDelete ||
+         kind == OpKind::kRecordRestore || kind == OpKind::kCounterUpdate;
+}
+
 // Fills in what an op observed of the record's current state (what it replaces or removes),
 // or, for a counter, the author's new running totals.
 void observe(crdt::Op& op, const crdt::Record& state, const crdt::ActorId& me, int64_t delta) {
@@ -275,6 +282,8 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
     // The keys view scopes held by the transaction or by the batch's records, which outlive
     // the map.
     std::map<std::string_view, std::vector<size_t>> by_scope;
+    std::vector<size_t>* last_group = nullptr;  // ops come many to one scope
+    std::string_view last_scope;
     for (size_t i = 0; i < pending.size(); ++i) {
       const Transaction::Pending& p = pending[i];
       const crdt::Op& op = all[i];
@@ -288,7 +297,8 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
         }
         scope = (*rec)->scope;
       }
-      by_scope[scope].push_back(i);
+      if (!last_group || scope != last_scope) last_group = &by_scope[scope], last_scope = scope;
+      last_group->push_back(i);
     }
     // Each scope's change is sealed (encoded, compressed, encrypted, signed) on a thread of its
     // own while the records are written; the sealers are joined before anything returns.
@@ -334,32 +344,41 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       h.schema_version = options.schema.version();
 
       std::vector<const crdt::Op*> refs(ops.size());
+      bool observes = false;
       for (size_t i = 0; i < ops.size(); ++i) {
         crdt::Op& op = all[ops[i]];
         op.dot = engine::op_dot(actor, h.seq, i);
         op.time = h.hlc;
+        observes = observes || observes_state(op.kind);
         refs[i] = &op;
       }
+      seals.push_back({std::move(h), {}, &all, find_scope_key(scope, *epoch)});
+      Sealing& s = seals.back();
+      auto start_sealing = [&] {
+        if (!every_op) {
+          s.own.reserve(ops.size());
+          for (size_t i : ops) s.own.push_back(all[i]);
+          s.ops = &s.own;
+        }
+        try {
+          sealers.threads.emplace_back([&seal, &s] { seal(s); });
+        } catch (const std::system_error&) {
+          seal(s);  // no thread to be had: seal here
+        }
+      };
+      // Ops that observe nothing are final now: their change is sealed while they are
+      // applied. The others are sealed once applying has filled in what they observed.
+      if (!observes) start_sealing();
       // The schema was checked when the op was queued; observing changes no kind or type.
       BIRGA_RETURN_IF_ERROR(batch.apply_ops(
           refs, scope, [](size_t, const Status& why) { return why; },
-          [&](size_t i, const crdt::Record& state) {
+          observes ? engine::RecordBatch::BeforeApply([&](size_t i, const crdt::Record& state) {
             crdt::Op& op = all[ops[i]];
             op.observed = {};  // what an earlier run of this write observed
             observe(op, state, actor, pending[ops[i]].delta);
-          }));
-      seals.push_back({std::move(h), {}, &all, find_scope_key(scope, *epoch)});
-      Sealing& s = seals.back();
-      if (!every_op) {
-        s.own.reserve(ops.size());
-        for (size_t i : ops) s.own.push_back(all[i]);
-        s.ops = &s.own;
-      }
-      try {
-        sealers.threads.emplace_back([&seal, &s] { seal(s); });
-      } catch (const std::system_error&) {
-        seal(s);  // no thread to be had: seal here
-      }
+          })
+                   : nullptr));
+      if (observes) start_sealing();
     }
     BIRGA_RETURN_IF_ERROR(batch.flush());
     for (std::thread& t : sealers.threads) t.join();
