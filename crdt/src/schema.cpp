@@ -41,18 +41,20 @@ Status Schema::check(const Op& op) const {
 }
 
 Status Schema::check(const Op& op, const CollectionSpec& spec) {
+  auto it = spec.fields.find(op.field);
+  return check(op, spec, it == spec.fields.end() ? nullptr : &it->second);
+}
+
+Status Schema::check(const Op& op, const CollectionSpec& spec, const FieldSpec* f) {
   BIRGA_RETURN_IF_ERROR(op.check_shape());
-  const CollectionSpec* c = &spec;
   const auto fk = field_kind_of(op.kind);
   if (!fk) {
-    if (c->immutable && op.kind == OpKind::kRecordDelete) {
+    if (spec.immutable && op.kind == OpKind::kRecordDelete) {
       return Status::invalid_argument("records of '" + op.collection +
                                       "' are immutable facts and cannot be deleted");
     }
     return Status::ok();
   }
-  auto it = c->fields.find(op.field);
-  const FieldSpec* f = it == c->fields.end() ? nullptr : &it->second;
   // Named only when refusing: built on every check, it cost a few allocations per op.
   auto where = [&] { return "field '" + op.field + "' of '" + op.collection + "'"; };
   if (!f) return Status::invalid_argument("unknown " + where());

@@ -164,13 +164,16 @@ Status RecordBatch::flush() {
 
   // Each changed record moves to the end of the feed; its payload is encoded first, so that a
   // collection's first large batch can give it its record dictionary.
-  // Encoding, compressing and encrypting a record is pure work on its own data, spread over
-  // the cores (parallel.h); the LMDB writes then follow in key order on this thread.
+  // Encoding, compressing and encrypting a record, and working out its index entries, is
+  // pure work on its own data, spread over the cores (parallel.h); the LMDB writes then
+  // follow in key order on this thread.
   struct Out {
     const std::string* rkey;
     LoadedRecord* rec;
     std::string payload;
     const Replica::Impl::RecordDict* dict = nullptr;
+    std::vector<std::string> index_after;  // its index entries now
+    bool conflicted = false;
   };
   std::vector<Out> out;
   for (auto& [rkey, rec] : records_) {
@@ -181,11 +184,13 @@ Status RecordBatch::flush() {
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kFeed, old_pos));
     }
     rec.feed_pos = feed_next++;
-    out.push_back({&rkey, &rec, {}, nullptr});
+    out.push_back({&rkey, &rec, {}, nullptr, {}, false});
   }
   parallel_for(out.size(), [&](size_t i) {
     const LoadedRecord& rec = *out[i].rec;
     out[i].payload = Replica::Impl::record_payload(rec.feed_pos, rec.scope, rec.state);
+    out[i].index_after = index_entries(rec);
+    out[i].conflicted = rec.state.is_conflicted();
   });
   // Each collection's dictionary, looked up once; the payloads of a collection that has none
   // yet may make it (only those are gathered).
@@ -307,13 +312,14 @@ Status RecordBatch::flush() {
     LoadedRecord& rec = *o.rec;
     const std::string& rkey = *o.rkey;
 
-    const std::vector<std::string> after = index_entries(rec);
     for (const std::string& e : rec.index_before)
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kIndex, e, rkey));
-    for (const std::string& e : after) BIRGA_RETURN_IF_ERROR(txn_.put(Table::kIndex, e, rkey));
+    for (const std::string& e : o.index_after) {
+      BIRGA_RETURN_IF_ERROR(txn_.put(Table::kIndex, e, rkey));
+    }
     BIRGA_RETURN_IF_ERROR(check_duplicates(rec));
 
-    const bool conflicted = rec.state.is_conflicted();
+    const bool conflicted = o.conflicted;
     if (conflicted && !rec.was_conflicted) {
       BIRGA_RETURN_IF_ERROR(txn_.put(Table::kConflicts, rkey, ""));
     } else if (!conflicted && rec.was_conflicted) {

@@ -43,7 +43,8 @@ crdt::RecordId Transaction::create(const std::string& collection, const std::str
 
 Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection,
                                 const crdt::RecordId& id, const std::string& field,
-                                crdt::Value value, int64_t delta) {
+                                crdt::Value value, int64_t delta,
+                                std::optional<const crdt::FieldSpec*> field_spec) {
   if (!status_.is_ok()) return *this;
   if (committed_) {
     status_ = Status::invalid_argument("transaction already committed");
@@ -72,9 +73,11 @@ Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection
                                        "' are immutable facts: record a correcting one instead");
     return *this;
   }
-  if (Status s = spec ? crdt::Schema::check(p.op, *spec) : replica_->schema().check(p.op);
-      !s.is_ok()) {
-    status_ = s;
+  Status checked = !spec        ? replica_->schema().check(p.op)
+                   : field_spec ? crdt::Schema::check(p.op, *spec, *field_spec)
+                                : crdt::Schema::check(p.op, *spec);
+  if (!checked.is_ok()) {
+    status_ = checked;
     return *this;
   }
   ops_.push_back(std::move(p));
@@ -84,12 +87,14 @@ Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection
 Transaction& Transaction::set(const std::string& collection, const crdt::RecordId& id,
                               const std::string& field, crdt::Value value) {
   const crdt::FieldSpec* f = nullptr;
-  if (const crdt::CollectionSpec* spec = spec_of(collection)) {
+  const crdt::CollectionSpec* spec = spec_of(collection);
+  if (spec) {
     if (auto it = spec->fields.find(field); it != spec->fields.end()) f = &it->second;
   }
   const auto kind = f && f->storage_kind() == crdt::FieldKind::kMv ? crdt::OpKind::kMvWrite
                                                                    : crdt::OpKind::kLwwWrite;
-  return queue(kind, collection, id, field, std::move(value));
+  return queue(kind, collection, id, field, std::move(value), 0,
+               spec ? std::optional(f) : std::nullopt);
 }
 
 // Ops usually come many to one collection: the spec looked up last is usually the one.

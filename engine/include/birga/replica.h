@@ -242,8 +242,11 @@ class Transaction {
   friend class Replica;
   explicit Transaction(Replica* replica) : replica_(replica) {}
   Status check_required() const;
+  // `field_spec`, when given, is the spec of `field` in the collection's spec_of() (null when
+  // it has none), as the caller already looked it up.
   Transaction& queue(crdt::OpKind kind, const std::string& collection, const crdt::RecordId& id,
-                     const std::string& field, crdt::Value value, int64_t delta = 0);
+                     const std::string& field, crdt::Value value, int64_t delta = 0,
+                     std::optional<const crdt::FieldSpec*> field_spec = std::nullopt);
 
   Replica* replica_;
   std::vector<Pending> ops_;

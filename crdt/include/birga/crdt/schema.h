@@ -72,6 +72,9 @@ class Schema {
   Status check(const Op& op) const;
   // The same, given the op's collection spec (collection(op.collection), not null).
   static Status check(const Op& op, const CollectionSpec& spec);
+  // The same, given also the spec of op.field in it (null when it has none), as the caller
+  // already looked it up.
+  static Status check(const Op& op, const CollectionSpec& spec, const FieldSpec* field);
 
  private:
   uint32_t version_;
