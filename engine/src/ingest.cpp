@@ -307,8 +307,11 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
       ingester.opened_ahead_ = &opened[i];
       BIRGA_RETURN_IF_ERROR(ingester.offer(sealed[i], *verified[i]));
     }
-    return batch.flush();
+    BIRGA_RETURN_IF_ERROR(batch.flush());
+    disposer.later(batch.release());  // freed while the commit writes and syncs the pages
+    return Status::ok();
   });
+  disposer.later(std::move(opened));  // freed while the caller goes on
   if (!s.is_ok()) return s;
   // Envelopes for this device may have arrived with control changes.
   const bool control = std::any_of(verified.begin(), verified.end(), [](const auto& v) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -52,5 +53,35 @@ void parallel_for(size_t n, Fn&& fn, size_t min_items = 16, unsigned max_threads
   for (std::thread& h : helpers) h.join();
   if (failure) std::rethrow_exception(failure);
 }
+
+// Frees what a finished write leaves behind (its records, the ops it decoded) on a thread of
+// its own while the caller goes on: the next sync message is opened and applied while the
+// last one's memory is given back. One thread at a time: handing over more, or destroying
+// the Disposer, first waits for the last. If no thread can be started the garbage is freed
+// on the caller's thread. Only plain memory may be handed over (nothing that refers to an
+// LMDB transaction or is used elsewhere).
+class Disposer {
+ public:
+  template <typename T>
+  void later(T&& garbage) {
+    wait();
+    auto box = std::make_unique<std::decay_t<T>>(std::forward<T>(garbage));
+    try {
+      thread_ = std::thread([b = std::move(box)]() mutable noexcept { b.reset(); });
+    } catch (const std::system_error&) {
+      // No thread: the lambda, and the garbage with it, is freed here.
+    }
+  }
+  void wait() {
+    if (thread_.joinable()) thread_.join();
+  }
+  Disposer() = default;
+  Disposer(const Disposer&) = delete;
+  Disposer& operator=(const Disposer&) = delete;
+  ~Disposer() { wait(); }
+
+ private:
+  std::thread thread_;
+};
 
 }  // namespace birga::engine

@@ -139,6 +139,11 @@ Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std
   return Status::ok();
 }
 
+RecordBatch::Contents RecordBatch::release() {
+  last_ = nullptr;
+  return Contents{std::move(records_), std::move(blocks_)};
+}
+
 std::vector<std::string> RecordBatch::index_entries(const LoadedRecord& r) const {
   std::vector<std::string> out;
   const crdt::CollectionSpec* spec = replica_.options.schema.collection(r.collection);

@@ -62,6 +62,13 @@ class RecordBatch {
                    const Refused& refused, const BeforeApply& before = nullptr);
   // Writes every changed record, its index entries, conflict flag and feed position.
   Status flush();
+  // The records and blocks loaded, handed over to be freed elsewhere (parallel.h Disposer);
+  // the batch holds none after.
+  struct Contents {
+    std::map<std::string, LoadedRecord> records;
+    std::map<std::string, LoadedBlock> blocks;
+  };
+  Contents release();
   Txn& txn() { return txn_; }
 
  private:

@@ -13,6 +13,7 @@
 #include "birga/trust.h"
 #include "crypto.h"
 #include "lmdb_env.h"
+#include "parallel.h"
 #include "sealed_change.h"
 
 namespace birga {
@@ -146,6 +147,10 @@ class Replica::Impl {
   Result<IngestReport> ingest(const std::vector<std::string>& sealed);
   // Applies held (unapplied) changes of `scope` that the newly added key opens.
   Status apply_held(engine::Txn& txn, const std::string& scope);
+
+  // Frees what the last ingest decoded and loaded in the background. Declared last, so it
+  // is waited for before anything else of the replica is destroyed.
+  engine::Disposer disposer;
 };
 
 // The head of (scope, actor)'s chain: seq 0 and a zero hash when nothing is held.
