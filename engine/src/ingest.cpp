@@ -117,7 +117,8 @@ Result<engine::ChangeHeader> next_change_header(const Txn& txn, const std::strin
   return h;
 }
 
-Result<std::string> seal_own_change(const engine::ChangeHeader& h, const std::vector<crdt::Op>& ops,
+Result<std::string> seal_own_change(const engine::ChangeHeader& h,
+                                    const std::vector<const crdt::Op*>& ops,
                                     const engine::Key32& scope_key, const engine::SigningKey& key) {
   auto body = engine::encode_ops(ops);
   if (!body.is_ok()) return body.status();
@@ -133,7 +134,10 @@ Status store_own_change(Txn& txn, const engine::ChangeHeader& h, const std::stri
 
 Status append_own_change(Txn& txn, const engine::ChangeHeader& h, const std::vector<crdt::Op>& ops,
                          const engine::Key32& scope_key, const engine::SigningKey& key) {
-  auto sealed = seal_own_change(h, ops, scope_key, key);
+  std::vector<const crdt::Op*> refs;
+  refs.reserve(ops.size());
+  for (const crdt::Op& op : ops) refs.push_back(&op);
+  auto sealed = seal_own_change(h, refs, scope_key, key);
   if (!sealed.is_ok()) return sealed.status();
   return store_own_change(txn, h, *sealed);
 }

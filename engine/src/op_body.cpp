@@ -316,21 +316,21 @@ crdt::Dot op_dot(const crdt::ActorId& author, uint64_t seq, size_t index) {
   return crdt::Dot{author, (seq << 20) | (uint64_t{index} + 1)};
 }
 
-Result<std::string> encode_ops(const std::vector<crdt::Op>& ops) {
+Result<std::string> encode_ops(const std::vector<const crdt::Op*>& ops) {
   if (ops.size() > kMaxOpsPerChange) {
     return Status::invalid_argument("a change holds at most " + std::to_string(kMaxOpsPerChange) +
                                     " ops, got " + std::to_string(ops.size()));
   }
   uint64_t text_bytes = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (const std::string* s = std::get_if<std::string>(&ops[i].value)) text_bytes += s->size();
+    if (const std::string* s = std::get_if<std::string>(&ops[i]->value)) text_bytes += s->size();
     // Dots are derived on decode: check the rest of the shape (a zero counter is the only
     // thing the dot can fail on, so only an op carrying one is copied to give it another).
     Status shape;
-    if (ops[i].dot.counter != 0) {
-      shape = ops[i].check_shape();
+    if (ops[i]->dot.counter != 0) {
+      shape = ops[i]->check_shape();
     } else {
-      crdt::Op probe = ops[i];
+      crdt::Op probe = *ops[i];
       probe.dot.counter = 1;
       shape = probe.check_shape();
     }
@@ -359,10 +359,10 @@ Result<std::string> encode_ops(const std::vector<crdt::Op>& ops) {
   auto value_types = root.initValueTypes(n);
   uint32_t last_record = 0;
   for (unsigned i = 0; i < n; ++i) {
-    const crdt::Op& op = ops[i];
+    const crdt::Op& op = *ops[i];
     kinds[i] = static_cast<uint8_t>(op.kind);
     collection.set(i, collections.index_of(op.collection));
-    if (i == 0 || op.record != ops[i - 1].record) {
+    if (i == 0 || op.record != ops[i - 1]->record) {
       last_record = records.index_of(id_view(op.record.bytes));
     }
     record.set(i, last_record);
@@ -408,7 +408,7 @@ Result<std::string> encode_ops(const std::vector<crdt::Op>& ops) {
   if (total.texts) text_lengths = root.initTextLengths(total.texts);
   if (total.text_bytes) texts = root.initTexts(static_cast<unsigned>(total.text_bytes));
   for (unsigned i = 0; i < n; ++i) {
-    const crdt::Value& v = ops[i].value;
+    const crdt::Value& v = ops[i]->value;
     if (const int64_t* x = std::get_if<int64_t>(&v)) {
       integers.set(cursors[field[i]].integer++, *x);
     } else if (const std::string* s = std::get_if<std::string>(&v)) {
@@ -430,7 +430,7 @@ Result<std::string> encode_ops(const std::vector<crdt::Op>& ops) {
     auto observed_counter = root.initObservedCounter(static_cast<unsigned>(observed));
     unsigned j = 0;
     for (unsigned i = 0; i < n; ++i) {
-      for (const crdt::Dot& d : ops[i].observed) {
+      for (const crdt::Dot& d : ops[i]->observed) {
         observed_op.set(j, i);
         observed_actor.set(j, actors.index_of(id_view(d.actor.bytes)));
         observed_counter.set(j, d.counter);
@@ -442,14 +442,21 @@ Result<std::string> encode_ops(const std::vector<crdt::Op>& ops) {
     auto inc_totals = root.initIncTotals(static_cast<unsigned>(counter_ops));
     auto dec_totals = root.initDecTotals(static_cast<unsigned>(counter_ops));
     unsigned k = 0;
-    for (const crdt::Op& op : ops) {
-      if (op.kind != crdt::OpKind::kCounterUpdate) continue;
-      inc_totals.set(k, op.inc_total);
-      dec_totals.set(k, op.dec_total);
+    for (const crdt::Op* op : ops) {
+      if (op->kind != crdt::OpKind::kCounterUpdate) continue;
+      inc_totals.set(k, op->inc_total);
+      dec_totals.set(k, op->dec_total);
       ++k;
     }
   }
   return canonical_message(root.asReader());
+}
+
+Result<std::string> encode_ops(const std::vector<crdt::Op>& ops) {
+  std::vector<const crdt::Op*> refs;
+  refs.reserve(ops.size());
+  for (const crdt::Op& op : ops) refs.push_back(&op);
+  return encode_ops(refs);
 }
 
 Result<std::vector<crdt::Op>> decode_ops(std::string_view body, const ChangeHeader& h) {

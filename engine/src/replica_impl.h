@@ -163,7 +163,8 @@ Status write_head(engine::Txn& txn, const std::string& scope, const crdt::ActorI
 Result<engine::ChangeHeader> next_change_header(const engine::Txn& txn, const std::string& scope,
                                                 const PublicKey& author);
 // Seals `ops` under `h` (whose author is `key`'s): pure work, any thread.
-Result<std::string> seal_own_change(const engine::ChangeHeader& h, const std::vector<crdt::Op>& ops,
+Result<std::string> seal_own_change(const engine::ChangeHeader& h,
+                                    const std::vector<const crdt::Op*>& ops,
                                     const engine::Key32& scope_key, const engine::SigningKey& key);
 // Appends an own sealed change to the log and moves its author's head.
 Status store_own_change(engine::Txn& txn, const engine::ChangeHeader& h, const std::string& sealed);

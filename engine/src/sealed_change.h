@@ -128,6 +128,7 @@ crdt::Dot op_dot(const crdt::ActorId& author, uint64_t seq, size_t index);
 // The canonical body message for `ops`, in their order. The ops' dot and time are ignored
 // (they are derived on decode). invalid_argument when there are more than kMaxOpsPerChange
 // ops, an op fails crdt::Op::check_shape(), or the text values exceed 2^29 - 1 bytes in all.
+Result<std::string> encode_ops(const std::vector<const crdt::Op*>& ops);
 Result<std::string> encode_ops(const std::vector<crdt::Op>& ops);
 // Decodes a body, giving each op its derived dot and time from `h`, in the order they were
 // encoded. corrupt_input ("op body: ..." or "op <i>: ...") when the message is malformed or

@@ -276,11 +276,8 @@ void observe(crdt::Op& op, const crdt::Record& state, const crdt::ActorId& me, i
 
 Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
   drop_overwritten_lww(pending);
-  // The ops, moved out of `pending` once. The write may run again (map growth): each run
-  // assigns their dots, time and observed dots afresh.
-  std::vector<crdt::Op> all;
-  all.reserve(pending.size());
-  for (Transaction::Pending& p : pending) all.push_back(std::move(p.op));
+  // The ops are completed in place. The write may run again (map growth): each run assigns
+  // their dots, time and observed dots afresh.
   return env->write([&](Txn& txn) -> Status {
     engine::RecordBatch batch(*this, txn);
     // Group by scope (op indexes), keeping the order of ops within each.
@@ -291,7 +288,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
     std::string_view last_scope;
     for (size_t i = 0; i < pending.size(); ++i) {
       const Transaction::Pending& p = pending[i];
-      const crdt::Op& op = all[i];
+      const crdt::Op& op = p.op;
       std::string_view scope = p.scope ? std::string_view(*p.scope) : std::string_view();
       if (scope.empty()) {
         auto rec = batch.load(op.collection, op.record);
@@ -309,8 +306,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
     // own while the records are written; the sealers are joined before anything returns.
     struct Sealing {
       engine::ChangeHeader h;
-      std::vector<crdt::Op> own;                   // this scope's ops, when not all are
-      const std::vector<crdt::Op>* ops = nullptr;  // `all` or `own`
+      std::vector<const crdt::Op*> ops;  // this scope's, in order
       const engine::Key32* key = nullptr;
       Result<std::string> sealed = Status::internal("change not sealed");
     };
@@ -318,7 +314,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
     seals.reserve(by_scope.size());
     auto seal = [this](Sealing& s) noexcept {
       try {
-        s.sealed = seal_own_change(s.h, *s.ops, *s.key, device);
+        s.sealed = seal_own_change(s.h, s.ops, *s.key, device);
       } catch (const std::bad_alloc&) {
         s.sealed = Status::resource_exhausted("out of memory while sealing a change");
       } catch (const std::exception& e) {
@@ -333,7 +329,6 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
     } sealers;
 
     for (auto& [scope_view, ops] : by_scope) {
-      const bool every_op = by_scope.size() == 1;  // then `ops` is 0, 1, ... in order
       const std::string scope(scope_view);
       BIRGA_RETURN_IF_ERROR(check_own_write(scope));
       const auto epoch = current_epoch(scope);
@@ -351,20 +346,15 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       std::vector<const crdt::Op*> refs(ops.size());
       bool observes = false;
       for (size_t i = 0; i < ops.size(); ++i) {
-        crdt::Op& op = all[ops[i]];
+        crdt::Op& op = pending[ops[i]].op;
         op.dot = engine::op_dot(actor, h.seq, i);
         op.time = h.hlc;
         observes = observes || observes_state(op.kind);
         refs[i] = &op;
       }
-      seals.push_back({std::move(h), {}, &all, find_scope_key(scope, *epoch)});
+      seals.push_back({std::move(h), std::move(refs), find_scope_key(scope, *epoch)});
       Sealing& s = seals.back();
       auto start_sealing = [&] {
-        if (!every_op) {
-          s.own.reserve(ops.size());
-          for (size_t i : ops) s.own.push_back(all[i]);
-          s.ops = &s.own;
-        }
         try {
           sealers.threads.emplace_back([&seal, &s] { seal(s); });
         } catch (const std::system_error&) {
@@ -376,9 +366,9 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       if (!observes) start_sealing();
       // The schema was checked when the op was queued; observing changes no kind or type.
       BIRGA_RETURN_IF_ERROR(batch.apply_ops(
-          refs, scope, [](size_t, const Status& why) { return why; },
+          s.ops, scope, [](size_t, const Status& why) { return why; },
           observes ? engine::RecordBatch::BeforeApply([&](size_t i, const crdt::Record& state) {
-            crdt::Op& op = all[ops[i]];
+            crdt::Op& op = pending[ops[i]].op;
             op.observed = {};  // what an earlier run of this write observed
             observe(op, state, actor, pending[ops[i]].delta);
           })

@@ -865,9 +865,9 @@ TEST_CASE("OpBody: encode_ops refuses ops that would not decode", "[op_body]") {
   std::vector<Op> second = {one_op()[0], make_op(OpKind::kRecordDelete, "name")};
   CHECK(encode_ops(second).status().message() ==
         "op 1: record delete on 'household' names a field");
-  CHECK(encode_ops({}).is_ok());
+  CHECK(encode_ops(std::vector<Op>{}).is_ok());
   Fixture f;
-  Result<std::vector<Op>> none = decode_ops(*encode_ops({}), f.header(1));
+  Result<std::vector<Op>> none = decode_ops(*encode_ops(std::vector<Op>{}), f.header(1));
   REQUIRE(none.is_ok());
   CHECK(none->empty());
 }
