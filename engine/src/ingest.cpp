@@ -25,6 +25,11 @@ using engine::Txn;
 
 namespace {
 
+// From this many records loaded, or ops decoded, a batch's memory is freed on a thread of its
+// own (engine::Disposer).
+constexpr size_t kFreeAsideRecords = 256;
+constexpr size_t kFreeAsideOps = 2048;
+
 std::string short_hex(const std::array<uint8_t, 32>& a) {
   return crdt::Sha256::hex(a).substr(0, 16);
 }
@@ -312,10 +317,14 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
       BIRGA_RETURN_IF_ERROR(ingester.offer(sealed[i], *verified[i]));
     }
     BIRGA_RETURN_IF_ERROR(batch.flush());
-    disposer.later(batch.release());  // freed while the commit writes and syncs the pages
+    // A large batch is freed while the commit writes and syncs the pages; a small one costs
+    // less to free here than a thread costs to start.
+    if (batch.loaded() >= kFreeAsideRecords) disposer.later(batch.release());
     return Status::ok();
   });
-  disposer.later(std::move(opened));  // freed while the caller goes on
+  size_t decoded = 0;
+  for (const OpenedChange& o : opened) decoded += o.ops.is_ok() ? o.ops->size() : 0;
+  if (decoded >= kFreeAsideOps) disposer.later(std::move(opened));  // while the caller goes on
   if (!s.is_ok()) return s;
   // Envelopes for this device may have arrived with control changes.
   const bool control = std::any_of(verified.begin(), verified.end(), [](const auto& v) {

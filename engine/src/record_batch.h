@@ -69,6 +69,7 @@ class RecordBatch {
     std::map<std::string, LoadedBlock> blocks;
   };
   Contents release();
+  size_t loaded() const { return records_.size(); }
   Txn& txn() { return txn_; }
 
  private:
