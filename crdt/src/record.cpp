@@ -53,31 +53,38 @@ void apply_to_field(Field& f, const Op& op) {
 }  // namespace
 
 namespace {
-// The first field of `fields` whose key is not below `key`.
+// The first field of `fields` whose key is not below (name, kind), in FieldKey order, without
+// making a FieldKey (a copy of the name) to compare with.
 template <typename Fields>
-auto lower_field(Fields& fields, const FieldKey& key) {
-  return std::lower_bound(fields.begin(), fields.end(), key,
-                          [](const auto& entry, const FieldKey& k) { return entry.first < k; });
+auto lower_field(Fields& fields, std::string_view name, FieldKind kind) {
+  return std::lower_bound(fields.begin(), fields.end(), name,
+                          [kind](const auto& entry, std::string_view n) {
+                            const int c = std::string_view(entry.first.name).compare(n);
+                            return c < 0 || (c == 0 && entry.first.kind < kind);
+                          });
+}
+template <typename It>
+bool is_field(It it, It end, std::string_view name, FieldKind kind) {
+  return it != end && it->first.kind == kind && it->first.name == name;
 }
 }  // namespace
 
 Record::Fields::iterator Record::lower(const FieldKey& key) {
-  return lower_field(fields_, key);
+  return lower_field(fields_, key.name, key.kind);
 }
 
 Record::Fields::const_iterator Record::lower(const FieldKey& key) const {
-  return lower_field(fields_, key);
+  return lower_field(fields_, key.name, key.kind);
 }
 
 Field& Record::field_for(const std::string& name, FieldKind kind) {
-  FieldKey key{name, kind};
-  auto it = lower(key);
-  if (it != fields_.end() && it->first == key) return it->second;
+  auto it = lower_field(fields_, name, kind);
+  if (is_field(it, fields_.end(), name, kind)) return it->second;
   if (fields_.empty()) {  // room for a record's usual handful of fields, allocated once
     fields_.reserve(8);
     it = fields_.begin();
   }
-  return fields_.emplace(it, std::move(key), empty_field(kind))->second;
+  return fields_.emplace(it, FieldKey{name, kind}, empty_field(kind))->second;
 }
 
 Status Record::apply(const Op& op) {
@@ -116,9 +123,8 @@ void Record::merge(const Record& other) {
 }
 
 const Field* Record::find(const std::string& name, FieldKind kind) const {
-  const FieldKey key{name, kind};
-  auto it = lower(key);
-  return it == fields_.end() || !(it->first == key) ? nullptr : &it->second;
+  auto it = lower_field(fields_, name, kind);
+  return is_field(it, fields_.end(), name, kind) ? &it->second : nullptr;
 }
 
 bool Record::has_applied(const Dot& dot) const {
