@@ -71,12 +71,22 @@ TEST_CASE("Replica: release_memory drops the store's pages from RSS and loses no
   TempDir tmp;
   auto r = make_replica(tmp.sub("a"), {kScope});
   REQUIRE(r);
+  // Values that do not compress, so the store's pages (a few MB) dwarf the code pages the
+  // process may map meanwhile (sanitizer builds have large ones).
+  auto value_of = [](int i) {
+    std::string v = "hh-" + std::to_string(i) + "-";
+    uint64_t x = 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(i + 1);
+    while (v.size() < 600) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      v += "0123456789abcdef"[x & 15];
+    }
+    return v;
+  };
   std::vector<crdt::RecordId> ids;
   Transaction t = r->begin();
   for (int i = 0; i < 3000; ++i) {
     ids.push_back(t.create("visit", kScope));
-    t.set("visit", ids.back(), "household",
-          text("hh-" + std::to_string(i) + std::string(200, 'x')));
+    t.set("visit", ids.back(), "household", text(value_of(i)));
   }
   REQUIRE(t.commit().is_ok());
   REQUIRE(r->list("visit").is_ok());  // maps every record page
@@ -84,11 +94,11 @@ TEST_CASE("Replica: release_memory drops the store's pages from RSS and loses no
   REQUIRE(r->release_memory().is_ok());
   const long after = rss_file_kb();
   INFO("RssFile before " << before << " kB, after " << after << " kB");
-  CHECK(after < before);
+  CHECK(after + 512 < before);
   auto rec = r->get("visit", ids[1234]);
   REQUIRE(rec.is_ok());
   REQUIRE(rec->has_value());
-  CHECK((*rec)->value("household") == text("hh-1234" + std::string(200, 'x')));
+  CHECK((*rec)->value("household") == text(value_of(1234)));
   CHECK(r->verify().is_ok());
 }
 
