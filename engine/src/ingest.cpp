@@ -99,10 +99,7 @@ Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& 
   if (!ops.is_ok()) {
     return replica.add_alert(txn, "malformed_change", who + ": " + ops.status().message());
   }
-  std::vector<const crdt::Op*> refs;
-  refs.reserve(ops->size());
-  for (const crdt::Op& op : *ops) refs.push_back(&op);
-  return batch.apply_ops(refs, h.scope, [&](size_t, const Status& why) {
+  return batch.apply_ops(engine::op_refs(*ops), h.scope, [&](size_t, const Status& why) {
     if (why.code() == Code::kPermissionDenied || why.code() == Code::kInvalidArgument) {
       return replica.add_alert(txn, "refused_op", who + ": " + why.message());
     }
@@ -139,10 +136,7 @@ Status store_own_change(Txn& txn, const engine::ChangeHeader& h, const std::stri
 
 Status append_own_change(Txn& txn, const engine::ChangeHeader& h, const std::vector<crdt::Op>& ops,
                          const engine::Key32& scope_key, const engine::SigningKey& key) {
-  std::vector<const crdt::Op*> refs;
-  refs.reserve(ops.size());
-  for (const crdt::Op& op : ops) refs.push_back(&op);
-  auto sealed = seal_own_change(h, refs, scope_key, key);
+  auto sealed = seal_own_change(h, engine::op_refs(ops), scope_key, key);
   if (!sealed.is_ok()) return sealed.status();
   return store_own_change(txn, h, *sealed);
 }

@@ -129,13 +129,17 @@ Status Txn::put(RecordTable t, std::string_view key, std::string_view value, Put
   return put(t.dbi, key, value, hint, "records");
 }
 
-Status Txn::del(Table t, std::string_view key, std::string_view value) {
+Status Txn::del(MDB_dbi dbi, std::string_view key, std::string_view value, const char* what) {
   if (!writable_) return Status::internal("del in a read transaction");
   MDB_val k = to_val(key), v = to_val(value);
-  const int rc = mdb_del(txn_, env_->dbi(t), &k, value.empty() ? nullptr : &v);
+  const int rc = mdb_del(txn_, dbi, &k, value.empty() ? nullptr : &v);
   if (rc == MDB_NOTFOUND) return Status::ok();
   if (rc == MDB_MAP_FULL) t_map_full = true;
-  return lmdb_status(rc, std::string("delete from ") + table_name(t));
+  return lmdb_status(rc, std::string("delete from ") + what);
+}
+
+Status Txn::del(Table t, std::string_view key, std::string_view value) {
+  return del(env_->dbi(t), key, value, table_name(t));
 }
 
 namespace {
@@ -180,12 +184,7 @@ Status Txn::scan(RecordTable t, std::string_view prefix, const Visit& fn,
 }
 
 Status Txn::del(RecordTable t, std::string_view key) {
-  if (!writable_) return Status::internal("del in a read transaction");
-  MDB_val k = to_val(key);
-  const int rc = mdb_del(txn_, t.dbi, &k, nullptr);
-  if (rc == MDB_NOTFOUND) return Status::ok();
-  if (rc == MDB_MAP_FULL) t_map_full = true;
-  return lmdb_status(rc, "delete from records");
+  return del(t.dbi, key, {}, "records");
 }
 
 Result<std::optional<Txn::Entry>> Txn::floor(RecordTable t, std::string_view prefix,

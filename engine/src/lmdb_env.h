@@ -120,6 +120,7 @@ class Txn {
                                               const char* what) const;
   Status put(MDB_dbi dbi, std::string_view key, std::string_view value, PutHint hint,
              const char* what);
+  Status del(MDB_dbi dbi, std::string_view key, std::string_view value, const char* what);
   Status scan(MDB_dbi dbi, std::string_view prefix, const Visit& fn, std::string_view from,
               const char* what) const;
   // The collection's own table, opened in this transaction if needed; nullopt when it has none.

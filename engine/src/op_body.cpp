@@ -452,11 +452,15 @@ Result<std::string> encode_ops(const std::vector<const crdt::Op*>& ops) {
   return canonical_message(root.asReader());
 }
 
-Result<std::string> encode_ops(const std::vector<crdt::Op>& ops) {
+std::vector<const crdt::Op*> op_refs(const std::vector<crdt::Op>& ops) {
   std::vector<const crdt::Op*> refs;
   refs.reserve(ops.size());
   for (const crdt::Op& op : ops) refs.push_back(&op);
-  return encode_ops(refs);
+  return refs;
+}
+
+Result<std::string> encode_ops(const std::vector<crdt::Op>& ops) {
+  return encode_ops(op_refs(ops));
 }
 
 Result<std::vector<crdt::Op>> decode_ops(std::string_view body, const ChangeHeader& h) {

@@ -222,6 +222,7 @@ Status RecordBatch::flush() {
   // (filled in order, so records appended at the end leave full blocks behind).
   struct Chunk {
     RecordTable table;
+    std::string_view collection;  // the batch's record holds it
     std::string key;
     std::vector<Replica::Impl::BlockItem> items;
     const Replica::Impl::RecordDict* dict = nullptr;
@@ -248,7 +249,6 @@ Status RecordBatch::flush() {
     }
     merged.insert(merged.end(), kept.begin() + k, kept.end());
 
-    const std::string_view prefix = *changed.front()->rkey;
     const size_t first_chunk = chunks.size();
     size_t bytes = 0;
     for (const Replica::Impl::BlockItem& item : merged) {
@@ -256,8 +256,8 @@ Status RecordBatch::flush() {
           bytes + item.payload.size() > kBlockMaxBytes) {
         Chunk c;
         c.table = *table;
-        c.key = std::string(prefix.substr(0, prefix.size() - item.id.bytes.size()));
-        c.key.append(reinterpret_cast<const char*>(item.id.bytes.data()), item.id.bytes.size());
+        c.collection = first.collection;
+        c.key = record_key(first.collection, item.id);  // a block is keyed by its first record
         c.dict = changed.front()->dict;
         chunks.push_back(std::move(c));
         bytes = 0;
@@ -291,13 +291,12 @@ Status RecordBatch::flush() {
       }
       Chunk tail;
       tail.table = chunks[i].table;
+      tail.collection = chunks[i].collection;
       tail.dict = chunks[i].dict;
       const size_t half = chunks[i].items.size() / 2;
       tail.items.assign(chunks[i].items.begin() + half, chunks[i].items.end());
       chunks[i].items.resize(half);
-      const crdt::RecordId& id = tail.items.front().id;
-      tail.key = chunks[i].key.substr(0, chunks[i].key.size() - id.bytes.size());
-      tail.key.append(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+      tail.key = record_key(tail.collection, tail.items.front().id);
       chunks.push_back(std::move(tail));
       again.push_back(i);
       again.push_back(chunks.size() - 1);
