@@ -127,18 +127,19 @@ Result<std::string> seal_own_change(const engine::ChangeHeader& h,
   return engine::seal_change(h, *body, scope_key, key);
 }
 
-Status store_own_change(Txn& txn, const engine::ChangeHeader& h, const std::string& sealed) {
+Status store_own_change(Txn& txn, const engine::ChangeHeader& h, const std::string& sealed,
+                        const engine::ChangeId& id) {
   const crdt::ActorId actor = engine::actor_of(h.author);
   BIRGA_RETURN_IF_ERROR(
       txn.put(Table::kChanges, engine::change_key(h.scope, actor, h.seq), sealed));
-  return write_head(txn, h.scope, actor, Head{h.seq, engine::change_id(sealed)});
+  return write_head(txn, h.scope, actor, Head{h.seq, id});
 }
 
 Status append_own_change(Txn& txn, const engine::ChangeHeader& h, const std::vector<crdt::Op>& ops,
                          const engine::Key32& scope_key, const engine::SigningKey& key) {
   auto sealed = seal_own_change(h, engine::op_refs(ops), scope_key, key);
   if (!sealed.is_ok()) return sealed.status();
-  return store_own_change(txn, h, *sealed);
+  return store_own_change(txn, h, *sealed, engine::change_id(*sealed));
 }
 
 // One batch's worth of ingest state.
@@ -316,14 +317,16 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
     if (batch.loaded() >= kFreeAsideRecords) disposer.later(batch.release());
     return Status::ok();
   });
-  size_t decoded = 0;
-  for (const OpenedChange& o : opened) decoded += o.ops.is_ok() ? o.ops->size() : 0;
-  if (decoded >= kFreeAsideOps) disposer.later(std::move(opened));  // while the caller goes on
-  if (!s.is_ok()) return s;
   // Envelopes for this device may have arrived with control changes.
   const bool control = std::any_of(verified.begin(), verified.end(), [](const auto& v) {
     return v.is_ok() && v->header.scope == kControlScope;
   });
+  size_t decoded = 0;
+  for (const OpenedChange& o : opened) decoded += o.ops.is_ok() ? o.ops->size() : 0;
+  if (decoded >= kFreeAsideOps) {  // freed while the caller goes on
+    disposer.later(std::pair(std::move(verified), std::move(opened)));
+  }
+  if (!s.is_ok()) return s;
   if (control) BIRGA_RETURN_IF_ERROR(apply_envelopes());
   return report;
 }

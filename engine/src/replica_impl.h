@@ -166,8 +166,10 @@ Result<engine::ChangeHeader> next_change_header(const engine::Txn& txn, const st
 Result<std::string> seal_own_change(const engine::ChangeHeader& h,
                                     const std::vector<const crdt::Op*>& ops,
                                     const engine::Key32& scope_key, const engine::SigningKey& key);
-// Appends an own sealed change to the log and moves its author's head.
-Status store_own_change(engine::Txn& txn, const engine::ChangeHeader& h, const std::string& sealed);
+// Appends an own sealed change, whose change_id() is `id`, to the log and moves its author's
+// head.
+Status store_own_change(engine::Txn& txn, const engine::ChangeHeader& h, const std::string& sealed,
+                        const engine::ChangeId& id);
 // Seals `ops` under `h` (whose author is `key`'s) and appends the change to the log.
 Status append_own_change(engine::Txn& txn, const engine::ChangeHeader& h,
                          const std::vector<crdt::Op>& ops, const engine::Key32& scope_key,

@@ -309,12 +309,14 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       std::vector<const crdt::Op*> ops;  // this scope's, in order
       const engine::Key32* key = nullptr;
       Result<std::string> sealed = Status::internal("change not sealed");
+      engine::ChangeId id{};  // change_id() of the sealed bytes
     };
     std::vector<Sealing> seals;
     seals.reserve(by_scope.size());
     auto seal = [this](Sealing& s) noexcept {
       try {
         s.sealed = seal_own_change(s.h, s.ops, *s.key, device);
+        if (s.sealed.is_ok()) s.id = engine::change_id(*s.sealed);
       } catch (const std::bad_alloc&) {
         s.sealed = Status::resource_exhausted("out of memory while sealing a change");
       } catch (const std::exception& e) {
@@ -380,7 +382,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
     sealers.threads.clear();
     for (Sealing& s : seals) {
       if (!s.sealed.is_ok()) return s.sealed.status();
-      BIRGA_RETURN_IF_ERROR(store_own_change(txn, s.h, *s.sealed));
+      BIRGA_RETURN_IF_ERROR(store_own_change(txn, s.h, *s.sealed, s.id));
     }
     return Status::ok();
   });
