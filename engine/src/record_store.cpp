@@ -14,7 +14,7 @@
 // Records of one collection repeat their field names, vocabulary and metadata: compressed
 // together (a block) and with a record dictionary (the first large batch's payloads), they
 // take a fraction of their size, and one AEAD tag, nonce and LMDB entry serves a whole block.
-// A dictionary never changes once made (its id is a hash of its content), so a block
+// A dictionary never changes once made (its id is a hash of its bytes), so a block
 // compressed with it can always be read again.
 //
 // A dictionary is either raw content (payloads) or, when the batch that makes it holds more
@@ -55,7 +55,7 @@ constexpr size_t kDictMaxSampleBytes = 1 << 20;
 constexpr size_t kDictTablesRoom = 8 << 10;
 
 const std::string kDictForPrefix = "dict/";  // + collection -> 8-byte dictionary id
-const std::string kDictPrefix = "dictid/";   // + 8-byte id -> the content, sealed
+const std::string kDictPrefix = "dictid/";   // + 8-byte id -> the dictionary, sealed
 
 ZSTD_CCtx* compress_context() {
   thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> c(ZSTD_createCCtx(),
@@ -209,22 +209,27 @@ std::string Replica::Impl::seal_block(std::string_view block_key,
   std::string plain(9 + ZSTD_compressBound(body.size()), '\0');
   size_t header = 1;
   ZSTD_CCtx* cctx = compress_context();
-  ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
-  // The codec byte names the dictionary; the frame does not repeat its id.
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0);
+  // The codec byte names the dictionary; the frame does not repeat its id. A dictionary's
+  // level and parameters supersede the context's.
+  size_t n = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+  if (!ZSTD_isError(n)) n = ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0);
   if (dict) {
     plain[0] = static_cast<char>(kRecordZstdDict);
     std::string id;
     engine::put_be64(id, dict->id);
     std::copy(id.begin(), id.end(), plain.begin() + 1);
     header = 9;
-    ZSTD_CCtx_refCDict(cctx, dict->compress);  // its level and parameters supersede the context's
+    if (!ZSTD_isError(n)) n = ZSTD_CCtx_refCDict(cctx, dict->compress);
   } else {
     plain[0] = static_cast<char>(kRecordZstd);
-    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, kRecordZstdLevel);
+    if (!ZSTD_isError(n))
+      n = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, kRecordZstdLevel);
   }
-  const size_t n =
-      ZSTD_compress2(cctx, plain.data() + header, plain.size() - header, body.data(), body.size());
+  // On any zstd error the block is stored as is (below), never mislabelled.
+  if (!ZSTD_isError(n)) {
+    n = ZSTD_compress2(cctx, plain.data() + header, plain.size() - header, body.data(),
+                       body.size());
+  }
   if (!ZSTD_isError(n) && header + n < 1 + body.size()) {
     plain.resize(header + n);
   } else {
