@@ -228,6 +228,18 @@ Status RecordBatch::flush() {
     const Replica::Impl::RecordDict* dict = nullptr;
     bool replaces = false;  // stored under the key of the block it rewrites
     std::string sealed;
+
+    // An empty block of `collection` that will start with record `first`, by whose key a
+    // block is stored.
+    static Chunk starting(RecordTable table, std::string_view collection,
+                          const Replica::Impl::RecordDict* dict, const crdt::RecordId& first) {
+      Chunk c;
+      c.table = table;
+      c.collection = collection;
+      c.key = record_key(collection, first);
+      c.dict = dict;
+      return c;
+    }
   };
   std::vector<Chunk> chunks;
   std::map<std::string_view, std::vector<const Out*>> by_block;  // in record key order
@@ -254,12 +266,7 @@ Status RecordBatch::flush() {
     for (const Replica::Impl::BlockItem& item : merged) {
       if (chunks.size() == first_chunk || chunks.back().items.size() >= kBlockMaxRecords ||
           bytes + item.payload.size() > kBlockMaxBytes) {
-        Chunk c;
-        c.table = *table;
-        c.collection = first.collection;
-        c.key = record_key(first.collection, item.id);  // a block is keyed by its first record
-        c.dict = changed.front()->dict;
-        chunks.push_back(std::move(c));
+        chunks.push_back(Chunk::starting(*table, first.collection, changed.front()->dict, item.id));
         bytes = 0;
       }
       chunks.back().items.push_back(item);
@@ -289,14 +296,11 @@ Status RecordBatch::flush() {
           chunks[i].items.size() < 2) {
         continue;
       }
-      Chunk tail;
-      tail.table = chunks[i].table;
-      tail.collection = chunks[i].collection;
-      tail.dict = chunks[i].dict;
-      const size_t half = chunks[i].items.size() / 2;
-      tail.items.assign(chunks[i].items.begin() + half, chunks[i].items.end());
-      chunks[i].items.resize(half);
-      tail.key = record_key(tail.collection, tail.items.front().id);
+      Chunk& cut = chunks[i];
+      const size_t half = cut.items.size() / 2;
+      Chunk tail = Chunk::starting(cut.table, cut.collection, cut.dict, cut.items[half].id);
+      tail.items.assign(cut.items.begin() + half, cut.items.end());
+      cut.items.resize(half);
       chunks.push_back(std::move(tail));
       again.push_back(i);
       again.push_back(chunks.size() - 1);
