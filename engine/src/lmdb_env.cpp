@@ -188,13 +188,24 @@ Status Txn::del(RecordTable t, std::string_view key) {
 }
 
 Result<std::optional<Txn::Entry>> Txn::floor(RecordTable t, std::string_view prefix,
-                                             std::string_view key) const {
+                                             std::string_view key,
+                                             std::optional<std::string_view>* next) const {
   Cursor cur;
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn_, t.dbi, &cur.c), "cursor"));
   MDB_val k = to_val(key), v{};
   int rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE);
+  if (next) *next = std::nullopt;
   if (rc == MDB_SUCCESS && to_view(k) != key) {
+    if (next) *next = to_view(k);
     rc = mdb_cursor_get(cur.c, &k, &v, MDB_PREV);  // the first key past `key`: step back
+  } else if (rc == MDB_SUCCESS && next) {
+    MDB_val nk{}, nv{};  // `key` itself: k and v stay on it (views of the pages)
+    const int after = mdb_cursor_get(cur.c, &nk, &nv, MDB_NEXT);
+    if (after == MDB_SUCCESS) {
+      *next = to_view(nk);
+    } else if (after != MDB_NOTFOUND) {
+      return lmdb_status(after, "seek in records");
+    }
   } else if (rc == MDB_NOTFOUND) {
     rc = mdb_cursor_get(cur.c, &k, &v, MDB_LAST);  // every key is below `key`
   }

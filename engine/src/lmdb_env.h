@@ -103,11 +103,12 @@ class Txn {
               std::string_view from = {}) const;
   Status del(RecordTable t, std::string_view key);
   // The entry with the greatest key <= `key` whose key starts with `prefix`, or nullopt.
+  // `next`, when given, receives the table's first key past `key` (nullopt: none).
   struct Entry {
     std::string_view key, value;
   };
-  Result<std::optional<Entry>> floor(RecordTable t, std::string_view prefix,
-                                     std::string_view key) const;
+  Result<std::optional<Entry>> floor(RecordTable t, std::string_view prefix, std::string_view key,
+                                     std::optional<std::string_view>* next = nullptr) const;
 
   MDB_txn* raw() const { return txn_; }
 

@@ -24,8 +24,8 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
   // Ops come grouped by record: the one asked for last is usually asked for again.
   if (last_ && last_->id == id && last_->collection == collection) return last_;
   const std::string rkey = record_key(collection, id);
-  auto it = records_.find(rkey);
-  if (it != records_.end()) return last_ = &it->second;
+  auto it = records_.lower_bound(rkey);
+  if (it != records_.end() && it->first == rkey) return last_ = &it->second;
 
   LoadedRecord rec;
   rec.collection = collection;
@@ -34,11 +34,22 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
   if (!table.is_ok()) return table.status();
   const std::string_view prefix(rkey.data(), rkey.size() - id.bytes.size());
   // The block holding the record is the one with the greatest key <= the record's.
-  auto floor = txn_.floor(*table, prefix, rkey);
-  if (!floor.is_ok()) return floor.status();
-  if (*floor) {
-    rec.block = std::string((*floor)->key);
-    auto b = block(*table, rec.block, (*floor)->value);
+  if (!seek_ || !seek_->covers(table->dbi, prefix, rkey)) {
+    std::optional<std::string_view> next;
+    auto floor = txn_.floor(*table, prefix, rkey, &next);
+    if (!floor.is_ok()) return floor.status();
+    Seek s{table->dbi, std::string(prefix), rkey, std::nullopt, std::nullopt};
+    if (next) s.next = std::string(*next);
+    if (*floor) {
+      s.floor = std::string((*floor)->key);
+      auto b = block(*table, *s.floor, (*floor)->value);  // opened once, for every record in it
+      if (!b.is_ok()) return b.status();
+    }
+    seek_ = std::move(s);
+  }
+  if (seek_->floor) {
+    rec.block = *seek_->floor;
+    auto b = block(*table, rec.block);
     if (!b.is_ok()) return b.status();
     if (const Replica::Impl::BlockItem* item = (*b)->content.find(id)) {
       Replica::Impl::StoredRecord s;
@@ -52,14 +63,13 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
     }
   } else {
     // Before the collection's first block: a new record, to be stored with that block (or,
-    // when the collection has none, in a block of its own).
-    rec.block = std::string(prefix);
-    BIRGA_RETURN_IF_ERROR(txn_.scan(*table, prefix, [&](std::string_view k, auto) {
-      rec.block = std::string(k);
-      return false;
-    }));
+    // when the collection has none, in a block of its own). The keys from the prefix to the
+    // record's all start with the prefix and none is in the table, so the first block, if
+    // any, is the next key.
+    const std::optional<std::string>& next = seek_->next;
+    rec.block = next && next->starts_with(prefix) ? *next : std::string(prefix);
   }
-  return last_ = &records_.emplace(rkey, std::move(rec)).first->second;
+  return last_ = &records_.emplace_hint(it, rkey, std::move(rec))->second;
 }
 
 Result<LoadedBlock*> RecordBatch::block(RecordTable table, const std::string& key,
@@ -87,8 +97,10 @@ Result<LoadedBlock*> RecordBatch::block(RecordTable table, const std::string& ke
 Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std::string& scope,
                               const Refused& refused, const BeforeApply& before) {
   std::vector<Status> results(ops.size());
-  // Each op's record, loaded in op order; the records touched, in first-touch order.
+  // Each op's record, loaded in op order; the records touched, in first-touch order; each
+  // record's ops chained in order (next_op).
   std::vector<LoadedRecord*> touched;
+  std::vector<size_t> next_op(ops.size(), LoadedRecord::kNoOp);
   for (size_t i = 0; i < ops.size(); ++i) {
     const crdt::Op& op = *ops[i];
     auto loaded = load(op.collection, op.record);
@@ -102,14 +114,19 @@ Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std
                                     rec->scope + "' arrived in a change of scope '" + scope + "'");
       continue;
     }
-    if (rec->queued.empty()) touched.push_back(rec);
-    rec->queued.push_back(i);
+    if (rec->first_op == LoadedRecord::kNoOp) {
+      touched.push_back(rec);
+      rec->first_op = i;
+    } else {
+      next_op[rec->last_op] = i;
+    }
+    rec->last_op = i;
   }
   // Records are independent: each is changed by its own ops only, on one thread.
   std::vector<uint8_t> applied(ops.size(), 0);
   parallel_for(touched.size(), [&](size_t r) {
     LoadedRecord& rec = *touched[r];
-    for (size_t i : rec.queued) {
+    for (size_t i = rec.first_op; i != LoadedRecord::kNoOp; i = next_op[i]) {
       const crdt::Op& op = *ops[i];
       if (rec.state.has_applied(op.dot)) continue;
       if (before) before(i, rec.state);
@@ -117,7 +134,7 @@ Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std
       if (results[i].is_ok()) applied[i] = 1, rec.dirty = true;
     }
   });
-  for (LoadedRecord* rec : touched) rec->queued.clear();
+  for (LoadedRecord* rec : touched) rec->first_op = rec->last_op = LoadedRecord::kNoOp;
 
   for (size_t i = 0; i < ops.size(); ++i) {
     if (!results[i].is_ok()) {
@@ -141,6 +158,7 @@ Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std
 
 RecordBatch::Contents RecordBatch::release() {
   last_ = nullptr;
+  seek_.reset();
   return Contents{std::move(records_), std::move(blocks_)};
 }
 
@@ -163,6 +181,7 @@ std::vector<std::string> RecordBatch::index_entries(const LoadedRecord& r) const
 }
 
 Status RecordBatch::flush() {
+  seek_.reset();  // blocks are written below
   auto next = txn_.get(Table::kMeta, "feed_next");
   if (!next.is_ok()) return next.status();
   uint64_t feed_next = *next && (*next)->size() == 8 ? get_be64(**next) : 1;

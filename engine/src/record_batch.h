@@ -6,6 +6,7 @@
 // with it; flush() is its last step.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -28,7 +29,10 @@ struct LoadedRecord {
   bool was_conflicted = false;  // in the conflicts table before this batch
   bool dirty = false;
   std::vector<std::string> index_before;  // index entries at load time
-  std::vector<size_t> queued;             // apply_ops(): this record's ops, in order
+  // apply_ops(): the first and the last of this record's ops; the ones between are chained
+  // in op order. kNoOp when none is queued.
+  static constexpr size_t kNoOp = SIZE_MAX;
+  size_t first_op = kNoOp, last_op = kNoOp;
   // The key of the block it is (or, new, will be) stored in; for a collection without any
   // block yet, the collection's key prefix.
   std::string block;
@@ -80,8 +84,22 @@ class RecordBatch {
   Result<LoadedBlock*> block(RecordTable table, const std::string& key,
                              std::optional<std::string_view> sealed = std::nullopt);
 
+  // The last seek for the block a record is in: every key of the table from `from` up to
+  // `next` (exclusive; nullopt: no bound) has the same floor, `floor` (nullopt: none within
+  // `prefix`). Records loaded in key order, as appended ones are, seek once per block.
+  // Valid until the batch writes blocks (flush).
+  struct Seek {
+    MDB_dbi dbi = 0;
+    std::string prefix, from;
+    std::optional<std::string> floor, next;
+    bool covers(MDB_dbi table, std::string_view key_prefix, std::string_view key) const {
+      return table == dbi && key_prefix == prefix && key >= from && (!next || key < *next);
+    }
+  };
+
   Replica::Impl& replica_;
   Txn& txn_;
+  std::optional<Seek> seek_;
   std::map<std::string, LoadedRecord> records_;  // by record key
   std::map<std::string, LoadedBlock> blocks_;    // by block key
   LoadedRecord* last_ = nullptr;                 // the record load() returned last

@@ -1,4 +1,5 @@
 // Replica: create/open, every kind of write, reads, schema violations, exchange.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
@@ -716,6 +717,69 @@ TEST_CASE("Replica: records kept in blocks split, stay ordered and read back wha
   INFO(expected.size() << " records in " << blocks << " blocks");
   CHECK(blocks < expected.size() / 2);
   CHECK(blocks * 32 >= expected.size());
+}
+
+TEST_CASE("Replica: records written in key order, across blocks and before the first, read back",
+          "[engine][replica][store]") {
+  // A write finds each record's block by a seek that serves every later key up to the next
+  // block: ascending and descending runs that update stored records, add new ones between
+  // them and before the collection's first block, and land exactly on block keys.
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  REQUIRE(a);
+  auto id_of = [](uint64_t n) {
+    crdt::RecordId id;
+    for (int i = 0; i < 8; ++i) id.bytes[8 + i] = static_cast<uint8_t>(n >> (56 - 8 * i));
+    return id;
+  };
+  std::map<uint64_t, std::string> expected;
+  auto write = [&](const std::vector<uint64_t>& order, const std::string& tag) {
+    Transaction t = a->begin();
+    for (uint64_t n : order) {
+      const std::string value = tag + " " + std::to_string(n) + std::string(n % 90, 'x');
+      const bool fresh = !expected.count(n);
+      expected[n] = value;
+      const crdt::RecordId id = fresh ? t.create("visit", kScope, id_of(n)) : id_of(n);
+      t.set("visit", id, "household", text(value));
+    }
+    REQUIRE(t.commit().is_ok());
+  };
+  std::vector<uint64_t> order;
+  for (uint64_t n = 2000; n < 2400; n += 2) order.push_back(n);  // even keys: ~7 blocks
+  write(order, "first");
+  order.clear();
+  for (uint64_t n = 1990; n < 2410; ++n) order.push_back(n);  // every key, ascending
+  write(order, "ascending");
+  std::reverse(order.begin(), order.end());
+  for (uint64_t& n : order) n += 5;  // new keys past the end, then every stored one
+  write(order, "descending");
+  order.clear();
+  for (uint64_t n = 1900; n < 2420; n += 7) order.push_back(n);  // a stride across blocks
+  write(order, "stride");
+
+  auto check_all = [&](const Replica& r) {
+    CHECK(r.verify().is_ok());
+    auto all = r.list("visit");
+    REQUIRE(all.is_ok());
+    REQUIRE(all->size() == expected.size());
+    auto it = expected.begin();
+    for (const RecordView& v : *all) {  // in id order
+      CHECK(v.id == id_of(it->first));
+      CHECK(crdt::to_display(*v.value("household")) == it->second);
+      ++it;
+    }
+    for (uint64_t n : {1900u, 1990u, 2000u, 2001u, 2399u, 2414u}) {
+      auto got = r.get("visit", id_of(n));
+      REQUIRE(got.is_ok());
+      REQUIRE(got->has_value());
+      CHECK(crdt::to_display(*(*got)->value("household")) == expected[n]);
+    }
+  };
+  check_all(*a);
+  a.reset();
+  auto reopened = Replica::open(tmp.sub("a"), test_options());
+  REQUIRE(reopened.is_ok());
+  check_all(**reopened);
 }
 
 TEST_CASE("Replica: a record dictionary from a small or a large first batch reads back",
