@@ -25,16 +25,25 @@ Field empty_field(FieldKind kind) {
   }
 }
 
-void apply_to_field(Field& f, const Op& op) {
+// The op's value: taken over from an op given as an rvalue, copied from any other.
+template <typename O>
+Value value_of(O&& op) {
+  return std::forward<O>(op).value;
+}
+
+template <typename O>
+void apply_to_field(Field& f, O&& op) {
   switch (op.kind) {
     case OpKind::kLwwWrite:
-      std::get<LwwRegister>(f).apply(LwwWrite{op.time, op.dot.actor, op.value});
+      std::get<LwwRegister>(f).apply(
+          LwwWrite{op.time, op.dot.actor, value_of(std::forward<O>(op))});
       break;
     case OpKind::kMvWrite:
-      std::get<MvRegister>(f).apply(MvWrite{op.dot, op.value, op.observed, op.time});
+      std::get<MvRegister>(f).apply(
+          MvWrite{op.dot, value_of(std::forward<O>(op)), op.observed, op.time});
       break;
     case OpKind::kSetAdd:
-      std::get<AwSet>(f).apply(SetAdd{op.dot, op.value});
+      std::get<AwSet>(f).apply(SetAdd{op.dot, value_of(std::forward<O>(op))});
       break;
     case OpKind::kSetRemove:
       std::get<AwSet>(f).apply(SetRemove{op.observed});
@@ -43,7 +52,7 @@ void apply_to_field(Field& f, const Op& op) {
       std::get<Counter>(f).apply(CounterUpdate{op.dot.actor, op.inc_total, op.dec_total});
       break;
     case OpKind::kLogAppend:
-      std::get<AppendLog>(f).apply(LogAppend{op.dot, op.time, op.value});
+      std::get<AppendLog>(f).apply(LogAppend{op.dot, op.time, value_of(std::forward<O>(op))});
       break;
     default:
       break;
@@ -88,6 +97,15 @@ Field& Record::field_for(const std::string& name, FieldKind kind) {
 }
 
 Status Record::apply(const Op& op) {
+  return apply_op(op);
+}
+
+Status Record::apply(Op&& op) {
+  return apply_op(std::move(op));
+}
+
+template <typename O>
+Status Record::apply_op(O&& op) {
   BIRGA_RETURN_IF_ERROR(op.check_shape());
   if (has_applied(op.dot)) return Status::ok();
   if (op.kind == OpKind::kRecordDelete) {
@@ -101,7 +119,7 @@ Status Record::apply(const Op& op) {
     return Status::ok();
   }
   field_dots_.insert(op.dot);
-  apply_to_field(field_for(op.field, *field_kind_of(op.kind)), op);
+  apply_to_field(field_for(op.field, *field_kind_of(op.kind)), std::forward<O>(op));
   return Status::ok();
 }
 

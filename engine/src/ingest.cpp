@@ -61,11 +61,13 @@ Status write_head(Txn& txn, const std::string& scope, const crdt::ActorId& actor
 // kept in the log: the author's chain stays intact and the rest of the batch goes on.
 namespace {
 
-// A change's body, decrypted and decoded (pure work, done ahead on any thread).
+// A change's body, decrypted and decoded (pure work, done ahead on any thread). Applying
+// it consumes the ops (their values move into the records).
 struct OpenedChange {
   engine::ChangeId id{};
   Status undecryptable;  // why the body could not be opened, or ok
   Result<std::vector<crdt::Op>> ops = Status::internal("change not opened");
+  bool consumed = false;
 };
 
 OpenedChange open_change(const engine::VerifiedChange& v, const engine::Key32& key) {
@@ -84,21 +86,23 @@ OpenedChange open_change(const engine::VerifiedChange& v, const engine::Key32& k
 
 Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& batch,
                          const engine::VerifiedChange& v, const engine::Key32& key,
-                         const OpenedChange* opened_ahead = nullptr) {
+                         OpenedChange* opened_ahead = nullptr) {
   const engine::ChangeHeader& h = v.header;
   const std::string who = "change " + std::to_string(h.seq) + " of device " + short_hex(h.author) +
                           " in scope '" + h.scope + "'";
+  // A write run again (map growth) finds the change opened ahead consumed: it opens it again.
+  const bool ahead = opened_ahead && opened_ahead->id == v.id && !opened_ahead->consumed;
   OpenedChange opened_here;
-  if (!opened_ahead || opened_ahead->id != v.id) opened_here = open_change(v, key);
-  const OpenedChange& opened =
-      opened_ahead && opened_ahead->id == v.id ? *opened_ahead : opened_here;
+  if (!ahead) opened_here = open_change(v, key);
+  OpenedChange& opened = ahead ? *opened_ahead : opened_here;
   if (!opened.undecryptable.is_ok()) {
     return replica.add_alert(txn, "undecryptable", who + ": " + opened.undecryptable.message());
   }
-  const auto& ops = opened.ops;
+  auto& ops = opened.ops;
   if (!ops.is_ok()) {
     return replica.add_alert(txn, "malformed_change", who + ": " + ops.status().message());
   }
+  opened.consumed = true;
   return batch.apply_ops(engine::op_refs(*ops), h.scope, [&](size_t, const Status& why) {
     if (why.code() == Code::kPermissionDenied || why.code() == Code::kInvalidArgument) {
       return replica.add_alert(txn, "refused_op", who + ": " + why.message());
@@ -266,7 +270,7 @@ class Ingester {
 
  public:
   // The body of the change offered next, opened ahead (used when the ids match).
-  const OpenedChange* opened_ahead_ = nullptr;
+  OpenedChange* opened_ahead_ = nullptr;
 };
 
 Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& sealed) {

@@ -452,13 +452,6 @@ Result<std::string> encode_ops(const std::vector<const crdt::Op*>& ops) {
   return canonical_message(root.asReader());
 }
 
-std::vector<const crdt::Op*> op_refs(const std::vector<crdt::Op>& ops) {
-  std::vector<const crdt::Op*> refs;
-  refs.reserve(ops.size());
-  for (const crdt::Op& op : ops) refs.push_back(&op);
-  return refs;
-}
-
 Result<std::string> encode_ops(const std::vector<crdt::Op>& ops) {
   return encode_ops(op_refs(ops));
 }

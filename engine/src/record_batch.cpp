@@ -94,7 +94,8 @@ Result<LoadedBlock*> RecordBatch::block(RecordTable table, const std::string& ke
   return &it->second;
 }
 
-Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std::string& scope,
+template <typename OpPtr>
+Status RecordBatch::apply_ops(const std::vector<OpPtr>& ops, const std::string& scope,
                               const Refused& refused, const BeforeApply& before) {
   std::vector<Status> results(ops.size());
   // Each op's record, loaded in op order; the records touched, in first-touch order; each
@@ -130,7 +131,11 @@ Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std
       const crdt::Op& op = *ops[i];
       if (rec.state.has_applied(op.dot)) continue;
       if (before) before(i, rec.state);
-      results[i] = rec.state.apply(op);
+      if constexpr (std::is_const_v<std::remove_pointer_t<OpPtr>>) {
+        results[i] = rec.state.apply(op);
+      } else {
+        results[i] = rec.state.apply(std::move(*ops[i]));  // a set removal keeps its value
+      }
       if (results[i].is_ok()) applied[i] = 1, rec.dirty = true;
     }
   });
@@ -155,6 +160,11 @@ Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>& ops, const std
   }
   return Status::ok();
 }
+
+template Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>&, const std::string&,
+                                       const Refused&, const BeforeApply&);
+template Status RecordBatch::apply_ops(const std::vector<crdt::Op*>&, const std::string&,
+                                       const Refused&, const BeforeApply&);
 
 RecordBatch::Contents RecordBatch::release() {
   last_ = nullptr;

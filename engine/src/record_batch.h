@@ -60,10 +60,13 @@ class RecordBatch {
   // observed). Then, on this thread and in op order, each refusal is handed to `refused(i,
   // why)` (its error ends the call) and each removal from a field that flags removals raises
   // an alert. An error leaves the batch unusable (the write is then aborted).
+  // Ops given as `crdt::Op*` are consumed: their values are moved into the records, for a
+  // caller that drops them after; ops given as `const crdt::Op*` are only read.
   using BeforeApply = std::function<void(size_t op, const crdt::Record& state)>;
   using Refused = std::function<Status(size_t op, const Status& why)>;
-  Status apply_ops(const std::vector<const crdt::Op*>& ops, const std::string& scope,
-                   const Refused& refused, const BeforeApply& before = nullptr);
+  template <typename OpPtr>  // const crdt::Op* or crdt::Op*
+  Status apply_ops(const std::vector<OpPtr>& ops, const std::string& scope, const Refused& refused,
+                   const BeforeApply& before = nullptr);
   // Writes every changed record, its index entries, conflict flag and feed position.
   Status flush();
   // The records and blocks loaded, handed over to be freed elsewhere (parallel.h Disposer);

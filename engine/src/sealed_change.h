@@ -130,8 +130,15 @@ crdt::Dot op_dot(const crdt::ActorId& author, uint64_t seq, size_t index);
 // ops, an op fails crdt::Op::check_shape(), or the text values exceed 2^29 - 1 bytes in all.
 Result<std::string> encode_ops(const std::vector<const crdt::Op*>& ops);
 Result<std::string> encode_ops(const std::vector<crdt::Op>& ops);
-// Pointers to `ops`, in their order (the form encode_ops and RecordBatch::apply_ops take).
-std::vector<const crdt::Op*> op_refs(const std::vector<crdt::Op>& ops);
+// Pointers to `ops`, in their order (the form encode_ops and RecordBatch::apply_ops take),
+// const when `ops` is.
+template <typename Ops>  // std::vector<crdt::Op>, const or not
+auto op_refs(Ops& ops) {
+  std::vector<decltype(&ops.front())> refs;
+  refs.reserve(ops.size());
+  for (auto& op : ops) refs.push_back(&op);
+  return refs;
+}
 // Decodes a body, giving each op its derived dot and time from `h`, in the order they were
 // encoded. corrupt_input ("op body: ..." or "op <i>: ...") when the message is malformed or
 // over its limits, a column's length disagrees with the op count or value counts, an index is

@@ -49,6 +49,8 @@ class Record {
   // business). REQUIRES: op.check_shape() is ok; otherwise that error is returned and nothing
   // changes. A duplicate op is a no-op.
   Status apply(const Op& op);
+  // The same, taking the op's value over (for a caller done with the op).
+  Status apply(Op&& op);
   // State merge: the result is as if every op applied to either had been applied to both.
   void merge(const Record& other);
 
@@ -86,6 +88,8 @@ class Record {
     if constexpr (std::is_same_v<T, Counter>) return FieldKind::kCounter;
     return FieldKind::kLog;
   }
+  template <typename O>  // const Op& or Op&&
+  Status apply_op(O&& op);
   Field& field_for(const std::string& name, FieldKind kind);
   void decode_body(ByteReader& r);
 
