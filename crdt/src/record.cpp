@@ -63,14 +63,19 @@ void apply_to_field(Field& f, O&& op) {
 
 namespace {
 // The first field of `fields` whose key is not below (name, kind), in FieldKey order, without
-// making a FieldKey (a copy of the name) to compare with.
+// making a FieldKey (a copy of the name) to compare with. A record's field names mostly
+// differ in their first byte, compared first (as unsigned, like the full comparison).
 template <typename Fields>
 auto lower_field(Fields& fields, std::string_view name, FieldKind kind) {
-  return std::lower_bound(fields.begin(), fields.end(), name,
-                          [kind](const auto& entry, std::string_view n) {
-                            const int c = std::string_view(entry.first.name).compare(n);
-                            return c < 0 || (c == 0 && entry.first.kind < kind);
-                          });
+  return std::lower_bound(
+      fields.begin(), fields.end(), name, [kind](const auto& entry, std::string_view n) {
+        const std::string_view e(entry.first.name);
+        if (!e.empty() && !n.empty() && e[0] != n[0]) {
+          return static_cast<unsigned char>(e[0]) < static_cast<unsigned char>(n[0]);
+        }
+        const int c = e.compare(n);
+        return c < 0 || (c == 0 && entry.first.kind < kind);
+      });
 }
 template <typename It>
 bool is_field(It it, It end, std::string_view name, FieldKind kind) {
@@ -183,9 +188,13 @@ bool Record::is_conflicted() const {
 
 // The actors and times of a record repeat (one device writes most of its fields in one
 // change): they are written once, in tables ahead of the body, which refers to them by index.
+// The body is written first (it fills the tables), into a buffer each thread keeps: encoding
+// a record then allocates little besides what `w` grows by.
 void Record::encode(ByteWriter& w) const {
+  constexpr size_t kKeptBodyBytes = 64 << 10;  // a larger buffer is let go after use
+  thread_local ByteWriter body;
+  body.clear();
   CodecTables tables;
-  ByteWriter body;
   body.use_tables(&tables);
   body.varint(fields_.size());
   for (const auto& [key, field] : fields_) {
@@ -196,12 +205,16 @@ void Record::encode(ByteWriter& w) const {
   deletes_.encode(body, [](ByteWriter& bw, const DotSet& covered) { bw.dots(covered); });
   body.dot_ranges(field_dots_);
   body.dot_ranges(record_op_dots_);
+  body.use_tables(nullptr);
 
+  w.reserve(w.data().size() + 20 + tables.actors.size() * 16 + tables.times.size() * 10 +
+            body.data().size());
   w.varint(tables.actors.size());
   for (const ActorId& a : tables.actors) w.raw(a.bytes.data(), a.bytes.size());
   w.varint(tables.times.size());
   for (const Timestamp& t : tables.times) w.varint(t.packed());
   w.raw(body.data().data(), body.data().size());
+  if (body.data().capacity() > kKeptBodyBytes) (void)body.take();
 }
 
 Record Record::decode(ByteReader& r) {

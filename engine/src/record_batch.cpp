@@ -22,10 +22,17 @@ constexpr size_t kLeafNodeMax = 2038;
 
 Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crdt::RecordId& id) {
   // Ops come grouped by record: the one asked for last is usually asked for again.
-  if (last_ && last_->id == id && last_->collection == collection) return last_;
+  if (last_ != records_.end() && last_->second.id == id && last_->second.collection == collection) {
+    return &last_->second;
+  }
   const std::string rkey = record_key(collection, id);
-  auto it = records_.lower_bound(rkey);
-  if (it != records_.end() && it->first == rkey) return last_ = &it->second;
+  // Records are mostly loaded in key order: the place after the last one is tried first.
+  auto it = records_.end();
+  if (last_ == records_.end() || !(last_->first < rkey) ||
+      ((it = std::next(last_)) != records_.end() && it->first < rkey)) {
+    it = records_.lower_bound(rkey);
+  }
+  if (it != records_.end() && it->first == rkey) return &(last_ = it)->second;
 
   LoadedRecord rec;
   rec.collection = collection;
@@ -69,7 +76,7 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
     const std::optional<std::string>& next = seek_->next;
     rec.block = next && next->starts_with(prefix) ? *next : std::string(prefix);
   }
-  return last_ = &records_.emplace_hint(it, rkey, std::move(rec))->second;
+  return &(last_ = records_.emplace_hint(it, rkey, std::move(rec)))->second;
 }
 
 Result<LoadedBlock*> RecordBatch::block(RecordTable table, const std::string& key,
@@ -167,9 +174,12 @@ template Status RecordBatch::apply_ops(const std::vector<crdt::Op*>&, const std:
                                        const Refused&, const BeforeApply&);
 
 RecordBatch::Contents RecordBatch::release() {
-  last_ = nullptr;
   seek_.reset();
-  return Contents{std::move(records_), std::move(blocks_)};
+  Contents contents{std::move(records_), std::move(blocks_)};
+  records_.clear();  // a moved-from map, emptied for certain
+  blocks_.clear();
+  last_ = records_.end();
+  return contents;
 }
 
 std::vector<std::string> RecordBatch::index_entries(const LoadedRecord& r) const {

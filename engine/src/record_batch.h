@@ -105,7 +105,8 @@ class RecordBatch {
   std::optional<Seek> seek_;
   std::map<std::string, LoadedRecord> records_;  // by record key
   std::map<std::string, LoadedBlock> blocks_;    // by block key
-  LoadedRecord* last_ = nullptr;                 // the record load() returned last
+  // The record load() returned last.
+  std::map<std::string, LoadedRecord>::iterator last_ = records_.end();
 };
 
 }  // namespace birga::engine

@@ -75,6 +75,7 @@ class ByteWriter {
 
   const std::string& data() const { return out_; }
   std::string take() { return std::move(out_); }
+  void clear() { out_.clear(); }
   void reserve(size_t n) { out_.reserve(n); }
 
  private:
