@@ -10,6 +10,7 @@
 //      relayed) until the key arrives;
 //   4. pending successors are drained.
 #include <algorithm>
+#include <optional>
 
 #include "birga/crdt/sha256.h"
 #include "parallel.h"
@@ -274,24 +275,11 @@ class Ingester {
 };
 
 Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& sealed) {
-  // Signatures are checked before the write transaction, so it stays short.
-  // Signatures, then bodies whose scope key is held, are checked and opened on every core.
+  // Signatures are checked before the write transaction, on every core.
   std::vector<Result<engine::VerifiedChange>> verified(sealed.size(),
                                                        Status::internal("not verified"));
   engine::parallel_for(
       sealed.size(), [&](size_t i) { verified[i] = engine::verify_change(sealed[i]); }, 2);
-  std::vector<OpenedChange> opened(sealed.size());
-  engine::parallel_for(
-      sealed.size(),
-      [&](size_t i) {
-        if (!verified[i].is_ok()) return;
-        const engine::ChangeHeader& h = verified[i]->header;
-        if (const engine::Key32* key = find_scope_key(h.scope, h.key_epoch)) {
-          opened[i] = open_change(*verified[i], *key);
-        }
-      },
-      2);
-
   IngestReport report;
   const bool any_valid =
       std::any_of(verified.begin(), verified.end(), [](const auto& v) { return v.is_ok(); });
@@ -302,6 +290,25 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
     }
     return report;
   }
+  // The bodies whose scope key is held are decrypted and decoded in order on a thread of their
+  // own while this thread stores and applies the changes before them (engine::Ahead). One the
+  // helper fails to open (out of memory) is opened again where it is applied.
+  std::vector<const engine::Key32*> keys(sealed.size(), nullptr);
+  for (size_t i = 0; i < sealed.size(); ++i) {
+    if (verified[i].is_ok()) {
+      keys[i] = find_scope_key(verified[i]->header.scope, verified[i]->header.key_epoch);
+    }
+  }
+  std::vector<OpenedChange> opened(sealed.size());
+  std::optional<engine::Ahead> ahead;
+  ahead.emplace(sealed.size(), [&](size_t i) noexcept {
+    if (!keys[i]) return;
+    try {
+      opened[i] = open_change(*verified[i], *keys[i]);
+    } catch (const std::exception&) {
+      opened[i] = OpenedChange();  // its id matches no change
+    }
+  });
   Status s = env->write([&](Txn& txn) -> Status {
     report = IngestReport();
     engine::RecordBatch batch(*this, txn);
@@ -312,6 +319,7 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
             verified[i].status().with_context("change " + std::to_string(i) + " of the batch"));
         continue;
       }
+      ahead->ready(i);
       ingester.opened_ahead_ = &opened[i];
       BIRGA_RETURN_IF_ERROR(ingester.offer(sealed[i], *verified[i]));
     }
@@ -321,6 +329,7 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
     if (batch.loaded() >= kFreeAsideRecords) disposer.later(batch.release());
     return Status::ok();
   });
+  ahead.reset();  // the helper is done with `opened`
   // Envelopes for this device may have arrived with control changes.
   const bool control = std::any_of(verified.begin(), verified.end(), [](const auto& v) {
     return v.is_ok() && v->header.scope == kControlScope;

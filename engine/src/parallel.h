@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <system_error>
@@ -53,6 +56,61 @@ void parallel_for(size_t n, Fn&& fn, size_t min_items = 16, unsigned max_threads
   for (std::thread& h : helpers) h.join();
   if (failure) std::rethrow_exception(failure);
 }
+
+// Runs fn(0), fn(1), ... fn(n - 1) in that order on a thread of its own, ahead of a caller
+// that takes their results up in the same order: ready(i) returns once fn(i) has run, and
+// runs it on the caller's thread when the helper has not started it yet (so the caller never
+// waits for the helper to catch up, only for an item the helper is in the middle of). Each
+// item runs exactly once. fn must not throw. Destroying the Ahead stops the helper after the
+// item it is running. Fewer than two items, or no thread to be had: all run in ready().
+class Ahead {
+ public:
+  Ahead(size_t n, std::function<void(size_t)> fn) : fn_(std::move(fn)), state_(n) {
+    if (n < 2) return;
+    try {
+      thread_ = std::thread([this] {
+        for (size_t i = 0; i < state_.size() && !stop_.load(std::memory_order_relaxed); ++i) {
+          if (claim(i)) run(i);
+        }
+      });
+    } catch (const std::system_error&) {
+      // No thread: ready() runs every item.
+    }
+  }
+  void ready(size_t i) {
+    if (claim(i)) return run(i);
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [&] { return state_[i].load(std::memory_order_acquire) == kDone; });
+  }
+  ~Ahead() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  Ahead(const Ahead&) = delete;
+  Ahead& operator=(const Ahead&) = delete;
+
+ private:
+  enum : uint8_t { kFree, kClaimed, kDone };
+  bool claim(size_t i) {
+    uint8_t free = kFree;
+    return state_[i].compare_exchange_strong(free, kClaimed, std::memory_order_acq_rel);
+  }
+  void run(size_t i) {
+    fn_(i);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      state_[i].store(kDone, std::memory_order_release);
+    }
+    done_.notify_all();
+  }
+
+  std::function<void(size_t)> fn_;
+  std::vector<std::atomic<uint8_t>> state_;
+  std::mutex mu_;
+  std::condition_variable done_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;  // last: started once everything it uses is
+};
 
 // Frees what a finished write leaves behind (its records, the ops it decoded) on a thread of
 // its own while the caller goes on: the next sync message is opened and applied while the
