@@ -30,6 +30,9 @@ namespace {
 // own (engine::Disposer).
 constexpr size_t kFreeAsideRecords = 256;
 constexpr size_t kFreeAsideOps = 2048;
+// From this many sealed bytes per change on average, a batch's bodies are opened one at a
+// time ahead of their use (engine::Ahead) rather than all at once.
+constexpr size_t kOpenAheadBytes = 16 << 10;
 
 std::string short_hex(const std::array<uint8_t, 32>& a) {
   return crdt::Sha256::hex(a).substr(0, 16);
@@ -290,25 +293,34 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
     }
     return report;
   }
-  // The bodies whose scope key is held are decrypted and decoded in order on a thread of their
-  // own while this thread stores and applies the changes before them (engine::Ahead). One the
-  // helper fails to open (out of memory) is opened again where it is applied.
+  // The bodies whose scope key is held are decrypted and decoded ahead of the write. Large
+  // changes (a first sync's thousand records each) are opened in order on a thread of their
+  // own while this thread stores and applies the changes before them (engine::Ahead); small
+  // ones (a hub relaying a few records per change) cost less to open all at once, over the
+  // cores, than to hand over one by one. One that fails to open here (out of memory) is
+  // opened again where it is applied.
   std::vector<const engine::Key32*> keys(sealed.size(), nullptr);
+  size_t bytes_to_open = 0;
   for (size_t i = 0; i < sealed.size(); ++i) {
-    if (verified[i].is_ok()) {
-      keys[i] = find_scope_key(verified[i]->header.scope, verified[i]->header.key_epoch);
-    }
+    if (!verified[i].is_ok()) continue;
+    keys[i] = find_scope_key(verified[i]->header.scope, verified[i]->header.key_epoch);
+    if (keys[i]) bytes_to_open += sealed[i].size();
   }
   std::vector<OpenedChange> opened(sealed.size());
-  std::optional<engine::Ahead> ahead;
-  ahead.emplace(sealed.size(), [&](size_t i) noexcept {
+  auto open = [&](size_t i) noexcept {
     if (!keys[i]) return;
     try {
       opened[i] = open_change(*verified[i], *keys[i]);
     } catch (const std::exception&) {
       opened[i] = OpenedChange();  // its id matches no change
     }
-  });
+  };
+  std::optional<engine::Ahead> ahead;
+  if (bytes_to_open >= kOpenAheadBytes * sealed.size()) {
+    ahead.emplace(sealed.size(), open);
+  } else {
+    engine::parallel_for(sealed.size(), open, 2);
+  }
   Status s = env->write([&](Txn& txn) -> Status {
     report = IngestReport();
     engine::RecordBatch batch(*this, txn);
@@ -319,7 +331,7 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
             verified[i].status().with_context("change " + std::to_string(i) + " of the batch"));
         continue;
       }
-      ahead->ready(i);
+      if (ahead) ahead->ready(i);
       ingester.opened_ahead_ = &opened[i];
       BIRGA_RETURN_IF_ERROR(ingester.offer(sealed[i], *verified[i]));
     }
