@@ -360,6 +360,47 @@ TEST_CASE("Replica: ingest is idempotent, fills gaps, and relays what it cannot 
   CHECK(relay->verify().is_ok());
 }
 
+TEST_CASE("Replica: a batch of large changes, some forged or repeated, is applied whole",
+          "[engine][replica]") {
+  // Large changes are opened ahead of their use on a helper thread (engine::Ahead in
+  // ingest): a forged one among them is refused, a repeated one counted once, and every
+  // valid one applied in full, as when each is ingested alone.
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  auto b = make_replica(tmp.sub("b"), {kScope});
+  auto c = make_replica(tmp.sub("c"), {kScope});
+  REQUIRE((a && b && c));
+  std::mt19937_64 rng(11);
+  for (int change = 0; change < 6; ++change) {
+    Transaction t = a->begin();
+    for (int i = 0; i < 60; ++i) {
+      std::string noise;
+      for (int k = 0; k < 600; ++k) noise += static_cast<char>('a' + rng() % 26);
+      t.set("visit", t.create("visit", kScope), "household", text(noise));
+    }
+    REQUIRE(t.commit().is_ok());
+  }
+  auto changes = a->export_missing(kScope, crdt::VersionVector());
+  REQUIRE(changes.is_ok());
+  REQUIRE(changes->size() == 6);
+  for (const std::string& ch : *changes) REQUIRE(ch.size() >= (16u << 10));  // opened ahead
+  std::string forged = (*changes)[2];
+  forged[forged.size() / 2] ^= 0x01;
+  const std::vector<std::string> batch = {(*changes)[0], (*changes)[1], forged,
+                                          (*changes)[2], (*changes)[3], (*changes)[1],
+                                          (*changes)[4], (*changes)[5]};
+  auto report = b->ingest(batch);
+  REQUIRE(report.is_ok());
+  CHECK(report->applied == 6);
+  CHECK(report->refused.size() == 1);
+  CHECK(report->duplicates == 1);
+  for (const std::string& ch : *changes) REQUIRE(c->ingest({ch})->applied == 1);
+  CHECK(b->state_hash(kScope).value() == a->state_hash(kScope).value());
+  CHECK(c->state_hash(kScope).value() == a->state_hash(kScope).value());
+  CHECK(b->list("visit")->size() == 360);
+  CHECK(b->verify().is_ok());
+}
+
 TEST_CASE("Replica: a cloned device's second change for a seq is quarantined",
           "[engine][replica][ingest]") {
   TempDir tmp;
