@@ -311,8 +311,8 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
     if (!keys[i]) return;
     try {
       opened[i] = open_change(*verified[i], *keys[i]);
-    } catch (const std::exception&) {
-      opened[i] = OpenedChange();  // its id matches no change
+    } catch (...) {       // out of memory: opened again where it is applied, and thrown there
+      opened[i].id = {};  // matches no change
     }
   };
   std::optional<engine::Ahead> ahead;

@@ -31,6 +31,20 @@ IngestReport sync_one_way(Replica& from, Replica& to, const std::string& scope) 
   return *report;
 }
 
+// `r` verifies, and its "visit" records are exactly `expected`'s, each holding its household.
+void check_households(const Replica& r, const std::map<crdt::RecordId, std::string>& expected) {
+  CHECK(r.verify().is_ok());
+  auto all = r.list("visit");
+  REQUIRE(all.is_ok());
+  REQUIRE(all->size() == expected.size());
+  auto it = expected.begin();
+  for (const RecordView& v : *all) {  // in id order
+    CHECK(v.id == it->first);
+    CHECK(crdt::to_display(*v.value("household")) == it->second);
+    ++it;
+  }
+}
+
 }  // namespace
 
 TEST_CASE("Replica: create, write, close and reopen keeps everything", "[engine][replica]") {
@@ -719,18 +733,7 @@ TEST_CASE("Replica: records kept in blocks split, stay ordered and read back wha
       CHECK(crdt::to_display(*(*got)->value("household")) == it->second);
     }
   }
-  auto check_all = [&](const Replica& r) {
-    CHECK(r.verify().is_ok());
-    auto all = r.list("visit");
-    REQUIRE(all.is_ok());
-    REQUIRE(all->size() == expected.size());
-    auto it = expected.begin();
-    for (const RecordView& v : *all) {  // in id order
-      CHECK(v.id == it->first);
-      CHECK(crdt::to_display(*v.value("household")) == it->second);
-      ++it;
-    }
-  };
+  auto check_all = [&](const Replica& r) { check_households(r, expected); };
   check_all(*a);
   // A replica that gets the same records by sync cuts its blocks differently: it reads and
   // hashes the same.
@@ -773,13 +776,13 @@ TEST_CASE("Replica: records written in key order, across blocks and before the f
     for (int i = 0; i < 8; ++i) id.bytes[8 + i] = static_cast<uint8_t>(n >> (56 - 8 * i));
     return id;
   };
-  std::map<uint64_t, std::string> expected;
+  std::map<crdt::RecordId, std::string> expected;
   auto write = [&](const std::vector<uint64_t>& order, const std::string& tag) {
     Transaction t = a->begin();
     for (uint64_t n : order) {
       const std::string value = tag + " " + std::to_string(n) + std::string(n % 90, 'x');
-      const bool fresh = !expected.count(n);
-      expected[n] = value;
+      const bool fresh = !expected.count(id_of(n));
+      expected[id_of(n)] = value;
       const crdt::RecordId id = fresh ? t.create("visit", kScope, id_of(n)) : id_of(n);
       t.set("visit", id, "household", text(value));
     }
@@ -799,21 +802,12 @@ TEST_CASE("Replica: records written in key order, across blocks and before the f
   write(order, "stride");
 
   auto check_all = [&](const Replica& r) {
-    CHECK(r.verify().is_ok());
-    auto all = r.list("visit");
-    REQUIRE(all.is_ok());
-    REQUIRE(all->size() == expected.size());
-    auto it = expected.begin();
-    for (const RecordView& v : *all) {  // in id order
-      CHECK(v.id == id_of(it->first));
-      CHECK(crdt::to_display(*v.value("household")) == it->second);
-      ++it;
-    }
+    check_households(r, expected);
     for (uint64_t n : {1900u, 1990u, 2000u, 2001u, 2399u, 2414u}) {
       auto got = r.get("visit", id_of(n));
       REQUIRE(got.is_ok());
       REQUIRE(got->has_value());
-      CHECK(crdt::to_display(*(*got)->value("household")) == expected[n]);
+      CHECK(crdt::to_display(*(*got)->value("household")) == expected[id_of(n)]);
     }
   };
   check_all(*a);
