@@ -45,20 +45,19 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
     std::optional<std::string_view> next;
     auto floor = txn_.floor(*table, prefix, rkey, &next);
     if (!floor.is_ok()) return floor.status();
-    Seek s{table->dbi, std::string(prefix), rkey, std::nullopt, std::nullopt};
+    Seek s{table->dbi, std::string(prefix), rkey, std::nullopt, std::nullopt, nullptr};
     if (next) s.next = std::string(*next);
     if (*floor) {
       s.floor = std::string((*floor)->key);
       auto b = block(*table, *s.floor, (*floor)->value);  // opened once, for every record in it
       if (!b.is_ok()) return b.status();
+      s.floor_block = *b;
     }
     seek_ = std::move(s);
   }
   if (seek_->floor) {
     rec.block = *seek_->floor;
-    auto b = block(*table, rec.block);
-    if (!b.is_ok()) return b.status();
-    if (const Replica::Impl::BlockItem* item = (*b)->content.find(id)) {
+    if (const Replica::Impl::BlockItem* item = seek_->floor_block->content.find(id)) {
       Replica::Impl::StoredRecord s;
       BIRGA_RETURN_IF_ERROR(Replica::Impl::open_payload(item->payload, &s));
       rec.feed_pos = s.feed_pos;

@@ -89,12 +89,13 @@ class RecordBatch {
 
   // The last seek for the block a record is in: every key of the table from `from` up to
   // `next` (exclusive; nullopt: no bound) has the same floor, `floor` (nullopt: none within
-  // `prefix`). Records loaded in key order, as appended ones are, seek once per block.
-  // Valid until the batch writes blocks (flush).
+  // `prefix`), opened as `floor_block` (held in blocks_). Records loaded in key order, as
+  // appended ones are, seek once per block. Valid until the batch writes blocks (flush).
   struct Seek {
     MDB_dbi dbi = 0;
     std::string prefix, from;
     std::optional<std::string> floor, next;
+    const LoadedBlock* floor_block = nullptr;
     bool covers(MDB_dbi table, std::string_view key_prefix, std::string_view key) const {
       return table == dbi && key_prefix == prefix && key >= from && (!next || key < *next);
     }
