@@ -26,9 +26,8 @@ using engine::Txn;
 
 namespace {
 
-// From this many records loaded, or ops decoded, a batch's memory is freed on a thread of its
-// own (engine::Disposer).
-constexpr size_t kFreeAsideRecords = 256;
+// From this many ops decoded (engine::kFreeAsideRecords: records loaded), a batch's memory is
+// freed on a thread of its own (engine::Disposer).
 constexpr size_t kFreeAsideOps = 2048;
 // From this many sealed bytes per change on average, a batch's bodies are opened one at a
 // time ahead of their use (engine::Ahead) rather than all at once.
@@ -338,7 +337,7 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
     BIRGA_RETURN_IF_ERROR(batch.flush());
     // A large batch is freed while the commit writes and syncs the pages; a small one costs
     // less to free here than a thread costs to start.
-    if (batch.loaded() >= kFreeAsideRecords) disposer.later(batch.release());
+    if (batch.loaded() >= engine::kFreeAsideRecords) disposer.later(batch.release());
     return Status::ok();
   });
   ahead.reset();  // the helper is done with `opened`

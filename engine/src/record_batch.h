@@ -44,6 +44,11 @@ struct LoadedBlock {
   Replica::Impl::OpenedBlock content;
 };
 
+// From this many records loaded, a batch's records and blocks are freed on a thread of their
+// own (parallel.h Disposer) while the write commits; fewer cost less to free than a thread
+// costs to start.
+constexpr size_t kFreeAsideRecords = 256;
+
 class RecordBatch {
  public:
   RecordBatch(Replica::Impl& replica, Txn& txn) : replica_(replica), txn_(txn) {}

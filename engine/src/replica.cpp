@@ -4,6 +4,7 @@
 #include <malloc.h>
 #endif
 
+#include <algorithm>
 #include <filesystem>
 
 #include "birga/process.h"
@@ -292,7 +293,12 @@ std::vector<uint32_t> Replica::scope_key_epochs(const std::string& scope) const 
 }
 
 Transaction Replica::begin() {
-  return Transaction(this);
+  Transaction t(this);
+  // Transactions of an app tend to be alike: room for as many ops as the last commit had
+  // saves growing the queue again and again (bounded: one huge import reserves no more).
+  constexpr size_t kMaxReserved = 16384;
+  t.ops_.reserve(std::min(impl_->last_commit_ops, kMaxReserved));
+  return t;
 }
 
 // ---- reads --------------------------------------------------------------------------------

@@ -144,6 +144,7 @@ class Replica::Impl {
                                                     const PublicKey& device);
 
   Status commit_local(std::vector<Transaction::Pending>& ops);
+  size_t last_commit_ops = 0;  // how many ops the last commit queued (begin() reserves as many)
   Result<IngestReport> ingest(const std::vector<std::string>& sealed);
   // Applies held (unapplied) changes of `scope` that the newly added key opens.
   Status apply_held(engine::Txn& txn, const std::string& scope);

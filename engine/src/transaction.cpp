@@ -50,7 +50,8 @@ Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection
     status_ = Status::invalid_argument("transaction already committed");
     return *this;
   }
-  Pending p;
+  // Built in place: a Pending is a few hundred bytes, and a transaction queues thousands.
+  Pending& p = ops_.emplace_back();
   p.op.collection = collection;
   p.op.record = id;
   p.op.kind = kind;
@@ -68,19 +69,19 @@ Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection
     p.creates = true;
   }
   const crdt::CollectionSpec* spec = spec_of(collection);
+  Status checked;
   if (spec && spec->immutable && !p.creates) {
-    status_ = Status::invalid_argument("records of '" + collection +
+    checked = Status::invalid_argument("records of '" + collection +
                                        "' are immutable facts: record a correcting one instead");
-    return *this;
+  } else {
+    checked = !spec        ? replica_->schema().check(p.op)
+              : field_spec ? crdt::Schema::check(p.op, *spec, *field_spec)
+                           : crdt::Schema::check(p.op, *spec);
   }
-  Status checked = !spec        ? replica_->schema().check(p.op)
-                   : field_spec ? crdt::Schema::check(p.op, *spec, *field_spec)
-                                : crdt::Schema::check(p.op, *spec);
   if (!checked.is_ok()) {
+    ops_.pop_back();
     status_ = checked;
-    return *this;
   }
-  ops_.push_back(std::move(p));
   return *this;
 }
 
@@ -138,6 +139,7 @@ Status Transaction::commit() {
   if (committed_) return Status::invalid_argument("transaction already committed");
   BIRGA_RETURN_IF_ERROR(check_required());
   committed_ = true;
+  replica_->impl_->last_commit_ops = ops_.size();
   if (ops_.empty()) return Status::ok();
   return replica_->impl_->commit_local(ops_);
 }
@@ -278,7 +280,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
   drop_overwritten_lww(pending);
   // The ops are completed in place. The write may run again (map growth): each run assigns
   // their dots, time and observed dots afresh.
-  return env->write([&](Txn& txn) -> Status {
+  Status written = env->write([&](Txn& txn) -> Status {
     engine::RecordBatch batch(*this, txn);
     // Group by scope (op indexes), keeping the order of ops within each.
     // The keys view scopes held by the transaction or by the batch's records, which outlive
@@ -384,8 +386,14 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       if (!s.sealed.is_ok()) return s.sealed.status();
       BIRGA_RETURN_IF_ERROR(store_own_change(txn, s.h, *s.sealed, s.id));
     }
+    // A large batch is freed while the commit writes and syncs the pages, and waited for
+    // before returning: freeing it while the app builds its next transaction would contend
+    // with that thread's allocations.
+    if (batch.loaded() >= engine::kFreeAsideRecords) disposer.later(batch.release());
     return Status::ok();
   });
+  disposer.wait();
+  return written;
 }
 
 }  // namespace birga
