@@ -50,6 +50,20 @@ bool out_of_space(const std::string& dir) {
 // Set by Txn::put when LMDB reports the map full, so LmdbEnv::write can grow and retry.
 thread_local bool t_map_full = false;
 
+// The write transaction this thread is running, if any. A read asked for in the middle of it
+// runs in it: LMDB lets only one transaction at a time in a process open table handles (a
+// read transaction opening a record table could take the slot of one the write has just
+// opened, and the write would then fail with MDB_BAD_DBI), and a read in the middle of a write
+// means to see what the write has done so far anyway.
+thread_local Txn* t_writing = nullptr;
+struct Writing {
+  Txn* outer;
+  explicit Writing(Txn* txn) : outer(t_writing) { t_writing = txn; }
+  ~Writing() { t_writing = outer; }
+  Writing(const Writing&) = delete;
+  Writing& operator=(const Writing&) = delete;
+};
+
 }  // namespace
 
 const char* table_name(Table t) {
@@ -400,7 +414,10 @@ Status LmdbEnv::write(const std::function<Status(Txn&)>& fn) {
     BIRGA_RETURN_IF_ERROR(lmdb_status(rc, "begin write"));
     Txn txn(this, raw, true);
     t_map_full = false;
-    Status s = fn(txn);
+    Status s = [&] {
+      Writing writing(&txn);
+      return fn(txn);
+    }();
     if (t_map_full) {
       mdb_txn_abort(txn.txn_);
       txn.txn_ = nullptr;
@@ -420,6 +437,7 @@ Status LmdbEnv::write(const std::function<Status(Txn&)>& fn) {
 }
 
 Status LmdbEnv::read(const std::function<Status(const Txn&)>& fn) const {
+  if (t_writing && t_writing->env_ == this) return fn(*t_writing);
   for (int attempt = 0; attempt < 8; ++attempt) {
     MDB_txn* raw = nullptr;
     const int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &raw);

@@ -52,6 +52,41 @@ void require_synced(Replica& x, Replica& y, SyncOptions o = {}) {
 
 }  // namespace
 
+TEST_CASE("Sync: an enrolled tablet's first write after reopening may update a stored record",
+          "[sync][trust]") {
+  // The write opens the record table itself (nothing read it before), and checking the
+  // device's own revocation reads a table of its own in the middle of that write: the two
+  // table handles must not collide (LMDB lets one transaction at a time open handles).
+  Deployment d;
+  crdt::RecordId id;
+  {
+    auto tablet = d.add("tablet", Role::kField, {{kMahallaA, kRead | kWrite}});
+    auto lost = d.add("lost", Role::kField, {{kMahallaA, kRead | kWrite}});
+    REQUIRE((tablet && lost));
+    id = write_visit(*tablet, kMahallaA, "hh-1");
+    // Another device's revocation gives the tablet a revocation table to read.
+    REQUIRE(d.authority->revoke(lost->device_key(), "tablet lost").is_ok());
+    auto log = d.authority->control_log();
+    REQUIRE(log.is_ok());
+    REQUIRE(tablet->ingest(*log)->refused.empty());
+    REQUIRE(tablet->revoked_at(lost->device_key())->has_value());
+  }
+  auto r = Replica::open(d.dir("tablet"), birga::test::test_options());
+  REQUIRE(r.is_ok());
+  for (const char* notes : {"second visit", "third visit"}) {  // and after that commit
+    Transaction t = (*r)->begin();
+    t.set("visit", id, "notes", text(notes));
+    const Status s = t.commit();
+    INFO(s.to_string());
+    REQUIRE(s.is_ok());
+    auto rec = (*r)->get("visit", id);
+    REQUIRE(rec.is_ok());
+    REQUIRE(rec->has_value());
+    CHECK((*rec)->value("notes") == text(notes));
+  }
+  CHECK((*r)->verify().is_ok());
+}
+
 TEST_CASE("Sync: tablets and a hub converge whatever the order of syncs", "[sync]") {
   Mahallas m;
   // The hub received keys for the scopes created after it enrolled? It was enrolled first,
