@@ -50,18 +50,18 @@ bool out_of_space(const std::string& dir) {
 // Set by Txn::put when LMDB reports the map full, so LmdbEnv::write can grow and retry.
 thread_local bool t_map_full = false;
 
-// The write transaction this thread is running, if any. A read asked for in the middle of it
-// runs in it: LMDB lets only one transaction at a time in a process open table handles (a
-// read transaction opening a record table could take the slot of one the write has just
-// opened, and the write would then fail with MDB_BAD_DBI), and a read in the middle of a write
-// means to see what the write has done so far anyway.
-thread_local Txn* t_writing = nullptr;
-struct Writing {
-  Txn* outer;
-  explicit Writing(Txn* txn) : outer(t_writing) { t_writing = txn; }
-  ~Writing() { t_writing = outer; }
-  Writing(const Writing&) = delete;
-  Writing& operator=(const Writing&) = delete;
+// The transaction this thread is running, if any. A read asked for in the middle of one runs
+// in it: LMDB lets only one transaction at a time in a process open table handles (a second
+// transaction opening a record table could take the slot of one the first has just opened,
+// which then fails with MDB_BAD_DBI), and a read in the middle of a write means to see what
+// the write has done so far anyway.
+thread_local const Txn* t_current = nullptr;
+struct Running {
+  const Txn* outer;
+  explicit Running(const Txn* txn) : outer(t_current) { t_current = txn; }
+  ~Running() { t_current = outer; }
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
 };
 
 }  // namespace
@@ -401,6 +401,9 @@ Status LmdbEnv::grow() {
 }
 
 Status LmdbEnv::write(const std::function<Status(Txn&)>& fn) {
+  if (t_current && t_current->env_ == this) {  // see t_current
+    return Status::internal("a write transaction was started inside another transaction");
+  }
   for (int attempt = 0; attempt < 64; ++attempt) {
     MDB_txn* raw = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, 0, &raw);
@@ -415,7 +418,7 @@ Status LmdbEnv::write(const std::function<Status(Txn&)>& fn) {
     Txn txn(this, raw, true);
     t_map_full = false;
     Status s = [&] {
-      Writing writing(&txn);
+      Running running(&txn);
       return fn(txn);
     }();
     if (t_map_full) {
@@ -437,7 +440,7 @@ Status LmdbEnv::write(const std::function<Status(Txn&)>& fn) {
 }
 
 Status LmdbEnv::read(const std::function<Status(const Txn&)>& fn) const {
-  if (t_writing && t_writing->env_ == this) return fn(*t_writing);
+  if (t_current && t_current->env_ == this) return fn(*t_current);
   for (int attempt = 0; attempt < 8; ++attempt) {
     MDB_txn* raw = nullptr;
     const int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &raw);
@@ -447,7 +450,10 @@ Status LmdbEnv::read(const std::function<Status(const Txn&)>& fn) const {
     }
     BIRGA_RETURN_IF_ERROR(lmdb_status(rc, "begin read"));
     Txn txn(this, raw, false);
-    Status s = fn(txn);
+    Status s = [&] {
+      Running running(&txn);
+      return fn(txn);
+    }();
     // Committing a read transaction releases it like an abort, but keeps the table handles
     // it opened.
     if (const int end = finish(txn); s.is_ok() && end != 0) {

@@ -155,7 +155,7 @@ class LmdbEnv {
   // Runs fn in one write transaction and commits it (see the file comment).
   Status write(const std::function<Status(Txn&)>& fn);
   // Runs fn in a read transaction (a consistent snapshot); on a thread in the middle of a
-  // write, in that write's transaction (see t_writing in lmdb_env.cpp).
+  // transaction, in that one (see t_current in lmdb_env.cpp).
   Status read(const std::function<Status(const Txn&)>& fn) const;
 
   // Drops the store's pages from this process's resident set. The map is read-only (no

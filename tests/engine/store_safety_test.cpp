@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -344,4 +345,43 @@ TEST_CASE("Store: a record block deleted from the file is found by verify", "[en
   const Status verdict = (*r)->verify();
   CHECK(verdict.code() == Code::kDataLoss);
   CHECK_THAT(verdict.message(), Catch::Contains("records the store does not hold"));
+}
+
+TEST_CASE("Store: a read inside a transaction runs in it; a write inside one is refused",
+          "[engine][store]") {
+  TempDir tmp;
+  std::filesystem::create_directories(tmp.sub("s"));
+  auto env = engine::LmdbEnv::open(tmp.sub("s"));
+  INFO((env.is_ok() ? std::string() : env.status().to_string()));
+  REQUIRE(env.is_ok());
+  engine::LmdbEnv& e = **env;
+  Status inner;
+  REQUIRE(e.write([&](engine::Txn& txn) -> Status {
+             BIRGA_RETURN_IF_ERROR(txn.put(engine::Table::kMeta, "k", "written"));
+             // The read sees the write's own put: it runs in the same transaction.
+             inner = e.read([&](const engine::Txn& r) -> Status {
+               auto v = r.get(engine::Table::kMeta, "k");
+               if (!v.is_ok()) return v.status();
+               if (!*v || **v != "written") return Status::internal("the write's put not seen");
+               return Status::ok();
+             });
+             return Status::ok();
+           }).is_ok());
+  CHECK(inner.is_ok());
+
+  Status nested_write;
+  REQUIRE(e.read([&](const engine::Txn&) -> Status {
+             nested_write =
+                 e.write([](engine::Txn& w) { return w.put(engine::Table::kMeta, "k", "x"); });
+             return Status::ok();
+           }).is_ok());
+  CHECK(nested_write.code() == Code::kInternal);
+  CHECK_THAT(nested_write.message(), Catch::Contains("inside another transaction"));
+  // Nothing was written, and a write on its own still works.
+  REQUIRE(e.read([](const engine::Txn& r) -> Status {
+             auto v = r.get(engine::Table::kMeta, "k");
+             if (!v.is_ok()) return v.status();
+             return *v && **v == "written" ? Status::ok() : Status::internal("value changed");
+           }).is_ok());
+  CHECK(e.write([](engine::Txn& w) { return w.put(engine::Table::kMeta, "k", "again"); }).is_ok());
 }
