@@ -1,5 +1,6 @@
 #include "change_list.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace birga::cli {
@@ -38,7 +39,7 @@ std::string encode_change_list(const std::vector<std::string>& changes) {
   return out;
 }
 
-Result<std::vector<std::string>> decode_change_list(std::string_view bytes) {
+Result<std::vector<std::string>> decode_change_list(std::string_view bytes, Status* damage) {
   if (bytes.size() < 5 || bytes.substr(0, 4) != kChangeListMagic) {
     return Status::corrupt_input("not a change list (it does not start with \"BGCL\")");
   }
@@ -49,24 +50,31 @@ Result<std::vector<std::string>> decode_change_list(std::string_view bytes) {
   }
   size_t pos = 5;
   uint64_t count = 0;
-  // Each change takes at least one byte (its length), which bounds a forged count.
-  if (!get_varint(bytes, pos, &count) || count > bytes.size() - pos) {
+  // Each change takes at least one byte (its length), which bounds a forged count; a file cut
+  // short may hold fewer bytes than its count says, so the bound is only checked when whole.
+  if (!get_varint(bytes, pos, &count) || (!damage && count > bytes.size() - pos)) {
     return Status::corrupt_input("change list: bad count");
   }
   std::vector<std::string> out;
-  out.reserve(count);
+  out.reserve(std::min<uint64_t>(count, bytes.size() - pos));
+  // The damage: the complete changes before it are returned when the caller takes them.
+  auto damaged = [&](Status why) -> Result<std::vector<std::string>> {
+    if (!damage) return why;
+    *damage = std::move(why);
+    return out;
+  };
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t len = 0;
     if (!get_varint(bytes, pos, &len) || len > bytes.size() - pos) {
-      return Status::corrupt_input("change list: change " + std::to_string(i + 1) + " of " +
-                                   std::to_string(count) + " is truncated");
+      return damaged(Status::corrupt_input("change list: change " + std::to_string(i + 1) + " of " +
+                                           std::to_string(count) + " is truncated"));
     }
     out.emplace_back(bytes.substr(pos, len));
     pos += len;
   }
   if (pos != bytes.size()) {
-    return Status::corrupt_input("change list: " + std::to_string(bytes.size() - pos) +
-                                 " unexpected bytes after the last change");
+    return damaged(Status::corrupt_input("change list: " + std::to_string(bytes.size() - pos) +
+                                         " unexpected bytes after the last change"));
   }
   return out;
 }

@@ -131,13 +131,23 @@ Status run_import(const Args& args) {
   const std::string path = args.positional()[0];
   auto bytes = read_file(path);
   if (!bytes.is_ok()) return bytes.status();
-  auto changes = decode_change_list(*bytes);
+  // A file cut short (a USB stick pulled out during the copy) still gives the changes before
+  // the cut: each is verified on its own, and the missing ones come with the next copy.
+  Status damage;
+  auto changes = decode_change_list(*bytes, &damage);
   if (!changes.is_ok()) return changes.status().with_context(path);
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
   auto report = (*replica)->ingest(*changes);
   if (!report.is_ok()) return report.status();
   print_ingest(args, *report, changes->size());
+  if (!damage.is_ok()) {
+    for (const Status& s : report->refused) std::cerr << "refused: " << s.to_string() << "\n";
+    return Status::corrupt_input(path + ": " + damage.message() + "; the " +
+                                 std::to_string(changes->size()) +
+                                 " complete changes before it were imported (copy the file "
+                                 "again for the rest)");
+  }
   if (report->refused.empty()) return Status::ok();
   for (const Status& s : report->refused) std::cerr << "refused: " << s.to_string() << "\n";
   return Status::invalid_argument(std::to_string(report->refused.size()) + " of " +

@@ -223,6 +223,33 @@ TEST_CASE("CLI: a double delivery raises over_issuance; a reversal corrects the 
   CHECK(of_reversal.err.find("is itself a reversal") != std::string::npos);
 }
 
+TEST_CASE("CLI: a change file cut short imports the changes before the cut", "[cli]") {
+  Cli cli;
+  cli.deploy();
+  cli.add_device("b", "Bekzod");
+  cli.ok({"person", "add", "--dir", "a", "--name", "Aziz"});
+  cli.ok({"household", "add", "--dir", "a", "--address", "1 Bobur St"});
+  cli.ok({"household", "add", "--dir", "a", "--address", "2 Bobur St"});
+  cli.ok({"changes", "export", "--dir", "a", "--scope", kMahalla, "--out", "all.bgcl"});
+  const std::string all = Cli::slurp(cli.path("all.bgcl"));
+  std::ofstream(cli.path("cut.bgcl"), std::ios::binary) << all.substr(0, all.size() - 7);
+
+  RunResult r = cli.run({"import", "cut.bgcl", "--dir", "b"});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 1);
+  CHECK(r.err.find("cut.bgcl: change list: change 3 of 3 is truncated; the 2 complete changes "
+                   "before it were imported") != std::string::npos);
+  CHECK(r.out.find("imported 2 changes: 2 applied") != std::string::npos);
+  CHECK(cli.json({"status", "--dir", "b"})["records"]["person"].i == 1);
+  CHECK(cli.json({"status", "--dir", "b"})["records"]["household"].i == 1);
+  // The whole file, copied again, brings the rest.
+  Json again = cli.json({"import", "all.bgcl", "--dir", "b"});
+  CHECK(again["applied"].i == 1);
+  CHECK(again["duplicates"].i == 2);
+  CHECK(cli.json({"status", "--dir", "b"})["records"]["household"].i == 2);
+  CHECK(cli.run({"verify", "--dir", "b"}).code == 0);
+}
+
 TEST_CASE("CLI: concurrent case writes on two replicas conflict until resolved", "[cli]") {
   Cli cli;
   cli.deploy();
