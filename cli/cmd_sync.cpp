@@ -160,14 +160,37 @@ Status run_serve(const Args& args) {
       std::cout << w.str() << std::endl;
     };
   }
+  const bool json = args.has("json");
+  const std::string address = options.address;
   transport::Server server(**replica, std::move(options));
-  BIRGA_RETURN_IF_ERROR(server.listen());
-  std::cout << "listening on " << *listen << " (port " << server.port()
-            << "); stop with Ctrl-C or SIGTERM" << std::endl;
+  if (Status s = server.listen(); !s.is_ok()) {
+    // The address is what was asked for: a usage problem (taken, or not this machine's), not
+    // an unreachable peer (exit 5 is sync's).
+    return Status::invalid_argument(s.message());
+  }
+  // With --json, stdout carries JSON lines only: this one, one per session, one at the end.
+  const std::string bound =
+      (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" +
+      std::to_string(server.port());
+  if (json) {
+    JsonWriter w;
+    w.begin_object().key("listening").value(bound).key("port").value(uint64_t{server.port()});
+    std::cout << w.end_object().str() << std::endl;
+  } else {
+    std::cout << "listening on " << bound << " (port " << server.port()
+              << "); stop with Ctrl-C or SIGTERM" << std::endl;
+  }
   server.run();
   const transport::ServerStats st = server.stats();
-  std::cout << "stopped: " << st.completed << " session(s) completed, " << st.failed << " failed"
-            << std::endl;
+  if (json) {
+    JsonWriter w;
+    w.begin_object().key("stopped").value(true).key("completed").value(uint64_t{st.completed});
+    w.key("failed").value(uint64_t{st.failed});
+    std::cout << w.end_object().str() << std::endl;
+  } else {
+    std::cout << "stopped: " << st.completed << " session(s) completed, " << st.failed << " failed"
+              << std::endl;
+  }
   return Status::ok();
 }
 

@@ -87,6 +87,17 @@ Result<std::string> read_passphrase(const PassphraseSource& source) {
   return first;
 }
 
+namespace {
+// Where the passphrase read_passphrase() took came from, for an error that asks to check it.
+std::string passphrase_origin(const PassphraseSource& source) {
+  for (const char* name : source.env) {
+    const char* v = std::getenv(name);
+    if (v && *v) return "$" + std::string(name);
+  }
+  return "what you typed";
+}
+}  // namespace
+
 PassphraseSource device_passphrase(const std::string& dir, bool confirm) {
   return {{"BIRGA_DEVICE_PASSPHRASE", "BIRGA_PASSPHRASE"},
           "Passphrase for the replica in " + dir + ": ",
@@ -131,8 +142,8 @@ Result<std::unique_ptr<Replica>> open_replica(const std::string& dir,
   auto replica = Replica::open(dir, std::move(options));
   if (!replica.is_ok() && replica.status().code() == Code::kPermissionDenied) {
     return Status::permission_denied("cannot open the replica in " + dir + ": " +
-                                     replica.status().message() +
-                                     " (check $BIRGA_PASSPHRASE or what you typed)");
+                                     replica.status().message() + " (check " +
+                                     passphrase_origin(source) + ")");
   }
   return replica;
 }
@@ -153,13 +164,14 @@ Result<std::unique_ptr<Authority>> open_authority(const Args& args) {
     return Status::invalid_argument(dir + " holds a replica, not an authority; pass the " +
                                     "authority's directory with --dir");
   }
-  auto pass = read_passphrase(authority_passphrase(dir));
+  const PassphraseSource source = authority_passphrase(dir);
+  auto pass = read_passphrase(source);
   if (!pass.is_ok()) return pass.status();
   auto authority = Authority::open(dir, *pass);
   if (!authority.is_ok() && authority.status().code() == Code::kPermissionDenied) {
     return Status::permission_denied("cannot open the authority in " + dir + ": " +
-                                     authority.status().message() +
-                                     " (check $BIRGA_AUTHORITY_PASSPHRASE or $BIRGA_PASSPHRASE)");
+                                     authority.status().message() + " (check " +
+                                     passphrase_origin(source) + ")");
   }
   return authority;
 }

@@ -116,11 +116,19 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
     expect_refused(
         cli.run(in_a({"household", "add", "--address", "x"}), {{"BIRGA_PASSPHRASE", "not it"}}), 3,
         "wrong passphrase");
+    // The error names the variable the passphrase was taken from.
+    expect_refused(cli.run(in_a({"status"}), {{"BIRGA_PASSPHRASE", "not it"}}), 3,
+                   "(check $BIRGA_PASSPHRASE)");
+    expect_refused(cli.run(in_a({"status"}), {{"BIRGA_DEVICE_PASSPHRASE", "not it"}}), 3,
+                   "(check $BIRGA_DEVICE_PASSPHRASE)");
     expect_refused(cli.run(in_a({"status"}), {{"BIRGA_PASSPHRASE", std::nullopt}}), 3,
                    "set $BIRGA_DEVICE_PASSPHRASE or $BIRGA_PASSPHRASE");
     expect_refused(cli.run({"authority", "export", "--dir", "auth", "--out", "c.bgcl"},
                            {{"BIRGA_AUTHORITY_PASSPHRASE", "not it"}}),
                    3, "wrong passphrase");
+    expect_refused(cli.run({"authority", "export", "--dir", "auth", "--out", "c.bgcl"},
+                           {{"BIRGA_AUTHORITY_PASSPHRASE", "not it"}}),
+                   3, "(check $BIRGA_AUTHORITY_PASSPHRASE)");
   }
   SECTION("writing outside the certificate's scopes") {
     expect_refused(cli.run(in_a({"household", "add", "--address", "x", "--scope",

@@ -4,8 +4,8 @@
 // (BIRGA_PASSPHRASE, BIRGA_FAST_KDF=1, stdin from /dev/null) and its own stdout/stderr files.
 // It is stopped when it goes out of scope, even when a test fails: SIGTERM, then SIGKILL after
 // a grace period; the child also gets SIGKILL if the test process dies (PR_SET_PDEATHSIG).
-// A Serve is `birga serve --listen 127.0.0.1:0 --json` whose port is read from its
-// "listening on ... (port N)" line. Every wait here is bounded in time.
+// A Serve is `birga serve --listen 127.0.0.1:0 --json` whose port is read from its first
+// stdout line, {"listening":"127.0.0.1:N","port":N}. Every wait here is bounded in time.
 //
 // Thread rule: use a Process from one thread. fork() copies only that thread, so the child
 // runs async-signal-safe calls only (argv and environment are prepared before fork).
@@ -184,9 +184,10 @@ class Serve {
     const auto deadline = SteadyClock::now() + 10s;
     for (;;) {
       const std::string out = process_.out();
-      const size_t at = out.find("(port ");
-      if (at != std::string::npos && out.find(')', at) != std::string::npos) {
-        port_ = static_cast<uint16_t>(std::stoi(out.substr(at + 6)));
+      if (const size_t end = out.find('\n'); end != std::string::npos) {
+        const Json listening = Json::parse(out.substr(0, end));
+        port_ = static_cast<uint16_t>(listening["port"].i);
+        CHECK(listening["listening"].s == "127.0.0.1:" + std::to_string(port_));
         break;
       }
       if (!process_.running() || SteadyClock::now() > deadline) {
@@ -206,12 +207,20 @@ class Serve {
   // The log (one line per session, with why it ended), on stderr.
   std::string log() const { return process_.err(); }
 
-  // The per-session JSON results printed so far.
+  // Every stdout line so far, parsed (with --json, stdout carries JSON lines only).
+  std::vector<Json> lines() const {
+    std::string text = process_.out();
+    text.resize(text.rfind('\n') + 1);  // a line still being written waits for its end
+    std::vector<Json> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out.push_back(Json::parse(line));
+    return out;
+  }
+  // The per-session JSON results printed so far (not the first and last lines).
   std::vector<Json> sessions() const {
     std::vector<Json> out;
-    std::istringstream in(process_.out());
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty() && line[0] == '{') out.push_back(Json::parse(line));
+    for (Json& line : lines()) {
+      if (!line.has("listening") && !line.has("stopped")) out.push_back(std::move(line));
     }
     return out;
   }

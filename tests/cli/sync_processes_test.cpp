@@ -75,6 +75,13 @@ SyncRun sync_tablets(const Cli& cli, const std::string& client, const std::strin
   if (r.code == 0) CHECK(serve.wait_sessions(1));
   INFO("serve " << server << " log: " << serve.log());
   CHECK(serve.stop() == 0);
+  // Its stdout: JSON lines only, the session's between the first and the last.
+  const std::vector<Json> lines = serve.lines();
+  REQUIRE(lines.size() >= 2);
+  CHECK(lines.front()["port"].i > 0);
+  CHECK(lines.back()["stopped"].b);
+  CHECK(lines.back()["completed"].i + lines.back()["failed"].i ==
+        static_cast<int64_t>(lines.size() - 2));
   return r;
 }
 
@@ -568,6 +575,13 @@ TEST_CASE("Sync processes: refusals while a legitimate session on the same hub c
   cli.ok({"household", "add", "--dir", "stranger", "--address", "another deployment"});
 
   Serve hub(cli, "hub");
+  {  // A second node on the hub's port: a usage error naming the address, not exit 5 (sync's)
+    const std::string taken = "127.0.0.1:" + std::to_string(hub.port());
+    RunResult r = cli.run({"serve", "--dir", "legit", "--listen", taken});
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 1);
+    CHECK(r.err.find("cannot listen on " + taken) != std::string::npos);
+  }
   // The legitimate tablet syncs through a proxy that holds back the hub's bytes for a while,
   // so each of its sessions is still running while the refused attempt happens.
   TestProxy::Options slow;
