@@ -27,7 +27,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string dir = argv[1], peer = argv[2];
+  const size_t colon = peer.rfind(':');
+  const int port = colon == std::string::npos ? 0 : std::atoi(peer.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) {
+    std::fprintf(stderr, "the peer must be HOST:PORT, not '%s'\n", peer.c_str());
+    return 2;
+  }
   std::ifstream file(dir + "/schema");
+  if (!file) {
+    std::fprintf(stderr, "no replica in %s: it has no schema file (run `birga init`)\n",
+                 dir.c_str());
+    return 1;
+  }
   std::stringstream text;
   text << file.rdbuf();
   auto schema = crdt::Schema::parse(text.str());
@@ -61,10 +72,11 @@ int main(int argc, char** argv) {
   std::printf("recorded visit %s\n", visit.to_hex().c_str());
 
   // Sync, then list every record that changed here because of it.
-  const uint64_t before = r.changed_since(0)->position;
-  const size_t colon = peer.rfind(':');
-  const transport::SyncResult result = transport::sync_once(
-      r, peer.substr(0, colon), static_cast<uint16_t>(std::atoi(peer.c_str() + colon + 1)));
+  auto now = r.changed_since(0);
+  if (!now.is_ok()) return fail("changes", now.status());
+  const uint64_t before = now->position;
+  const transport::SyncResult result =
+      transport::sync_once(r, peer.substr(0, colon), static_cast<uint16_t>(port));
   if (!result.status.is_ok()) return fail("sync with " + peer, result.status);
   std::printf("synced with %s: sent %llu change(s), received %llu\n", result.peer.name.c_str(),
               (unsigned long long)result.stats.changes_sent,

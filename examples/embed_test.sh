@@ -36,6 +36,12 @@ done
 [ -n "$port" ] || { cat "$work/serve.log"; exit 1; }
 "$birga" sync "127.0.0.1:$port" --dir "$work/other" >/dev/null
 
+# Bad arguments are refused before anything is written.
+if "$embed" "$work/app" 127.0.0.1 2>"$work/err"; then exit 1; fi
+grep -q "must be HOST:PORT" "$work/err"
+if "$embed" "$work/nowhere" "127.0.0.1:$port" 2>"$work/err"; then exit 1; fi
+grep -q "no replica in $work/nowhere" "$work/err"
+
 out=$("$embed" "$work/app" "127.0.0.1:$port")
 echo "$out"
 grep -q "^recorded visit " <<<"$out"
