@@ -186,7 +186,9 @@ std::vector<Command> read_commands() {
        "KIND [--where FIELD=VALUE]",
        "list the records of a kind",
        "KIND: household, person, visit, aid_delivery (or aid), guardianship_case (or case). "
-       "--where uses the index when FIELD is indexed, else filters every record.",
+       "--where uses the index when FIELD is indexed, else filters every record. Each line "
+       "shows a record's id, scope and up to five of its fields (an aid delivery's date, value, "
+       "household, entitlement and what it reverses, say); `show ID` or --json gives them all.",
        {kDirFlag,
         {"where", Type::kValue, "FIELD=VALUE  only records whose FIELD holds VALUE"},
         kJsonFlag},

@@ -201,15 +201,49 @@ std::vector<std::string> record_lines(const RecordView& record, const crdt::Sche
   return lines;
 }
 
+namespace {
+
+// The fields `list` shows first for each collection of the mahalla schema: what tells one
+// record from another at a glance (an aid delivery's value, and whether it reverses another).
+const std::map<std::string, std::vector<std::string>, std::less<>>& summary_fields() {
+  static const auto* fields = new std::map<std::string, std::vector<std::string>, std::less<>>{
+      {"household", {"address", "head", "phone", "register_category"}},
+      {"person", {"name_latin", "birth_date", "sex", "pinfl"}},
+      {"visit", {"date", "visit_type", "household", "needs"}},
+      {"aid_delivery", {"delivered_at", "value_soums", "household", "entitlement", "reverses"}},
+      {"guardianship_case", {"child", "case_type", "status", "guardian"}},
+  };
+  return *fields;
+}
+
+}  // namespace
+
 std::string record_summary(const RecordView& record, const crdt::Schema& schema) {
+  constexpr size_t kShown = 5;
   std::string line = record.id.to_hex() + "  " + record.scope;
-  int shown = 0;
-  if (const crdt::CollectionSpec* spec = schema.collection(record.collection)) {
-    for (const auto& [name, field] : spec->fields) {
-      if (shown == 4 || field.kind == FieldKind::kLog) continue;
-      const std::string text = field_text(record, field);
+  const crdt::CollectionSpec* spec = schema.collection(record.collection);
+  if (spec) {
+    // The collection's summary fields, else (another schema) its required fields and then the
+    // rest, each in name order; log fields (histories) are left to `show`.
+    std::vector<const crdt::FieldSpec*> order;
+    auto known = summary_fields().find(record.collection);
+    if (known != summary_fields().end()) {
+      for (const std::string& name : known->second) {
+        if (auto f = spec->fields.find(name); f != spec->fields.end()) order.push_back(&f->second);
+      }
+    } else {
+      for (bool required : {true, false}) {
+        for (const auto& [name, field] : spec->fields) {
+          if (field.required == required) order.push_back(&field);
+        }
+      }
+    }
+    size_t shown = 0;
+    for (const crdt::FieldSpec* field : order) {
+      if (shown == kShown || field->kind == FieldKind::kLog) continue;
+      const std::string text = field_text(record, *field);
       if (text.empty()) continue;
-      line += "  " + name + "=" + text;
+      line += "  " + field->name + "=" + text;
       ++shown;
     }
   }

@@ -35,7 +35,7 @@ std::vector<std::string> conflicted_fields(const RecordView& record);
 void write_record_json(JsonWriter& w, const RecordView& record, const crdt::Schema& schema);
 // Every field, one per line (conflicts marked), for `show`.
 std::vector<std::string> record_lines(const RecordView& record, const crdt::Schema& schema);
-// One line for `list`: id, scope and the first few set fields.
+// One line for `list`: id, scope and up to five set fields, those that tell records apart first.
 std::string record_summary(const RecordView& record, const crdt::Schema& schema);
 // A field as one CSV cell's text (before escaping).
 std::string field_text(const RecordView& record, const crdt::FieldSpec& field);

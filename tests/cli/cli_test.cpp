@@ -221,6 +221,16 @@ TEST_CASE("CLI: a double delivery raises over_issuance; a reversal corrects the 
       cli.run({"aid", "reverse", "--dir", "a", reversal["id"].s, "--reason", "x"});
   CHECK(of_reversal.code == 1);
   CHECK(of_reversal.err.find("is itself a reversal") != std::string::npos);
+
+  // `list` shows what tells deliveries apart: the value, and what a reversal reverses.
+  const std::string listed = cli.ok({"list", "aid", "--dir", "a"});
+  for (const std::string& id : {first, second.line(), reversal["id"].s}) {
+    CHECK(listed.find(id) != std::string::npos);
+  }
+  CHECK(listed.find("value_soums=200000") != std::string::npos);
+  CHECK(listed.find("value_soums=50000") != std::string::npos);
+  CHECK(listed.find("value_soums=-200000") != std::string::npos);
+  CHECK(listed.find("reverses=" + second.line()) != std::string::npos);
 }
 
 TEST_CASE("CLI: a change file cut short imports the changes before the cut", "[cli]") {
