@@ -21,6 +21,7 @@ struct ScopeState {
 
 struct StatusReport {
   std::optional<Certificate> certificate;
+  std::optional<uint64_t> revoked_ms;  // when this device's revocation took effect
   std::vector<ScopeState> scopes;
   std::vector<std::pair<std::string, size_t>> counts;  // per collection, live records
   size_t conflicts = 0;
@@ -51,6 +52,9 @@ Status gather_scopes(const Replica& replica, StatusReport& report) {
 Result<StatusReport> gather(const Replica& replica) {
   StatusReport report;
   if (auto cert = device_certificate(replica); cert.is_ok()) report.certificate = *cert;
+  auto revoked = replica.revoked_at(replica.device_key());
+  if (!revoked.is_ok()) return revoked.status();
+  report.revoked_ms = *revoked;
   BIRGA_RETURN_IF_ERROR(gather_scopes(replica, report));
   for (const auto& [name, spec] : replica.schema().collections()) {
     auto records = replica.list(name);
@@ -82,6 +86,12 @@ void write_json(const Replica& replica, const StatusReport& r) {
   } else {
     w.null();
   }
+  w.key("revoked_ms");
+  if (r.revoked_ms) {
+    w.value(*r.revoked_ms);
+  } else {
+    w.null();
+  }
   w.key("authority");
   if (auto a = replica.authority()) {
     w.value(key_hex(*a));
@@ -102,7 +112,8 @@ void write_json(const Replica& replica, const StatusReport& r) {
   print_line(w.str());
 }
 
-void print_certificate(const Replica& replica, const std::optional<Certificate>& cert) {
+void print_certificate(const Replica& replica, const StatusReport& r) {
+  const std::optional<Certificate>& cert = r.certificate;
   if (!cert) {
     print_line("certificate: none (not enrolled: run `birga cert install FILE`)");
     return;
@@ -112,6 +123,11 @@ void print_certificate(const Replica& replica, const std::optional<Certificate>&
              std::to_string(cert->serial) + ", expires " +
              (cert->expires_ms ? date_of_ms(cert->expires_ms - 1) : "never") +
              (expired ? " - EXPIRED" : ""));
+  if (r.revoked_ms) {
+    print_line("  REVOKED on " + date_of_ms(*r.revoked_ms) +
+               ": this device can no longer write, sync, or read what is written after that; "
+               "hand it to the administrator");
+  }
   print_line("  grants:    " + grants_text(cert->scopes));
   print_line("authority:   " + key_hex(*replica.authority()));
 }
@@ -120,7 +136,7 @@ void print_text(const Replica& replica, const StatusReport& r) {
   print_line("device:      " + key_hex(replica.device_key()));
   print_line("dir:         " + replica.dir() + " (" + std::to_string(r.store_bytes) + " bytes)");
   print_line("schema:      version " + std::to_string(replica.schema().version()));
-  print_certificate(replica, r.certificate);
+  print_certificate(replica, r);
   print_line("scopes held:");
   for (const ScopeState& s : r.scopes) {
     std::string vv;

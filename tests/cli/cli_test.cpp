@@ -333,8 +333,13 @@ TEST_CASE("CLI: revocation and the control log travel as change files", "[cli]")
   CHECK(revoked);
   CHECK(cli.run({"authority", "devices", "--dir", "auth"}).out.find("REVOKED") !=
         std::string::npos);
-  // The revoked device learns it, and stops writing.
+  // The revoked device learns it, says so in its status, and stops writing.
+  CHECK(cli.json({"status", "--dir", "b"})["revoked_ms"].is_null());
+  CHECK(cli.run({"status", "--dir", "b"}).out.find("REVOKED") == std::string::npos);
   cli.ok({"import", "revoke.bgcl", "--dir", "b"});
+  CHECK(cli.json({"status", "--dir", "b"})["revoked_ms"].i > 0);
+  CHECK(cli.json({"status", "--dir", "a"})["revoked_ms"].is_null());  // a's own status
+  CHECK(cli.run({"status", "--dir", "b"}).out.find("  REVOKED on ") != std::string::npos);
   RunResult refused = cli.run({"household", "add", "--dir", "b", "--address", "x"});
   CHECK(refused.code == 3);
   CHECK(refused.err.find("was revoked") != std::string::npos);
