@@ -3,6 +3,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -218,7 +219,20 @@ Result<std::string> write_scope(const Replica& replica, const Args& args) {
   for (const ScopeGrant& g : cert->scopes) {
     if (g.rights & kWrite) writable.push_back(g.path);
   }
-  if (writable.size() == 1) return writable[0];
+  // Scopes are region/district/mahalla. A grant above a mahalla (a supervisor's district) is no
+  // default: what is written there reaches none of its mahallas' tablets, so the writer says
+  // which is meant.
+  constexpr size_t kMahallaDepth = 3;
+  if (writable.size() == 1 &&
+      std::count(writable[0].begin(), writable[0].end(), '/') + 1 >= kMahallaDepth) {
+    return writable[0];
+  }
+  if (writable.size() == 1) {
+    return Status::invalid_argument(
+        "this device may write in '" + writable[0] + "' and every scope below it: choose one " +
+        "with --scope (a mahalla, '" + writable[0] + "/<mahalla>', whose tablets receive it; " +
+        "or '" + writable[0] + "' itself for a record its mahallas' tablets do not receive)");
+  }
   if (writable.empty()) {
     return Status::permission_denied("this device's certificate grants write on no scope");
   }

@@ -138,6 +138,21 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
     expect_refused(cli.run({"household", "add", "--dir", "unenrolled", "--address", "x"}), 3,
                    "not enrolled");
   }
+  SECTION("a grant above a mahalla is no default scope") {
+    cli.ok({"init", "--dir", "sup"});
+    cli.ok({"enrol", "--dir", "auth", "--device", "sup", "--name", "Supervisor", "--role",
+            "supervisor", "--scope", "tashkent/yunusobod:rw"});
+    expect_refused(cli.run({"household", "add", "--dir", "sup", "--address", "x"}), 1,
+                   "this device may write in 'tashkent/yunusobod' and every scope below it: "
+                   "choose one with --scope");
+    CHECK(cli.json({"status", "--dir", "sup"})["records"]["household"].i == 0);
+    // Either, named, is written there.
+    for (const std::string scope : {std::string(kMahalla), std::string("tashkent/yunusobod")}) {
+      const std::string id =
+          cli.ok({"household", "add", "--dir", "sup", "--address", "x", "--scope", scope});
+      CHECK(cli.json({"show", "--dir", "sup", id})["scope"].s == scope);
+    }
+  }
   SECTION("a bundle from another deployment") {
     cli.ok({"authority", "init", "--dir", "other"});
     const std::string key = cli.json(in_a({"status"}))["device_key"].s;
