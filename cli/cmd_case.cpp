@@ -148,7 +148,8 @@ Status run_resolve(const Args& args) {
 std::vector<Command> case_commands() {
   return {
       {"case open",
-       "--child PERSON_ID --type TYPE [--status STATUS] [--scope PATH]",
+       "--child PERSON_ID --type TYPE [--status STATUS] [--owner TEXT] [--manager TEXT] "
+       "[--scope PATH]",
        "open a guardianship case for a child; prints its id",
        "TYPE: guardianship, sponsorship, foster-care, care-leaver. STATUS: identification "
        "(default), assessment, placement, monitoring, closed.",
@@ -156,7 +157,7 @@ std::vector<Command> case_commands() {
         kScopeFlag,
         {"child", Type::kValue, "PERSON_ID  the child (required)"},
         {"type", Type::kValue, "TYPE   the case type (required)"},
-        {"status", Type::kValue, "STATUS the first status (default identification)"},
+        {"status", Type::kValue, "STATUS  the first status (default identification)"},
         {"owner", Type::kValue, "TEXT   the owning Inson centre"},
         {"manager", Type::kValue, "TEXT   the case manager"},
         kJsonFlag},

@@ -56,8 +56,8 @@ inline constexpr FlagSpec kDirFlag{"dir", FlagSpec::Type::kValue,
                                    "DIR    the replica's directory (default $BIRGA_DIR, else "
                                    "./birga-data)"};
 inline constexpr FlagSpec kScopeFlag{"scope", FlagSpec::Type::kValue,
-                                     "PATH   the scope (default: the certificate's only "
-                                     "writable one)"};
+                                     "PATH   the scope (default: the certificate's writable "
+                                     "mahalla, if only one)"};
 inline constexpr FlagSpec kJsonFlag{"json", FlagSpec::Type::kSwitch,
                                     "       print the result as JSON"};
 

@@ -37,6 +37,43 @@ TEST_CASE("CLI: --help lists every command and the exit codes", "[cli]") {
   CHECK(cli.run({}).code == 1);
 }
 
+TEST_CASE("CLI: every option of every command is described", "[cli]") {
+  Cli cli;
+  std::istringstream commands(cli.run({"--help"}).out);
+  size_t checked = 0;
+  bool in_list = false;
+  for (std::string line; std::getline(commands, line);) {
+    if (line == "Commands:") in_list = true;
+    if (line.empty()) in_list = false;  // the list ends at the first blank line
+    if (!in_list || line.rfind("  ", 0) != 0) continue;
+    // "  household add             record a household": the name ends at the padding.
+    const std::string name = line.substr(2, line.find("  ", 2) - 2);
+    std::vector<std::string> args;
+    std::istringstream words(name);
+    for (std::string w; words >> w;) args.push_back(w);
+    args.push_back("--help");
+    const RunResult help = cli.run(args);
+    INFO(name << " --help:\n" << help.out);
+    REQUIRE(help.code == 0);
+    std::istringstream options(help.out);
+    for (std::string opt; std::getline(options, opt);) {
+      if (opt.rfind("  --", 0) != 0) continue;
+      INFO(opt);
+      // "  --flag VALUE" padded to 30 columns, then the description.
+      const size_t gap = opt.find("  ", 4);
+      const size_t text = gap == std::string::npos ? gap : opt.find_first_not_of(' ', gap);
+      REQUIRE(text != std::string::npos);  // a description follows
+      CHECK(text >= 30);
+      std::istringstream head(opt.substr(0, text));
+      size_t words = 0;
+      for (std::string w; head >> w;) ++words;
+      CHECK(words <= 2);  // "--flag" or "--flag VALUE", nothing of the description
+      ++checked;
+    }
+  }
+  CHECK(checked > 100);
+}
+
 TEST_CASE("CLI: authority init, init, enrol --device and status", "[cli]") {
   Cli cli;
   const std::string authority = cli.ok({"authority", "init", "--dir", "auth"});
