@@ -85,14 +85,14 @@ Status seconds_flag(const Args& args, const char* flag, std::chrono::millisecond
 }
 
 void write_result_json(JsonWriter& w, const transport::SyncResult& r) {
-  w.begin_object()
-      .key("ok")
-      .value(r.status.is_ok())
-      .key("peer")
-      .value(r.peer.name)
-      .key("peer_key")
-      .value(key_hex(r.peer.device))
-      .key("remote")
+  w.begin_object().key("ok").value(r.status.is_ok());
+  // A peer the handshake did not authenticate has no name or key: null, not zeros.
+  if (r.peer.device == PublicKey{}) {
+    w.key("peer").null().key("peer_key").null();
+  } else {
+    w.key("peer").value(r.peer.name).key("peer_key").value(key_hex(r.peer.device));
+  }
+  w.key("remote")
       .value(r.remote)
       .key("changes_sent")
       .value(r.stats.changes_sent)

@@ -641,6 +641,11 @@ TEST_CASE("Sync processes: refusals while a legitimate session on the same hub c
     INFO(r.err);
     CHECK(r.code == 6);
     CHECK(contains(r.err, "another authority"));
+    // The hub was never authenticated: its name and key are null, not zeros.
+    REQUIRE(!r.result.is_null());
+    CHECK(!r.result["ok"].b);
+    CHECK(r.result["peer"].is_null());
+    CHECK(r.result["peer_key"].is_null());
     CHECK(wait_log(hub, "certificate of 'Stranger'"));
     CHECK(contains(hub.log(), "is signed by another authority"));
   });
