@@ -277,6 +277,14 @@ TEST_CASE("Client: what a bad server does maps to the result's code", "[transpor
     auto r = sync_once(*p.tablet, "127.0.0.1", bad.port(), co);
     CHECK(r.status.code() == Code::kCorruptInput);
     CHECK_THAT(r.status.message(), Catch::Contains("exceeds the limit"));
+    CHECK_THAT(r.status.message(), !Catch::Contains("not a Birga node"));
+  }
+  SECTION("a server speaking another protocol is named as not a Birga node") {
+    RawServer web("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    auto r = sync_once(*p.tablet, "127.0.0.1", web.port(), co);
+    CHECK(r.status.code() == Code::kCorruptInput);
+    CHECK_THAT(r.status.message(),
+               Catch::Contains("(the peer sent text, \"HTTP\": it is not a Birga node)"));
   }
   SECTION("garbage instead of a hello is refused") {
     RawServer bad(transport::encode_frame(std::string(200, '\x5a')));

@@ -92,9 +92,15 @@ asio::awaitable<Result<std::string>> FrameConnection::read_frame() {
   if (ec) co_return socket_error(ec, "read");
   const uint32_t length = frame_length(header);
   if (length > limits_.max_frame_bytes) {
-    co_return Status::corrupt_input("frame length " + std::to_string(length) +
-                                    " exceeds the limit of " +
-                                    std::to_string(limits_.max_frame_bytes) + " bytes");
+    // Four printable bytes where a length belongs ("HTTP", "SSH-") are another protocol.
+    const bool text =
+        std::all_of(header.begin(), header.end(), [](uint8_t b) { return b >= 0x20 && b < 0x7F; });
+    co_return Status::corrupt_input(
+        "frame length " + std::to_string(length) + " exceeds the limit of " +
+        std::to_string(limits_.max_frame_bytes) + " bytes" +
+        (text ? " (the peer sent text, \"" + std::string(header.begin(), header.end()) +
+                    "\": it is not a Birga node)"
+              : ""));
   }
   std::string payload;
   while (payload.size() < length) {
