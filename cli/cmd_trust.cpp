@@ -98,8 +98,12 @@ Status run_authority_devices(const Args& args) {
       continue;
     }
     const Certificate& c = d.certificate;
+    const std::string expires = c.expires_ms == 0 ? "never expires"
+                                : c.expired_at(crdt::system_wall_clock_ms())
+                                    ? "EXPIRED on " + date_of_ms(c.expires_ms - 1)
+                                    : "expires " + date_of_ms(c.expires_ms - 1);
     print_line(key_hex(c.device) + "  " + c.name + "  " + role_name(c.role) + "  " +
-               grants_text(c.scopes) + (d.revoked ? "  REVOKED" : ""));
+               grants_text(c.scopes) + "  " + expires + (d.revoked ? "  REVOKED" : ""));
   }
   w.end_array();
   if (args.has("json")) print_line(w.str());

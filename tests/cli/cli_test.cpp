@@ -111,6 +111,11 @@ TEST_CASE("CLI: authority init, init, enrol --device and status", "[cli]") {
   CHECK(is_hex(cli.ok({"household", "add", "--dir", "b", "--address", "x"}), 32));
   Json devices = cli.json({"authority", "devices", "--dir", "auth"});
   CHECK(devices.size() == 2);
+  // The plain listing says when each certificate expires.
+  const std::string listed = cli.ok({"authority", "devices", "--dir", "auth"});
+  CHECK(listed.find("Dilnoza  field  " + std::string(kMahalla) + ":rw  expires 2099-12-31") !=
+        std::string::npos);
+  CHECK(listed.find("Bekzod  supervisor") != std::string::npos);
 }
 
 TEST_CASE("CLI: every write command, read back with list, show and export", "[cli]") {
