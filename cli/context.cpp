@@ -68,10 +68,24 @@ std::string data_dir(const Args& args) {
   return "./birga-data";
 }
 
+namespace {
+// A new key's passphrase is all that protects a lost tablet's data at rest: not a few letters.
+constexpr size_t kMinNewPassphraseBytes = 8;
+
+Result<std::string> checked_new(const PassphraseSource& source, std::string pass) {
+  if (source.confirm && pass.size() < kMinNewPassphraseBytes) {
+    return Status::invalid_argument(
+        "the passphrase is too short: at least " + std::to_string(kMinNewPassphraseBytes) +
+        " characters protect the key being created (a lost device's data depends on it)");
+  }
+  return pass;
+}
+}  // namespace
+
 Result<std::string> read_passphrase(const PassphraseSource& source) {
   for (const char* name : source.env) {
     const char* v = std::getenv(name);
-    if (v && *v) return std::string(v);
+    if (v && *v) return checked_new(source, v);
   }
   if (!isatty(STDIN_FILENO)) {
     return Status::permission_denied("no passphrase: set " + env_list(source.env) +
@@ -85,7 +99,7 @@ Result<std::string> read_passphrase(const PassphraseSource& source) {
     if (!again.is_ok()) return again;
     if (*again != *first) return Status::invalid_argument("the passphrases do not match");
   }
-  return first;
+  return checked_new(source, *first);
 }
 
 namespace {

@@ -113,6 +113,15 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
     expect_refused(cli.run({"init", "--dir", "a"}), 1, "already holds a store");
   }
   SECTION("wrong or missing passphrase") {
+    // A new key is not protected by a few letters; nothing is created.
+    expect_refused(cli.run({"init", "--dir", "weak"}, {{"BIRGA_PASSPHRASE", "1234567"}}), 1,
+                   "the passphrase is too short: at least 8 characters");
+    CHECK(!std::filesystem::exists(cli.path("weak/data.mdb")));
+    expect_refused(
+        cli.run({"authority", "init", "--dir", "weak-auth"}, {{"BIRGA_PASSPHRASE", "x"}}), 1,
+        "the passphrase is too short");
+    CHECK(!std::filesystem::exists(cli.path("weak-auth/data.mdb")));
+    cli.ok({"init", "--dir", "eight"}, {{"BIRGA_PASSPHRASE", "12345678"}});
     expect_refused(
         cli.run(in_a({"household", "add", "--address", "x"}), {{"BIRGA_PASSPHRASE", "not it"}}), 3,
         "wrong passphrase");
