@@ -206,14 +206,14 @@ namespace {
 // The fields `list` shows first for each collection of the mahalla schema: what tells one
 // record from another at a glance (an aid delivery's value, and whether it reverses another).
 const std::map<std::string, std::vector<std::string>, std::less<>>& summary_fields() {
-  static const auto* fields = new std::map<std::string, std::vector<std::string>, std::less<>>{
+  static const std::map<std::string, std::vector<std::string>, std::less<>> fields{
       {"household", {"address", "head", "phone", "register_category"}},
       {"person", {"name_latin", "birth_date", "sex", "pinfl"}},
       {"visit", {"date", "visit_type", "household", "needs"}},
       {"aid_delivery", {"delivered_at", "value_soums", "household", "entitlement", "reverses"}},
       {"guardianship_case", {"child", "case_type", "status", "guardian"}},
   };
-  return *fields;
+  return fields;
 }
 
 }  // namespace

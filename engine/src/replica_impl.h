@@ -149,8 +149,9 @@ class Replica::Impl {
   // Applies held (unapplied) changes of `scope` that the newly added key opens.
   Status apply_held(engine::Txn& txn, const std::string& scope);
 
-  // Frees what the last ingest decoded and loaded in the background. Declared last, so it
-  // is waited for before anything else of the replica is destroyed.
+  // Frees what the last write (an ingest, or a commit while it syncs) decoded and loaded, in
+  // the background. Declared last, so it is waited for before anything else of the replica
+  // is destroyed.
   engine::Disposer disposer;
 };
 
