@@ -32,26 +32,78 @@ Status run_verify(const Args& args) {
   return Status::ok();
 }
 
+void write_alert_json(JsonWriter& w, const Alert& a) {
+  w.begin_object().key("position").value(a.position).key("kind").value(a.kind);
+  w.key("detail").value(a.detail).key("acknowledged_ms");
+  if (a.open()) {
+    w.null().key("acknowledgement").null();
+  } else {
+    w.value(a.acknowledged_ms).key("acknowledgement").value(a.acknowledgement);
+  }
+  w.end_object();
+}
+
+// The open alerts, or with --all every alert, acknowledged ones marked.
 Status run_alerts(const Args& args) {
   BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
   auto alerts = (*replica)->alerts();
   if (!alerts.is_ok()) return alerts.status();
+  const bool all = args.has("all");
+  const auto acknowledged = static_cast<size_t>(
+      std::count_if(alerts->begin(), alerts->end(), [](const Alert& a) { return !a.open(); }));
   if (args.has("json")) {
     JsonWriter w;
     w.begin_array();
     for (const Alert& a : *alerts) {
-      w.begin_object().key("position").value(a.position).key("kind").value(a.kind);
-      w.key("detail").value(a.detail).end_object();
+      if (all || a.open()) write_alert_json(w, a);
     }
     w.end_array();
     print_line(w.str());
     return Status::ok();
   }
-  if (alerts->empty()) print_line("no alerts");
-  for (const Alert& a : *alerts)
-    print_line(std::to_string(a.position) + "  " + a.kind + "  " + a.detail);
+  for (const Alert& a : *alerts) {
+    if (!all && !a.open()) continue;
+    std::string line = std::to_string(a.position) + "  " + a.kind + "  " + a.detail;
+    if (!a.open()) {
+      line += "  [acknowledged " + date_of_ms(a.acknowledged_ms) + ": " + a.acknowledgement + "]";
+    }
+    print_line(line);
+  }
+  if (alerts->size() == (all ? 0 : acknowledged)) print_line(all ? "no alerts" : "no open alerts");
+  if (!all && acknowledged > 0) {
+    print_line("(" + std::to_string(acknowledged) + " acknowledged not shown: birga alerts --all)");
+  }
+  return Status::ok();
+}
+
+// alerts ack POSITION --note TEXT
+Status run_alerts_ack(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({"POSITION"}));
+  auto position = parse_int(args.positional()[0], "POSITION");
+  if (!position.is_ok()) return position.status();
+  if (*position <= 0) return Status::invalid_argument("POSITION: must be greater than 0");
+  auto note = args.require("note", "TEXT (what was found or done)");
+  if (!note.is_ok()) return note.status();
+  BIRGA_RETURN_IF_ERROR(check_text(*note, "--note"));
+  auto replica = open_replica(args);
+  if (!replica.is_ok()) return replica.status();
+  const std::string signed_note = *note + " (by " + device_label(**replica) + ")";
+  BIRGA_RETURN_IF_ERROR(
+      (*replica)->acknowledge_alert(static_cast<uint64_t>(*position), signed_note));
+  auto alerts = (*replica)->alerts();
+  if (!alerts.is_ok()) return alerts.status();
+  for (const Alert& a : *alerts) {
+    if (a.position != static_cast<uint64_t>(*position)) continue;
+    if (args.has("json")) {
+      JsonWriter w;
+      write_alert_json(w, a);
+      print_line(w.str());
+    } else {
+      print_line("acknowledged alert " + std::to_string(a.position) + " (" + a.kind + ")");
+    }
+  }
   return Status::ok();
 }
 
@@ -198,11 +250,19 @@ std::vector<Command> admin_commands() {
        {kDirFlag, kJsonFlag},
        run_verify},
       {"alerts",
-       "",
-       "list the alerts (over-issuance, removed members, clock skew, ...)",
-       "",
-       {kDirFlag, kJsonFlag},
+       "[--all]",
+       "list the open alerts (over-issuance, removed members, clock skew, ...)",
+       "Alerts are raised on this device as it writes and syncs; each waits for a person. "
+       "Acknowledge one once reviewed with `birga alerts ack`.",
+       {kDirFlag, {"all", Type::kSwitch, "       also the acknowledged alerts"}, kJsonFlag},
        run_alerts},
+      {"alerts ack",
+       "POSITION --note TEXT",
+       "acknowledge an alert once reviewed, with what was found or done",
+       "The alert stays in `birga alerts --all` with the note, the date and this device. "
+       "Acknowledgements are kept on this device only, like the alerts.",
+       {kDirFlag, {"note", Type::kValue, "TEXT   what was found or done (required)"}, kJsonFlag},
+       run_alerts_ack},
       {"export",
        "KIND [--format csv|json] [--out FILE]",
        "write every record of a kind as CSV (default) or JSON",

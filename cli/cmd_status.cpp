@@ -25,7 +25,8 @@ struct StatusReport {
   std::vector<ScopeState> scopes;
   std::vector<std::pair<std::string, size_t>> counts;  // per collection, live records
   size_t conflicts = 0;
-  size_t alerts = 0;
+  size_t alerts = 0;  // open: not yet acknowledged
+  size_t alerts_acknowledged = 0;
   uint64_t store_bytes = 0;
 };
 
@@ -68,7 +69,7 @@ Result<StatusReport> gather(const Replica& replica) {
   report.conflicts = conflicts->size();
   auto alerts = replica.alerts();
   if (!alerts.is_ok()) return alerts.status();
-  report.alerts = alerts->size();
+  for (const Alert& a : *alerts) ++(a.open() ? report.alerts : report.alerts_acknowledged);
   report.store_bytes = dir_bytes(replica.dir());
   return report;
 }
@@ -108,6 +109,7 @@ void write_json(const Replica& replica, const StatusReport& r) {
   w.end_array().key("records").begin_object();
   for (const auto& [name, count] : r.counts) w.key(name).value(count);
   w.end_object().key("conflicts").value(r.conflicts).key("alerts").value(r.alerts);
+  w.key("alerts_acknowledged").value(r.alerts_acknowledged);
   w.key("store_bytes").value(r.store_bytes).end_object();
   print_line(w.str());
 }
@@ -149,7 +151,9 @@ void print_text(const Replica& replica, const StatusReport& r) {
   print_line("records:");
   for (const auto& [name, count] : r.counts) print_line("  " + name + ": " + std::to_string(count));
   print_line("conflicts:   " + std::to_string(r.conflicts));
-  print_line("alerts:      " + std::to_string(r.alerts));
+  print_line("alerts:      " + std::to_string(r.alerts) + " open" +
+             (r.alerts_acknowledged ? ", " + std::to_string(r.alerts_acknowledged) + " acknowledged"
+                                    : std::string()));
 }
 
 }  // namespace

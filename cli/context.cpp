@@ -236,7 +236,7 @@ Result<std::string> write_scope(const Replica& replica, const Args& args) {
   // Scopes are region/district/mahalla. A grant above a mahalla (a supervisor's district) is no
   // default: what is written there reaches none of its mahallas' tablets, so the writer says
   // which is meant.
-  constexpr size_t kMahallaDepth = 3;
+  constexpr std::ptrdiff_t kMahallaDepth = 3;
   if (writable.size() == 1 &&
       std::count(writable[0].begin(), writable[0].end(), '/') + 1 >= kMahallaDepth) {
     return writable[0];

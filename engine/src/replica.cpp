@@ -31,6 +31,34 @@ bool store_exists(const std::string& dir) {
   return std::filesystem::exists(std::filesystem::path(dir) / "data.mdb", ec);
 }
 
+// An alert entry's plaintext: bytes(kind) ‖ bytes(detail), then, once acknowledged,
+// varint(acknowledged ms) ‖ bytes(note).
+std::string encode_alert(const Alert& a) {
+  crdt::ByteWriter w;
+  w.bytes(a.kind);
+  w.bytes(a.detail);
+  if (!a.open()) {
+    w.varint(a.acknowledged_ms);
+    w.bytes(a.acknowledgement);
+  }
+  return std::string(w.data());
+}
+
+Result<Alert> decode_alert(std::string_view key, std::string_view plain) {
+  crdt::ByteReader r(plain, "alert");
+  Alert a;
+  a.position = key.size() == 8 ? engine::get_be64(key) : 0;
+  a.kind = std::string(r.bytes());
+  a.detail = std::string(r.bytes());
+  if (r.ok() && !r.at_end()) {
+    a.acknowledged_ms = r.varint();
+    a.acknowledgement = std::string(r.bytes());
+    if (r.ok() && a.acknowledged_ms == 0) r.fail("acknowledged at time 0");
+  }
+  BIRGA_RETURN_IF_ERROR(r.finish());
+  return a;
+}
+
 }  // namespace
 
 // ---- RecordView ---------------------------------------------------------------------------
@@ -104,11 +132,11 @@ Status Replica::Impl::add_alert(Txn& txn, const std::string& kind, const std::st
   if (!n.is_ok()) return n.status();
   std::string key;
   engine::put_be64(key, *n + 1);
-  crdt::ByteWriter w;
-  w.bytes(kind);
-  w.bytes(detail);
+  Alert alert;
+  alert.kind = kind;
+  alert.detail = detail;
   // Details name records and set elements: encrypted at rest like the records.
-  return txn.put(Table::kAlerts, key, engine::aead_seal(record_key, w.data(), key));
+  return txn.put(Table::kAlerts, key, engine::aead_seal(record_key, encode_alert(alert), key));
 }
 
 Status Replica::Impl::save_clock(Txn& txn) {
@@ -424,18 +452,41 @@ Result<std::vector<Alert>> Replica::alerts() const {
     return txn.scan(Table::kAlerts, "", [&](std::string_view k, std::string_view sealed) {
       auto plain = engine::aead_open(impl_->record_key, sealed, k);
       if (!plain.is_ok()) return true;  // verify() reports damaged entries
-      const std::string_view v = *plain;
-      crdt::ByteReader r(v, "alert");
-      Alert a;
-      a.position = k.size() == 8 ? engine::get_be64(k) : 0;
-      a.kind = std::string(r.bytes());
-      a.detail = std::string(r.bytes());
-      out.push_back(std::move(a));
+      auto alert = decode_alert(k, *plain);
+      if (alert.is_ok()) out.push_back(std::move(*alert));
       return true;
     });
   });
   if (!s.is_ok()) return s;
   return out;
+}
+
+Status Replica::acknowledge_alert(uint64_t position, std::string_view note) {
+  if (note.empty()) {
+    return Status::invalid_argument("an acknowledgement needs a note (what was found or done)");
+  }
+  const uint64_t now = std::max<uint64_t>(impl_->options.wall_clock(), 1);
+  return impl_->env->write([&](Txn& txn) -> Status {
+    std::string key;
+    engine::put_be64(key, position);
+    auto sealed = txn.get(Table::kAlerts, key);
+    if (!sealed.is_ok()) return sealed.status();
+    if (!*sealed) return Status::not_found("there is no alert " + std::to_string(position));
+    auto plain = engine::aead_open(impl_->record_key, **sealed, key);
+    if (!plain.is_ok()) {
+      return Status::data_loss("alert " + std::to_string(position) + " cannot be decrypted");
+    }
+    auto alert = decode_alert(key, *plain);
+    if (!alert.is_ok()) return alert.status().with_context("alert " + std::to_string(position));
+    if (!alert->open()) {
+      return Status::already_exists("alert " + std::to_string(position) +
+                                    " is already acknowledged: " + alert->acknowledgement);
+    }
+    alert->acknowledged_ms = now;
+    alert->acknowledgement = std::string(note);
+    return txn.put(Table::kAlerts, key,
+                   engine::aead_seal(impl_->record_key, encode_alert(*alert), key));
+  });
 }
 
 void keep_freed_heap(size_t bytes) {

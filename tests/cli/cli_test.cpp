@@ -221,7 +221,8 @@ TEST_CASE("CLI: every write command, read back with list, show and export", "[cl
   CHECK(cli.run(with({"verify"})).code == 0);
 }
 
-TEST_CASE("CLI: a double delivery raises over_issuance; a reversal corrects the total", "[cli]") {
+TEST_CASE("CLI: a double delivery raises over_issuance, and a reversal corrects the total",
+          "[cli]") {
   Cli cli;
   cli.deploy();
   const std::string h = cli.ok({"household", "add", "--dir", "a", "--address", "1 Bobur St"});
@@ -243,6 +244,27 @@ TEST_CASE("CLI: a double delivery raises over_issuance; a reversal corrects the 
   CHECK(alerts[0]["detail"].s.find(first) != std::string::npos);
   CHECK(cli.json({"status", "--dir", "a"})["alerts"].i == 1);
   CHECK(cli.ok({"aid", "total", "--dir", "a", "--household", h}) == "450000");
+
+  // A reviewed alert is acknowledged with a note; it leaves the open list, not the store.
+  CHECK(cli.run({"alerts", "ack", "--dir", "a", "1"}).code == 1);  // no --note
+  CHECK(cli.run({"alerts", "ack", "--dir", "a", "7", "--note", "x"}).code == 2);
+  Json acked = cli.json({"alerts", "ack", "--dir", "a", "1", "--note", "second voucher cancelled"});
+  CHECK(acked["position"].i == 1);
+  CHECK(acked["acknowledgement"].s.rfind("second voucher cancelled (by ", 0) == 0);
+  CHECK(acked["acknowledged_ms"].i > 0);
+  CHECK(cli.json({"alerts", "--dir", "a"}).size() == 0);
+  CHECK(cli.ok({"alerts", "--dir", "a"}).find("1 acknowledged not shown") != std::string::npos);
+  Json all = cli.json({"alerts", "--dir", "a", "--all"});
+  REQUIRE(all.size() == 1);
+  CHECK(all[0]["kind"].s == "over_issuance");
+  CHECK(all[0]["acknowledgement"].s == acked["acknowledgement"].s);
+  CHECK(cli.ok({"alerts", "--dir", "a", "--all"}).find("[acknowledged ") != std::string::npos);
+  Json st = cli.json({"status", "--dir", "a"});
+  CHECK(st["alerts"].i == 0);
+  CHECK(st["alerts_acknowledged"].i == 1);
+  RunResult twice = cli.run({"alerts", "ack", "--dir", "a", "1", "--note", "again"});
+  CHECK(twice.code == 1);
+  CHECK(twice.err.find("already acknowledged: second voucher cancelled") != std::string::npos);
 
   Json reversal =
       cli.json({"aid", "reverse", "--dir", "a", second.line(), "--reason", "issued twice"});

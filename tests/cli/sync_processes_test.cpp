@@ -330,7 +330,7 @@ TEST_CASE("Sync processes: a hub and three tablets converge through random pairw
   }
 }
 
-TEST_CASE("Sync processes: scopes stay apart; a relay carries sealed changes it cannot read",
+TEST_CASE("Sync processes: scopes stay apart, and a relay carries sealed changes it cannot read",
           "[sync][processes]") {
   Cli cli;
   cli.ok({"authority", "init", "--dir", "auth"});

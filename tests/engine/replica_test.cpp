@@ -532,6 +532,56 @@ TEST_CASE("Replica: removing a household member raises an alert for review",
   CHECK_THAT((*alerts)[0].detail, Catch::Contains("child-Aziza"));
 }
 
+TEST_CASE("Replica: an alert is acknowledged once, with a note, and stays acknowledged",
+          "[engine][replica][domain]") {
+  TempDir tmp;
+  ReplicaOptions options = test_options();
+  options.wall_clock = [] { return uint64_t{1795338611123}; };
+  auto created = Replica::create(tmp.sub("a"), options);
+  REQUIRE(created.is_ok());
+  std::unique_ptr<Replica> a = std::move(*created);
+  REQUIRE(a->add_scope_key(kScope, 1, test::test_scope_key(kScope)).is_ok());
+  auto remove_member = [&](const char* who) {
+    Transaction t = a->begin();
+    const crdt::RecordId c = t.create("case", kScope);
+    t.add("case", c, "members", text(who));
+    REQUIRE(t.commit().is_ok());
+    Transaction rm = a->begin();
+    rm.remove("case", c, "members", text(who));
+    REQUIRE(rm.commit().is_ok());
+  };
+  remove_member("child-Aziza");
+  REQUIRE(a->alerts()->size() == 1);
+  CHECK(a->alerts()->front().open());
+
+  CHECK(a->acknowledge_alert(1, "").code() == Code::kInvalidArgument);
+  CHECK(a->acknowledge_alert(2, "checked").code() == Code::kNotFound);
+  REQUIRE(a->acknowledge_alert(1, "Aziza moved to her grandmother; confirmed by phone").is_ok());
+  Status again = a->acknowledge_alert(1, "a second note");
+  CHECK(again.code() == Code::kAlreadyExists);
+  CHECK_THAT(again.message(), Catch::Contains("grandmother"));
+
+  // A later alert takes the next position and is open; the first keeps its note.
+  remove_member("child-Bobur");
+  a.reset();
+  auto reopened = Replica::open(tmp.sub("a"), options);
+  REQUIRE(reopened.is_ok());
+  auto alerts = (*reopened)->alerts();
+  REQUIRE(alerts.is_ok());
+  REQUIRE(alerts->size() == 2);
+  const Alert& first = (*alerts)[0];
+  CHECK(first.position == 1);
+  CHECK(first.kind == "removed_member");
+  CHECK_THAT(first.detail, Catch::Contains("child-Aziza"));
+  CHECK_FALSE(first.open());
+  CHECK(first.acknowledged_ms == 1795338611123);
+  CHECK(first.acknowledgement == "Aziza moved to her grandmother; confirmed by phone");
+  CHECK((*alerts)[1].position == 2);
+  CHECK((*alerts)[1].open());
+  CHECK_THAT((*alerts)[1].detail, Catch::Contains("child-Bobur"));
+  CHECK((*reopened)->verify().is_ok());
+}
+
 TEST_CASE("Replica: a transaction too large for one sync frame is refused whole",
           "[engine][replica]") {
   TempDir tmp;

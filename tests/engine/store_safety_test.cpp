@@ -347,7 +347,7 @@ TEST_CASE("Store: a record block deleted from the file is found by verify", "[en
   CHECK_THAT(verdict.message(), Catch::Contains("records the store does not hold"));
 }
 
-TEST_CASE("Store: a read inside a transaction runs in it; a write inside one is refused",
+TEST_CASE("Store: a read inside a transaction runs in it, a write inside one is refused",
           "[engine][store]") {
   TempDir tmp;
   std::filesystem::create_directories(tmp.sub("s"));

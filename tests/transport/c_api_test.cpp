@@ -2,6 +2,7 @@
 // on loopback, and the errors a host branches on (wrong passphrase, schema violation, peer
 // unreachable). The deployment is set up with the C++ API; the device is then used only
 // through the C API.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <future>
@@ -22,7 +23,7 @@ constexpr const char* kSchema = R"(schema 1
 collection case
   field title lww text
   field guardian mv text
-  field members set text
+  field members set text flag-removals
   field visits counter any
   field notes log text
 collection visit
@@ -235,6 +236,85 @@ TEST_CASE("C API: NULL handles are harmless", "[transport][c_api]") {
   CHECK(birga_txn_commit(nullptr, &err.e) == BIRGA_INVALID_ARGUMENT);
   CHECK(birga_replica_conflicts(nullptr, &err.e) == nullptr);
   CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+  CHECK(birga_alerts_count(nullptr) == 0);
+  CHECK(birga_alerts_get(nullptr, 0) == nullptr);
+  birga_alerts_free(nullptr);
+}
+
+TEST_CASE("C API: an app finds records by an indexed field and acknowledges an alert",
+          "[transport][c_api]") {
+  CDeployment d;
+  Error err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(r != nullptr);
+  birga_txn_t* t = birga_txn_begin(r);
+  std::vector<std::string> visits;
+  for (const char* household : {"hh-7", "hh-8", "hh-7"}) {
+    char* id = birga_txn_create(t, "visit", nullptr, &err.e);
+    REQUIRE(id != nullptr);
+    birga_txn_set_text(t, "visit", id, "household", household);
+    visits.emplace_back(id);
+    birga_free(id);
+  }
+  char* kase = birga_txn_create(t, "case", nullptr, &err.e);
+  REQUIRE(kase != nullptr);
+  birga_txn_add(t, "case", kase, "members", "p1:child");
+  REQUIRE(birga_txn_commit(t, &err.e) == BIRGA_OK);
+  birga_txn_free(t);
+
+  char** found = birga_replica_find(r, "visit", "household", "hh-7", &err.e);
+  REQUIRE(found != nullptr);
+  std::vector<std::string> ids;
+  for (char** p = found; *p; ++p) ids.emplace_back(*p);
+  birga_strings_free(found);
+  std::vector<std::string> expected{visits[0], visits[2]};
+  std::sort(expected.begin(), expected.end());
+  CHECK(ids == expected);
+  found = birga_replica_find(r, "visit", "household", "hh-9", &err.e);
+  REQUIRE(found != nullptr);
+  CHECK(found[0] == nullptr);
+  birga_strings_free(found);
+  CHECK(birga_replica_find(r, "visit", "date", "12", &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+  CHECK_THAT(err.message(), Catch::Contains("not indexed"));
+  birga_error_free(err.e);
+  err.e = nullptr;
+
+  // Removing a member raises an alert, which a person acknowledges with a note.
+  birga_alerts_t* alerts = birga_replica_alerts(r, &err.e);
+  REQUIRE(alerts != nullptr);
+  CHECK(birga_alerts_count(alerts) == 0);
+  birga_alerts_free(alerts);
+  t = birga_txn_begin(r);
+  birga_txn_remove(t, "case", kase, "members", "p1:child");
+  REQUIRE(birga_txn_commit(t, &err.e) == BIRGA_OK);
+  birga_txn_free(t);
+  birga_free(kase);
+  alerts = birga_replica_alerts(r, &err.e);
+  REQUIRE(alerts != nullptr);
+  REQUIRE(birga_alerts_count(alerts) == 1);
+  const birga_alert_t* a = birga_alerts_get(alerts, 0);
+  CHECK(a->position == 1);
+  CHECK(std::string(a->kind) == "removed_member");
+  CHECK_THAT(std::string(a->detail), Catch::Contains("p1:child"));
+  CHECK(a->acknowledged_ms == 0);
+  CHECK(a->acknowledgement == nullptr);
+  CHECK(birga_alerts_get(alerts, 1) == nullptr);
+  birga_alerts_free(alerts);
+
+  CHECK(birga_replica_acknowledge_alert(r, 2, "checked", &err.e) == BIRGA_NOT_FOUND);
+  birga_error_free(err.e);
+  err.e = nullptr;
+  CHECK(birga_replica_acknowledge_alert(r, 1, "the child moved out", &err.e) == BIRGA_OK);
+  CHECK(birga_replica_acknowledge_alert(r, 1, "again", &err.e) == BIRGA_ALREADY_EXISTS);
+  alerts = birga_replica_alerts(r, &err.e);
+  REQUIRE(alerts != nullptr);
+  a = birga_alerts_get(alerts, 0);
+  REQUIRE(a != nullptr);
+  CHECK(a->acknowledged_ms > 0);
+  CHECK(std::string(a->acknowledgement) == "the child moved out");
+  birga_alerts_free(alerts);
+  birga_replica_close(r);
 }
 
 TEST_CASE("C API: an app creates its replica, gets enrolled and installs the bundle",

@@ -99,7 +99,7 @@ TEST_CASE("Discovery: beacons of the same deployment are found, others ignored",
   CHECK(found->front().address == "127.0.0.1");
 }
 
-TEST_CASE("Discovery: returns as soon as enough nodes were heard; empty when none",
+TEST_CASE("Discovery: returns as soon as enough nodes were heard, and empty when none",
           "[transport][discovery]") {
   const uint16_t port = free_udp_port();
   const PublicKey ours = key(0xaa);

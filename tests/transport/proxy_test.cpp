@@ -147,7 +147,7 @@ TEST_CASE("Transport: a sync through the proxy carries none of the plaintext wri
   }
 }
 
-TEST_CASE("Transport: a connection cut mid-sync fails; the next sync completes",
+TEST_CASE("Transport: a connection cut mid-sync fails, and the next sync completes",
           "[transport][proxy][server]") {
   Deployment d;
   auto hub = d.add("hub", Role::kHub, {{kDistrict, kRead | kWrite | kRelay}});

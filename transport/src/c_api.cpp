@@ -1,6 +1,7 @@
 // The C API (birga/birga.h): a noexcept skin over the C++ API. Each function converts its
 // arguments, calls the C++ API, and turns every failure (a Status, or an exception such as
 // std::bad_alloc) into a birga_error_t; nothing thrown ever reaches the host.
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -35,6 +36,11 @@ struct birga_txn_t {
   Status error;  // the first failure the C layer saw (bad id, NULL text)
   // An exception caught in an op: its code and static text (nullptr: none).
   std::pair<Code, const char*> exception{Code::kOk, nullptr};
+};
+
+struct birga_alerts_t {
+  std::vector<birga::Alert> alerts;
+  std::vector<birga_alert_t> views;  // pointing into `alerts`
 };
 
 struct birga_record_t {
@@ -541,6 +547,86 @@ char** birga_replica_changed_since(birga_replica_t* r, uint64_t since, uint64_t*
     char** list = dup_list(refs(changed->records));
     if (next) *next = changed->position;
     return list;
+  });
+}
+
+char** birga_replica_find(birga_replica_t* r, const char* collection, const char* field,
+                          const char* value, birga_error_t** err) noexcept {
+  return guard(err, static_cast<char**>(nullptr), [&]() -> char** {
+    if (!r || !collection || !field || !value) {
+      return failed(err, null_argument(!r            ? "replica"
+                                       : !collection ? "collection"
+                                       : !field      ? "field"
+                                                     : "value"));
+    }
+    const birga::crdt::FieldSpec* spec = r->replica->schema().field(collection, field);
+    if (!spec) {
+      return failed(err, Status::invalid_argument("the schema has no field '" + std::string(field) +
+                                                  "' in '" + collection + "'"));
+    }
+    // The value as the field's type: the index holds typed values.
+    birga::crdt::Value typed = birga::crdt::text(value);
+    const std::string_view v = value;
+    if (spec->value_type == birga::crdt::ValueType::kInt) {
+      int64_t i = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), i);
+      if (ec != std::errc() || end != v.data() + v.size() || v.empty()) {
+        return failed(err, Status::invalid_argument("'" + std::string(v) + "' is not an integer (" +
+                                                    std::string(field) + " is an int field)"));
+      }
+      typed = birga::crdt::integer(i);
+    } else if (spec->value_type == birga::crdt::ValueType::kBool) {
+      if (v != "true" && v != "false") {
+        return failed(err,
+                      Status::invalid_argument("'" + std::string(v) + "' is not true or false (" +
+                                               std::string(field) + " is a bool field)"));
+      }
+      typed = birga::crdt::Value(v == "true");
+    }
+    auto records = r->replica->find(collection, field, typed);
+    if (!records.is_ok()) return failed(err, records.status());
+    std::vector<std::string> ids;
+    for (const birga::RecordView& rv : *records) {
+      if (!rv.deleted()) ids.push_back(rv.id.to_hex());
+    }
+    return dup_list(ids);
+  });
+}
+
+// ---- Alerts ----
+
+birga_alerts_t* birga_replica_alerts(birga_replica_t* r, birga_error_t** err) noexcept {
+  return guard(err, static_cast<birga_alerts_t*>(nullptr), [&]() -> birga_alerts_t* {
+    if (!r) return failed(err, null_argument("replica"));
+    auto alerts = r->replica->alerts();
+    if (!alerts.is_ok()) return failed(err, alerts.status());
+    auto out = std::make_unique<birga_alerts_t>();
+    out->alerts = std::move(*alerts);
+    for (const birga::Alert& a : out->alerts) {
+      out->views.push_back({a.position, a.kind.c_str(), a.detail.c_str(), a.acknowledged_ms,
+                            a.open() ? nullptr : a.acknowledgement.c_str()});
+    }
+    return out.release();
+  });
+}
+
+size_t birga_alerts_count(const birga_alerts_t* alerts) noexcept {
+  return alerts ? alerts->views.size() : 0;
+}
+
+const birga_alert_t* birga_alerts_get(const birga_alerts_t* alerts, size_t i) noexcept {
+  return alerts && i < alerts->views.size() ? &alerts->views[i] : nullptr;
+}
+
+void birga_alerts_free(birga_alerts_t* alerts) noexcept {
+  delete alerts;
+}
+
+int birga_replica_acknowledge_alert(birga_replica_t* r, uint64_t position, const char* note,
+                                    birga_error_t** err) noexcept {
+  if (!r || !note) return failed_code(err, null_argument(!r ? "replica" : "note"));
+  return guard(err, static_cast<int>(birga::Code::kInternal), [&]() -> int {
+    return failed_code(err, r->replica->acknowledge_alert(position, note));
   });
 }
 

@@ -102,6 +102,11 @@ struct Alert {
   // "revoked_author"
   std::string kind;
   std::string detail;  // human-readable, names the device and scope
+  // Set by acknowledge_alert() on this replica: when (wall ms; 0 while the alert is open) and
+  // the note the person left. Acknowledgements are local, like the alerts themselves.
+  uint64_t acknowledged_ms = 0;
+  std::string acknowledgement;
+  bool open() const { return acknowledged_ms == 0; }
 };
 
 class Transaction;
@@ -156,6 +161,10 @@ class Replica {
   // Records changed (written locally or ingested) after feed position `since`.
   Result<ChangedRecords> changed_since(uint64_t since) const;
   Result<std::vector<Alert>> alerts() const;
+  // Marks alert `position` as reviewed, with a note saying what the person found or did (not
+  // empty). It stays in alerts(), acknowledged. kNotFound when there is no such alert,
+  // kAlreadyExists when it is already acknowledged (the first note is kept).
+  Status acknowledge_alert(uint64_t position, std::string_view note);
 
   // Exchange.
   Result<std::vector<std::string>> scopes() const;

@@ -217,6 +217,43 @@ BIRGA_API char** birga_replica_conflicts(birga_replica_t* replica,
 BIRGA_API char** birga_replica_changed_since(birga_replica_t* replica, uint64_t since,
                                              uint64_t* next, birga_error_t** err) BIRGA_NOEXCEPT;
 
+/* The ids of the live records of `collection` whose indexed `field` holds `value`, in id order
+ * (an index lookup: a field the schema does not mark `indexed` is BIRGA_INVALID_ARGUMENT).
+ * `value` is given as text and read as the field's type: an int field takes decimal digits, a
+ * bool field "true" or "false". E.g. the persons with a PINFL, the aid deliveries of a
+ * household. */
+BIRGA_API char** birga_replica_find(birga_replica_t* replica, const char* collection,
+                                    const char* field, const char* value,
+                                    birga_error_t** err) BIRGA_NOEXCEPT;
+
+/* ---- Alerts ---------------------------------------------------------------------------- */
+
+/* An anomaly this replica noticed, waiting for a person: over-issuance (two deliveries against
+ * one entitlement), a removed household member, a clock far ahead, an equivocating device, ...
+ * The strings live as long as the list they came from. */
+typedef struct {
+  uint64_t position;           /* 1, 2, 3, ...: the alert's number on this replica */
+  const char* kind;            /* "over_issuance", "removed_member", "clock_skew", ... */
+  const char* detail;          /* human-readable, names the records, device and scope */
+  uint64_t acknowledged_ms;    /* when a person acknowledged it (wall ms); 0 while open */
+  const char* acknowledgement; /* the note left with the acknowledgement; NULL while open */
+} birga_alert_t;
+typedef struct birga_alerts_t birga_alerts_t;
+
+/* Every alert held here, oldest first (free with birga_alerts_free); NULL on error. */
+BIRGA_API birga_alerts_t* birga_replica_alerts(birga_replica_t* replica,
+                                               birga_error_t** err) BIRGA_NOEXCEPT;
+BIRGA_API size_t birga_alerts_count(const birga_alerts_t* alerts) BIRGA_NOEXCEPT;
+/* Alert i, or NULL when i is out of range. */
+BIRGA_API const birga_alert_t* birga_alerts_get(const birga_alerts_t* alerts,
+                                                size_t i) BIRGA_NOEXCEPT;
+BIRGA_API void birga_alerts_free(birga_alerts_t* alerts) BIRGA_NOEXCEPT;
+/* Marks alert `position` as reviewed on this replica, with a note (not empty) of what was found
+ * or done. BIRGA_NOT_FOUND: no such alert; BIRGA_ALREADY_EXISTS: already acknowledged (the first
+ * note is kept). */
+BIRGA_API int birga_replica_acknowledge_alert(birga_replica_t* replica, uint64_t position,
+                                              const char* note, birga_error_t** err) BIRGA_NOEXCEPT;
+
 /* ---- Sync ------------------------------------------------------------------------------ */
 
 typedef struct {
