@@ -81,12 +81,18 @@ Status run_case_set_status(const Args& args) {
 }
 
 Status run_case_note(const Args& args) {
-  return update_case(args, {"ID", "TEXT"}, [&](Transaction& txn, Replica& r, const RecordView& c) {
-    const std::string& text = args.positional()[1];
-    BIRGA_RETURN_IF_ERROR(check_text(text, "TEXT"));
-    txn.append(kCase, c.id, "notes", crdt::text(text + " (by " + device_label(r) + ")"));
-    return txn.status();
-  });
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID", "TEXT"}));
+  return append_entry(args, kCase, "notes", args.positional()[1], "TEXT");
+}
+
+Status run_case_decision(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID", "TEXT"}));
+  return append_entry(args, kCase, "decisions", args.positional()[1], "TEXT");
+}
+
+Status run_case_consent(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID", "TEXT"}));
+  return append_entry(args, kCase, "consent", args.positional()[1], "TEXT");
 }
 
 // The field of `record` that resolve may write: one holding concurrent values.
@@ -186,6 +192,18 @@ std::vector<Command> case_commands() {
        "",
        {kDirFlag, kScopeFlag, kJsonFlag},
        run_case_note},
+      {"case decision",
+       "ID TEXT",
+       "record a legal decision on a case (its reference and what it decides)",
+       "Decisions are append-only: a later decision is a new entry, never an edit.",
+       {kDirFlag, kScopeFlag, kJsonFlag},
+       run_case_decision},
+      {"case consent",
+       "ID TEXT",
+       "record the child's consent (asked from age 10), as given",
+       "Consent entries are append-only: a withdrawn consent is a new entry.",
+       {kDirFlag, kScopeFlag, kJsonFlag},
+       run_case_consent},
       {"resolve",
        "ID FIELD VALUE --reason TEXT",
        "settle a conflict: write VALUE over every concurrent value of FIELD",

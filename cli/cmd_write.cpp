@@ -52,6 +52,27 @@ Status create_record(const Args& args, const std::string& collection,
   return print_written(args, **replica, collection, id);
 }
 
+// Writes the flags given over record ID of `collection` (at least one) and prints it.
+Status update_record(const Args& args, const std::string& collection,
+                     const std::vector<FieldFlag>& flags) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID"}));
+  std::string given, names;
+  for (const FieldFlag& f : flags) {
+    const std::string flag = "--" + std::string(f.flag);
+    names += (names.empty() ? "" : ", ") + flag;
+    if (given.empty() && args.has(f.flag)) given = flag;
+  }
+  if (given.empty()) return Status::invalid_argument("nothing to change: give one of " + names);
+  auto replica = open_replica(args);
+  if (!replica.is_ok()) return replica.status();
+  auto record = writable_record(**replica, collection, args.positional()[0], args);
+  if (!record.is_ok()) return record.status();
+  Transaction txn = (*replica)->begin();
+  BIRGA_RETURN_IF_ERROR(apply_flags(txn, **replica, collection, record->id, args, flags));
+  BIRGA_RETURN_IF_ERROR(txn.commit());
+  return print_written(args, **replica, collection, record->id);
+}
+
 Status no_extra(Transaction& txn, const Replica&, const crdt::RecordId&) {
   return txn.status();
 }
@@ -61,8 +82,22 @@ Status run_household_add(const Args& args) {
                        {{"address", "address", Rule::kText, true},
                         {"phone", "phone", Rule::kText},
                         {"category", "register_category", Rule::kText},
+                        {"head", "head", Rule::kPerson},
                         {"member", "members", Rule::kMember}},
                        no_extra);
+}
+
+Status run_household_set(const Args& args) {
+  return update_record(args, "household",
+                       {{"address", "address", Rule::kText},
+                        {"phone", "phone", Rule::kText},
+                        {"category", "register_category", Rule::kText},
+                        {"head", "head", Rule::kPerson}});
+}
+
+Status run_household_note(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID", "TEXT"}));
+  return append_entry(args, "household", "notes", args.positional()[1], "TEXT");
 }
 
 // add-member / remove-member ID PERSON:RELATION
@@ -98,20 +133,31 @@ Status run_household_remove_member(const Args& args) {
   return change_member(args, false);
 }
 
+// The person fields; `name` is required at creation.
+std::vector<FieldFlag> person_flags(bool creating) {
+  return {{"name", "name_latin", Rule::kText, creating},
+          {"name-cyrillic", "name_cyrillic", Rule::kText},
+          {"pinfl", "pinfl", Rule::kPinfl},
+          {"birth-date", "birth_date", Rule::kDate},
+          {"sex", "sex", Rule::kText},
+          {"household", "household", Rule::kHousehold},
+          {"disability", "disability_status", Rule::kText}};
+}
+
 Status run_person_add(const Args& args) {
-  return create_record(args, "person",
-                       {{"name", "name_latin", Rule::kText, true},
-                        {"name-cyrillic", "name_cyrillic", Rule::kText},
-                        {"pinfl", "pinfl", Rule::kPinfl},
-                        {"birth-date", "birth_date", Rule::kDate},
-                        {"sex", "sex", Rule::kText},
-                        {"household", "household", Rule::kHousehold},
-                        {"disability", "disability_status", Rule::kText}},
-                       no_extra);
+  return create_record(args, "person", person_flags(true), no_extra);
+}
+
+Status run_person_set(const Args& args) {
+  return update_record(args, "person", person_flags(false));
 }
 
 Status run_visit_add(const Args& args) {
-  auto notes = [&args](Transaction& txn, const Replica&, const crdt::RecordId& id) -> Status {
+  auto notes = [&args](Transaction& txn, const Replica& replica,
+                       const crdt::RecordId& id) -> Status {
+    if (!args.has("visitor")) {  // who visited: this device's worker, unless named
+      txn.add("visit", id, "visitors", crdt::text(device_label(replica)));
+    }
     if (auto text = args.get("notes")) {
       BIRGA_RETURN_IF_ERROR(check_text(*text, "--notes"));
       txn.append("visit", id, "notes", crdt::text(*text));
@@ -122,6 +168,9 @@ Status run_visit_add(const Args& args) {
                        {{"household", "household", Rule::kHousehold, true},
                         {"type", "visit_type", Rule::kVisitType, true},
                         {"date", "date", Rule::kDate, false, true},
+                        {"present", "persons_present", Rule::kPerson},
+                        {"visitor", "visitors", Rule::kText},
+                        {"answers", "answers", Rule::kText},
                         {"need", "needs", Rule::kText},
                         {"referral", "referrals", Rule::kText},
                         {"consent", "consent", Rule::kYesNo}},
@@ -132,16 +181,7 @@ Status run_visit_amend(const Args& args) {
   BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID"}));
   auto text = args.require("text", "TEXT (the amendment)");
   if (!text.is_ok()) return text.status();
-  BIRGA_RETURN_IF_ERROR(check_text(*text, "--text"));
-  auto replica = open_replica(args);
-  if (!replica.is_ok()) return replica.status();
-  auto record = writable_record(**replica, "visit", args.positional()[0], args);
-  if (!record.is_ok()) return record.status();
-  Transaction txn = (*replica)->begin();
-  txn.append("visit", record->id, "amendments",
-             crdt::text(*text + " (by " + device_label(**replica) + ")"));
-  BIRGA_RETURN_IF_ERROR(txn.commit());
-  return print_written(args, **replica, "visit", record->id);
+  return append_entry(args, "visit", "amendments", *text, "--text");
 }
 
 Status run_aid_add(const Args& args) {
@@ -154,12 +194,16 @@ Status run_aid_add(const Args& args) {
                         {"value", "value_soums", Rule::kPositive, true},
                         {"entitlement", "entitlement", Rule::kText, true},
                         {"programme", "programme", Rule::kText},
+                        {"funder", "funder", Rule::kText},
                         {"item", "item_code", Rule::kText},
                         {"quantity", "quantity", Rule::kPositive},
                         {"unit", "unit", Rule::kText},
                         {"recipient", "recipient", Rule::kText},
                         {"voucher", "voucher", Rule::kText},
-                        {"delivered-at", "delivered_at", Rule::kDate, false, true}},
+                        {"delivered-at", "delivered_at", Rule::kDate, false, true},
+                        {"place", "place", Rule::kText},
+                        {"proof", "proof", Rule::kText},
+                        {"outcome", "outcome", Rule::kText}},
                        delivered_by);
 }
 
@@ -221,8 +265,8 @@ Status run_aid_reverse(const Args& args) {
 std::vector<Command> write_commands() {
   return {
       {"household add",
-       "--address TEXT [--phone TEXT] [--category TEXT] [--member PERSON_ID:RELATION ...] "
-       "[--scope PATH]",
+       "--address TEXT [--phone TEXT] [--category TEXT] [--head PERSON_ID] "
+       "[--member PERSON_ID:RELATION ...] [--scope PATH]",
        "record a household; prints its id",
        "Members are persons already recorded (`birga person add`), with their relation to the "
        "household (head, spouse, child, ...).",
@@ -231,9 +275,30 @@ std::vector<Command> write_commands() {
         {"address", Type::kValue, "TEXT   the address (required)"},
         {"phone", Type::kValue, "TEXT   a contact phone"},
         {"category", Type::kValue, "TEXT   the social register category"},
+        {"head", Type::kValue, "PERSON_ID  the head of the household"},
         {"member", Type::kRepeated, "PERSON_ID:RELATION  a member (repeatable)"},
         kJsonFlag},
        run_household_add},
+      {"household set",
+       "ID [--address TEXT] [--phone TEXT] [--category TEXT] [--head PERSON_ID]",
+       "correct a household's address, phone, category or head",
+       "Each field given is written over its current value. When another device changed the "
+       "same field meanwhile, both values are kept and the household shows in `birga "
+       "conflicts` until `birga resolve`.",
+       {kDirFlag,
+        kScopeFlag,
+        {"address", Type::kValue, "TEXT   the address"},
+        {"phone", Type::kValue, "TEXT   a contact phone"},
+        {"category", Type::kValue, "TEXT   the social register category"},
+        {"head", Type::kValue, "PERSON_ID  the head of the household"},
+        kJsonFlag},
+       run_household_set},
+      {"household note",
+       "ID TEXT",
+       "append a note to a household",
+       "",
+       {kDirFlag, kScopeFlag, kJsonFlag},
+       run_household_note},
       {"household add-member",
        "ID PERSON_ID:RELATION",
        "add a member to a household",
@@ -262,8 +327,27 @@ std::vector<Command> write_commands() {
         {"disability", Type::kValue, "TEXT   functioning-based disability status (S2)"},
         kJsonFlag},
        run_person_add},
+      {"person set",
+       "ID [--name TEXT] [--name-cyrillic TEXT] [--pinfl 14DIGITS] [--birth-date YYYY-MM-DD] "
+       "[--sex TEXT] [--household ID] [--disability TEXT]",
+       "correct a person's fields",
+       "Each field given is written over its current value. When another device changed the "
+       "same field meanwhile, both values are kept and the person shows in `birga conflicts` "
+       "until `birga resolve`.",
+       {kDirFlag,
+        kScopeFlag,
+        {"name", Type::kValue, "TEXT   the name in Latin script"},
+        {"name-cyrillic", Type::kValue, "TEXT   the name in Cyrillic script"},
+        {"pinfl", Type::kValue, "14DIGITS  the national id"},
+        {"birth-date", Type::kValue, "YYYY-MM-DD  the date of birth"},
+        {"sex", Type::kValue, "TEXT   the sex, as recorded in the civil register"},
+        {"household", Type::kValue, "ID     the household the person lives in"},
+        {"disability", Type::kValue, "TEXT   functioning-based disability status (S2)"},
+        kJsonFlag},
+       run_person_set},
       {"visit add",
-       "--household ID --type TYPE [--date YYYY-MM-DD] [--notes TEXT] [--need X ...] "
+       "--household ID --type TYPE [--date YYYY-MM-DD] [--present PERSON_ID ...] "
+       "[--visitor NAME ...] [--answers TEXT] [--notes TEXT] [--need X ...] "
        "[--referral X ...] [--consent yes|no] [--scope PATH]",
        "record a visit to a household; prints its id",
        "TYPE: initial-assessment, reassessment-6m, reassessment-12m, monitoring, care-needs, "
@@ -274,6 +358,9 @@ std::vector<Command> write_commands() {
         {"household", Type::kValue, "ID     the household visited (required)"},
         {"type", Type::kValue, "TYPE   the visit type (required)"},
         {"date", Type::kValue, "YYYY-MM-DD  (default: today)"},
+        {"present", Type::kRepeated, "PERSON_ID  a person present (repeatable)"},
+        {"visitor", Type::kRepeated, "NAME   who visited (repeatable; default: this device)"},
+        {"answers", Type::kValue, "TEXT   the questionnaire's answers"},
         {"notes", Type::kValue, "TEXT   a first note"},
         {"need", Type::kRepeated, "X      a need found (repeatable)"},
         {"referral", Type::kRepeated, "X      a referral made (repeatable)"},
@@ -287,9 +374,10 @@ std::vector<Command> write_commands() {
        {kDirFlag, kScopeFlag, {"text", Type::kValue, "TEXT   the correction"}, kJsonFlag},
        run_visit_amend},
       {"aid add",
-       "--household ID --value SOUMS --entitlement ENT [--programme TEXT] [--item CODE] "
-       "[--quantity N] [--unit U] [--recipient TEXT] [--voucher TEXT] "
-       "[--delivered-at YYYY-MM-DD] [--scope PATH]",
+       "--household ID --value SOUMS --entitlement ENT [--programme TEXT] [--funder TEXT] "
+       "[--item CODE] [--quantity N] [--unit U] [--recipient TEXT] [--voucher TEXT] "
+       "[--delivered-at YYYY-MM-DD] [--place TEXT] [--proof TEXT] [--outcome TEXT] "
+       "[--scope PATH]",
        "record an aid delivery (a grow-only fact); prints its id",
        "The value is whole soums. Two deliveries naming one entitlement are both kept and "
        "raise an over_issuance alert (`birga alerts`). A delivery is never changed: correct "
@@ -299,13 +387,17 @@ std::vector<Command> write_commands() {
         {"household", Type::kValue, "ID     the household (required)"},
         {"value", Type::kValue, "SOUMS  the value in whole soums (required)"},
         {"entitlement", Type::kValue, "ENT    the entitlement delivered against (required)"},
-        {"programme", Type::kValue, "TEXT   the programme or funder"},
+        {"programme", Type::kValue, "TEXT   the programme"},
+        {"funder", Type::kValue, "TEXT   who funds it"},
         {"item", Type::kValue, "CODE   the item code"},
         {"quantity", Type::kValue, "N      how many"},
         {"unit", Type::kValue, "U      the unit (kg, pcs, ...)"},
         {"recipient", Type::kValue, "TEXT   who received it"},
         {"voucher", Type::kValue, "TEXT   voucher or serial number"},
         {"delivered-at", Type::kValue, "YYYY-MM-DD  (default: today)"},
+        {"place", Type::kValue, "TEXT   where (no finer than the mahalla)"},
+        {"proof", Type::kValue, "TEXT   how receipt was proved (signature, voucher, ...)"},
+        {"outcome", Type::kValue, "TEXT   the outcome (delivered, partly, refused, ...)"},
         kJsonFlag},
        run_aid_add},
       {"aid reverse",

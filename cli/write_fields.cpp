@@ -125,6 +125,20 @@ Result<RecordView> writable_record(const Replica& replica, const std::string& co
   return record;
 }
 
+Status append_entry(const Args& args, const std::string& collection, const std::string& field,
+                    const std::string& text, std::string_view what) {
+  BIRGA_RETURN_IF_ERROR(check_text(text, what));
+  auto replica = open_replica(args);
+  if (!replica.is_ok()) return replica.status();
+  auto record = writable_record(**replica, collection, args.positional()[0], args);
+  if (!record.is_ok()) return record.status();
+  Transaction txn = (*replica)->begin();
+  txn.append(collection, record->id, field,
+             crdt::text(text + " (by " + device_label(**replica) + ")"));
+  BIRGA_RETURN_IF_ERROR(txn.commit());
+  return print_written(args, **replica, collection, record->id);
+}
+
 Status print_written(const Args& args, const Replica& replica, const std::string& collection,
                      const crdt::RecordId& id) {
   if (!args.has("json")) {

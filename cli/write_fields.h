@@ -53,6 +53,11 @@ Status apply_flags(Transaction& txn, const Replica& replica, const std::string& 
 Result<RecordView> writable_record(const Replica& replica, const std::string& collection,
                                    std::string_view id_text, const Args& args);
 
+// Appends "TEXT (by DEVICE)" to the log `field` of the record of `collection` named by the
+// first positional word (errors about the text name `what`), and prints the record.
+Status append_entry(const Args& args, const std::string& collection, const std::string& field,
+                    const std::string& text, std::string_view what);
+
 // Prints a record just written: its id, or with --json the record as an object.
 Status print_written(const Args& args, const Replica& replica, const std::string& collection,
                      const crdt::RecordId& id);

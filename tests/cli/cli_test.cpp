@@ -144,10 +144,17 @@ TEST_CASE("CLI: every write command, read back with list, show and export", "[cl
   cli.ok(with({"household", "remove-member", household, mother + ":mother"}));
   cli.ok(with({"household", "add-member", household, mother + ":head"}));
 
-  const std::string visit =
-      cli.ok(with({"visit", "add", "--household", household, "--type", "initial-assessment",
-                   "--date", "2026-11-20", "--notes", "first visit", "--need", "food", "--need",
-                   "school uniform", "--referral", "polyclinic", "--consent", "yes"}));
+  const std::string visit = cli.ok(with({"visit",       "add",
+                                         "--household", household,
+                                         "--type",      "initial-assessment",
+                                         "--date",      "2026-11-20",
+                                         "--notes",     "first visit",
+                                         "--need",      "food",
+                                         "--need",      "school uniform",
+                                         "--referral",  "polyclinic",
+                                         "--consent",   "yes",
+                                         "--present",   child,
+                                         "--answers",   "q1=2; q7=yes"}));
   Json v = cli.json(with({"visit", "amend", visit, "--text", "the date was 2026-11-19"}));
   CHECK(v["date"].s == "2026-11-20");
   CHECK(v["consent"].b == true);
@@ -156,13 +163,29 @@ TEST_CASE("CLI: every write command, read back with list, show and export", "[cl
   CHECK(v["notes"][0]["text"].s == "first visit");
   CHECK(v["notes"][0]["time"].s.size() == 24);
   CHECK(v["amendments"][0]["text"].s == "the date was 2026-11-19 (by Dilnoza)");
+  CHECK(v["persons_present"][0].s == child);
+  CHECK(v["visitors"][0].s == "Dilnoza");  // this device's worker, when none is named
+  CHECK(v["answers"].s == "q1=2; q7=yes");
+  RunResult stranger = cli.run(with({"visit", "add", "--household", household, "--type",
+                                     "monitoring", "--present", std::string(32, 'f')}));
+  CHECK(stranger.code == 2);
+  CHECK(stranger.err.find("--present") != std::string::npos);
 
-  Json aid = cli.json(
-      with({"aid",           "add",         "--household",    household,   "--value",     "450000",
-            "--entitlement", "ENT-2026-17", "--programme",    "winter",    "--item",      "COAL",
-            "--quantity",    "3",           "--unit",         "bag",       "--recipient", "Nodira",
-            "--voucher",     "V-1",         "--delivered-at", "2026-11-21"}));
+  Json aid = cli.json(with({"aid",           "add",         "--household",
+                            household,       "--value",     "450000",
+                            "--entitlement", "ENT-2026-17", "--programme",
+                            "winter",        "--item",      "COAL",
+                            "--quantity",    "3",           "--unit",
+                            "bag",           "--recipient", "Nodira",
+                            "--voucher",     "V-1",         "--delivered-at",
+                            "2026-11-21",    "--place",     "mahalla centre",
+                            "--proof",       "signature",   "--outcome",
+                            "delivered",     "--funder",    "district budget"}));
   CHECK(aid["value_soums"].i == 450000);
+  CHECK(aid["place"].s == "mahalla centre");
+  CHECK(aid["proof"].s == "signature");
+  CHECK(aid["outcome"].s == "delivered");
+  CHECK(aid["funder"].s == "district budget");
   CHECK(aid["quantity"].i == 3);
   CHECK(aid["delivered_by"].s == "Dilnoza");
 
@@ -177,6 +200,33 @@ TEST_CASE("CLI: every write command, read back with list, show and export", "[cl
   CHECK(c["guardian"][0].s == "Malika Karimova (aunt; decision D-17/2026)");
   CHECK(c["child"].s == child);
   CHECK(c["notes"][0]["text"].s == "met the child at school (by Dilnoza)");
+  cli.ok(with({"case", "decision", kase, "D-17/2026: guardianship to the aunt"}));
+  c = cli.json(with({"case", "consent", kase, "the child agrees (age 11)"}));
+  CHECK(c["decisions"][0]["text"].s == "D-17/2026: guardianship to the aunt (by Dilnoza)");
+  CHECK(c["consent"][0]["text"].s == "the child agrees (age 11) (by Dilnoza)");
+  CHECK(cli.run(with({"case", "decision", kase, ""})).code == 1);
+
+  SECTION("household set, person set and household note correct what was recorded") {
+    Json fixed = cli.json(
+        with({"household", "set", household, "--phone", "+998 90 7654321", "--head", mother}));
+    CHECK(fixed["phone"].s == "+998 90 7654321");
+    CHECK(fixed["head"].s == mother);
+    CHECK(fixed["address"].s == "12 Navoi St, \"Blue gate\"");  // untouched
+    CHECK(fixed["conflict"].b == false);
+    RunResult nothing = cli.run(with({"household", "set", household}));
+    CHECK(nothing.code == 1);
+    CHECK(nothing.err.find("nothing to change: give one of --address") != std::string::npos);
+    CHECK(cli.run(with({"household", "set", household, "--head", std::string(32, 'e')})).code == 2);
+    RunResult not_household = cli.run(with({"household", "set", child, "--phone", "1"}));
+    CHECK(not_household.code == 1);
+    CHECK(not_household.err.find("is a person, not a household") != std::string::npos);
+    Json p = cli.json(with({"person", "set", child, "--birth-date", "2015-03-05"}));
+    CHECK(p["birth_date"].s == "2015-03-05");
+    CHECK(p["name_latin"].s == "Aziz Karimov");
+    CHECK(cli.run(with({"person", "set", child, "--pinfl", "123"})).code == 1);
+    Json noted = cli.json(with({"household", "note", household, "moved to the back house"}));
+    CHECK(noted["notes"][0]["text"].s == "moved to the back house (by Dilnoza)");
+  }
 
   SECTION("list and --where") {
     CHECK(list(cli, "a", "person").size() == 2);
@@ -372,6 +422,20 @@ TEST_CASE("CLI: concurrent case writes on two replicas conflict until resolved",
   CHECK(bad_value.code == 1);
   cli.ok({"resolve", "--dir", "b", kase, "guardian", "Malika (aunt)", "--reason", "decision"});
   CHECK(cli.json({"conflicts", "--dir", "b"}).size() == 0);
+
+  // A household's fields are flagged: two corrections made apart are both kept for review.
+  const std::string h = cli.ok({"household", "add", "--dir", "a", "--address", "3 Chilonzor"});
+  cli.ok({"changes", "export", "--dir", "a", "--out", "a3.bgcl"});
+  cli.ok({"import", "a3.bgcl", "--dir", "b"});
+  cli.ok({"household", "set", "--dir", "a", h, "--phone", "+998 90 1111111"});
+  cli.ok({"household", "set", "--dir", "b", h, "--phone", "+998 90 2222222"});
+  cli.ok({"changes", "export", "--dir", "b", "--out", "b4.bgcl"});
+  cli.ok({"import", "b4.bgcl", "--dir", "a"});
+  Json household = cli.json({"show", "--dir", "a", h});
+  CHECK(household["conflict"].b);
+  CHECK(household["conflicts"]["phone"].size() == 2);
+  cli.ok({"resolve", "--dir", "a", h, "phone", "+998 90 2222222", "--reason", "called both"});
+  CHECK(cli.json({"show", "--dir", "a", h})["conflict"].b == false);
 
   // The resolution is a change like any other: it settles replica a too.
   cli.ok({"changes", "export", "--dir", "b", "--out", "b3.bgcl"});
