@@ -51,7 +51,7 @@ Status check_known_rule(std::string_view collection, std::string_view field,
                         std::string_view text) {
   const std::string key = std::string(collection) + "." + std::string(field);
   if (key == "person.birth_date" || key == "visit.date" || key == "aid_delivery.delivered_at") {
-    return check_date(text, field);
+    return check_past_date(text, field);
   }
   if (key == "guardianship_case.status") return check_one_of(text, kCaseStatuses, field);
   if (key == "guardianship_case.case_type") return check_one_of(text, kCaseTypes, field);
@@ -84,13 +84,33 @@ Status check_date(std::string_view text, std::string_view field) {
   return Status::ok();
 }
 
-std::string today() {
-  const std::time_t now = std::time(nullptr);
+namespace {
+
+// The local date `days` days from now, YYYY-MM-DD.
+std::string local_date(int days) {
+  const std::time_t t = std::time(nullptr) + std::time_t{days} * 86400;
   std::tm local{};
-  localtime_r(&now, &local);
+  localtime_r(&t, &local);
   char buf[16];
   std::strftime(buf, sizeof buf, "%Y-%m-%d", &local);
   return buf;
+}
+
+}  // namespace
+
+std::string today() {
+  return local_date(0);
+}
+
+Status check_past_date(std::string_view text, std::string_view field) {
+  BIRGA_RETURN_IF_ERROR(check_date(text, field));
+  // Tomorrow still passes: a worker a time zone ahead of the tablet's clock.
+  if (text > local_date(1)) {
+    return Status::invalid_argument(std::string(field) + ": " + quoted(text) +
+                                    " is in the future (today is " + today() +
+                                    "); record what has happened, with its date");
+  }
+  return Status::ok();
 }
 
 Result<int64_t> parse_int(std::string_view text, std::string_view field) {

@@ -30,6 +30,9 @@ inline const std::vector<std::string_view> kVisitTypes = {
 Result<crdt::RecordId> parse_id(std::string_view text, std::string_view field);
 // A calendar date YYYY-MM-DD (checked: no 2024-02-30).
 Status check_date(std::string_view text, std::string_view field);
+// A date (as check_date) no later than tomorrow: when something happened (a visit, a
+// delivery, a birth). Tomorrow is allowed for a clock a time zone behind.
+Status check_past_date(std::string_view text, std::string_view field);
 // Today's local date as YYYY-MM-DD.
 std::string today();
 Result<int64_t> parse_int(std::string_view text, std::string_view field);

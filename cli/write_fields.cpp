@@ -31,7 +31,7 @@ Result<crdt::Value> value_for(const Replica& replica, Rule rule, std::string_vie
     case Rule::kText:
       return checked_text(check_text(text, what), text);
     case Rule::kDate:
-      return checked_text(check_date(text, what), text);
+      return checked_text(check_past_date(text, what), text);
     case Rule::kInt:
     case Rule::kPositive: {
       auto i = parse_int(text, what);

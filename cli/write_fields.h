@@ -18,7 +18,7 @@ namespace birga::cli {
 
 enum class Rule {
   kText,        // non-empty text
-  kDate,        // YYYY-MM-DD
+  kDate,        // YYYY-MM-DD, no later than tomorrow (something that happened)
   kInt,         // a whole number
   kPositive,    // a whole number > 0
   kYesNo,       // yes|no -> bool

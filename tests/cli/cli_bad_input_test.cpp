@@ -77,6 +77,13 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
     expect_refused(cli.run(in_a({"person", "add", "--name", "X", "--birth-date", "2024-02-30"})), 1,
                    "--birth-date: '2024-02-30' is not a date");
     expect_refused(cli.run(in_a({"person", "add", "--name", "X", "--pinfl", "123"})), 1, "--pinfl");
+    // Dates of what happened cannot be after tomorrow (a mistyped year).
+    expect_refused(cli.run(in_a({"visit", "add", "--household", household, "--type", "monitoring",
+                                 "--date", "2206-11-20"})),
+                   1, "--date: '2206-11-20' is in the future (today is ");
+    expect_refused(cli.run(in_a({"aid", "add", "--household", household, "--value", "5",
+                                 "--entitlement", "E", "--delivered-at", "2999-01-01"})),
+                   1, "--delivered-at: '2999-01-01' is in the future");
     expect_refused(cli.run(in_a({"aid", "add", "--household", household, "--value", "12.5",
                                  "--entitlement", "E"})),
                    1, "--value: '12.5' is not a whole number");
@@ -156,7 +163,7 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
                    "choose one with --scope");
     CHECK(cli.json({"status", "--dir", "sup"})["records"]["household"].i == 0);
     // Either, named, is written there.
-    for (const std::string scope : {std::string(kMahalla), std::string("tashkent/yunusobod")}) {
+    for (const std::string& scope : {std::string(kMahalla), std::string("tashkent/yunusobod")}) {
       const std::string id =
           cli.ok({"household", "add", "--dir", "sup", "--address", "x", "--scope", scope});
       CHECK(cli.json({"show", "--dir", "sup", id})["scope"].s == scope);
