@@ -106,6 +106,12 @@ void write_result_json(JsonWriter& w, const transport::SyncResult& r) {
       .value(r.stats.round_trips)
       .key("ms")
       .value(static_cast<int64_t>(r.seconds * 1000));
+  w.key("clock_offset_ms");  // how far the peer's clock is ahead of this device's
+  if (r.peer_clock_offset_ms) {
+    w.value(*r.peer_clock_offset_ms);
+  } else {
+    w.null();
+  }
   w.key("refused").begin_array();
   for (const Status& s : r.stats.refused) w.value(s.message());
   w.end_array();
@@ -253,6 +259,9 @@ Status run_sync(const Args& args) {
   };
   const transport::SyncResult r = transport::sync_once(**replica, host, port, options);
   if (progress_shown) std::fprintf(stderr, "\n");
+  if (const std::string warning = transport::clock_warning(r); !warning.empty()) {
+    std::cerr << "warning: " << warning << "\n";
+  }
   if (args.has("json")) {
     JsonWriter w;
     write_result_json(w, r);

@@ -108,6 +108,7 @@ Result<std::string> Handshake::receive_hello(std::string_view peer_hello) {
   auto proof = mb.initRoot<engine::wire::Proof>();
   proof.setCertificate(engine::data_of(impl.certificate));
   proof.setSignature(engine::data_of(impl.device.sign(transcript(initiator_, ih, rh))));
+  proof.setWallMs(impl.options.wall_clock());
   return channel_.seal(engine::canonical_message(proof.asReader()));
 }
 
@@ -117,13 +118,16 @@ Status Handshake::receive_proof(std::string_view peer_proof) {
   auto plain = channel_.open(peer_proof);
   if (!plain.is_ok()) return plain.status().with_context("proof");
   std::string cert_bytes, sig;
+  uint64_t peer_wall_ms = 0;
   BIRGA_RETURN_IF_ERROR(
       engine::read_message(*plain, kHandshakeLimits, "proof", [&](capnp::MessageReader& m) {
         auto p = m.getRoot<engine::wire::Proof>();
         cert_bytes = std::string(engine::view_of(p.getCertificate()));
         sig = std::string(engine::view_of(p.getSignature()));
+        peer_wall_ms = p.getWallMs();
         return Status::ok();
       }));
+  const uint64_t own_wall_ms = impl.options.wall_clock();
   auto cert = Certificate::parse(cert_bytes, *impl.authority);
   if (!cert.is_ok()) return cert.status();
   const std::string who = "'" + cert->name + "' (" + key_hex(cert->device).substr(0, 16) + ")";
@@ -145,6 +149,9 @@ Status Handshake::receive_proof(std::string_view peer_proof) {
                                      " failed to prove it holds its certified device key");
   }
   peer_ = std::move(*cert);
+  if (peer_wall_ms != 0) {
+    peer_clock_offset_ms_ = static_cast<int64_t>(peer_wall_ms - own_wall_ms);
+  }
   keys_ready_ = true;
   return Status::ok();
 }

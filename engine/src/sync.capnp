@@ -50,6 +50,9 @@ struct Proof {
   signature @1 :Data;         # Ed25519 by the sender's device key over
                               # "birga-handshake-v1" || u8 sender-is-initiator ||
                               # u32 LE len || initiator hello || u32 LE len || responder hello
+  wallMs @2 :UInt64;          # the sender's wall clock (ms since the Unix epoch) as it sent
+                              # the proof; 0: not given. Tells each side how far apart the
+                              # two clocks are (Handshake::peer_clock_offset_ms).
 }
 
 # Messages of a sync session (inside the encrypted channel).

@@ -684,6 +684,43 @@ TEST_CASE("Sync processes: refusals while a legitimate session on the same hub c
   CHECK(cli.run({"verify", "--dir", "hub"}).code == 0);
 }
 
+TEST_CASE("Sync processes: a tablet whose clock is two hours ahead is told at sync",
+          "[sync][processes][clock]") {
+  Cli cli;
+  cli.ok({"authority", "init", "--dir", "auth"});
+  enrol(cli, "hub", "Yunusobod hub", "hub", grant("tashkent/yunusobod", "r+relay"));
+  enrol(cli, "t", "Dilnoza", "field", grant(kMahallaA, "rw"));
+  publish_control_log(cli, {"hub"});
+  const EnvChanges ahead = {{"LD_PRELOAD", std::string(BIRGA_CLOCK_SHIFT_LIB)},
+                            {"BIRGA_TEST_CLOCK_SHIFT_S", std::to_string(2 * 3600)},
+                            {"ASAN_OPTIONS", std::string("verify_asan_link_order=0")}};
+  Serve hub(cli, "hub");
+  RunResult skewed = cli.run({"sync", hub.address(), "--dir", "t", "--json"}, ahead);
+  INFO("stderr: " << skewed.err);
+  REQUIRE(skewed.code == 0);
+  const int64_t offset = Json::parse(skewed.line())["clock_offset_ms"].i;
+  CHECK(offset <= -7'200'000);  // the hub's clock is behind this tablet's
+  CHECK(offset > -7'260'000);
+  CHECK(skewed.err.find("warning: the clock of 'Yunusobod hub' is 2 h 0 min behind this "
+                        "device's: check the date, time and time zone") != std::string::npos);
+
+  RunResult fixed = cli.run({"sync", hub.address(), "--dir", "t", "--json"});
+  REQUIRE(fixed.code == 0);
+  CHECK(std::abs(Json::parse(fixed.line())["clock_offset_ms"].i) < 60'000);
+  CHECK(fixed.err.find("warning") == std::string::npos);
+  CHECK(hub.wait_sessions(2));
+  CHECK(hub.stop() == 0);
+  // The hub saw the same two hours the other way round, in its session line and its log.
+  const std::vector<Json> lines = hub.lines();
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[1]["clock_offset_ms"].i >= 7'140'000);
+  CHECK(lines[1]["clock_offset_ms"].i <= 7'200'000);
+  const std::string log = hub.log();
+  const size_t warned = log.find("the clock of 'Dilnoza' is ");
+  REQUIRE(warned != std::string::npos);
+  CHECK(log.find(" ahead of this device's", warned) != std::string::npos);
+}
+
 TEST_CASE("Sync processes: the bytes on the wire hold no plaintext field value or device name",
           "[sync][processes]") {
   Cli cli;

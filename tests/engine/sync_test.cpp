@@ -306,6 +306,11 @@ TEST_CASE("Channel: an altered, replayed or reordered frame ends the session", "
   REQUIRE((*hb)->receive_proof(*pa).is_ok());
   CHECK((*ha)->peer().name == "hub");
   CHECK((*hb)->peer().name == "tablet-a1");
+  // Each proof carries its sender's wall clock: both clocks here are this machine's.
+  REQUIRE((*ha)->peer_clock_offset_ms().has_value());
+  REQUIRE((*hb)->peer_clock_offset_ms().has_value());
+  CHECK(std::abs(*(*ha)->peer_clock_offset_ms()) < 60'000);
+  CHECK(std::abs(*(*hb)->peer_clock_offset_ms()) < 60'000);
 
   SecureChannel tx = (*ha)->channel();
   const std::string f1 = tx.seal("first"), f2 = tx.seal("second");

@@ -209,7 +209,7 @@ TEST_CASE("C API: sync to a closed port is unavailable, a transient error", "[tr
   Error err;
   birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
   REQUIRE(r);
-  birga_sync_stats_t stats{1, 1, 1, 1, 1};
+  birga_sync_stats_t stats{1, 1, 1, 1, 1, 1, 1};
   CHECK(birga_replica_sync(r, "127.0.0.1", closed_port(), &stats, &err.e) == BIRGA_UNAVAILABLE);
   CHECK(err.code() == BIRGA_UNAVAILABLE);
   CHECK(err.kind() == BIRGA_KIND_TRANSIENT);

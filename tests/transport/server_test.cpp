@@ -507,3 +507,22 @@ TEST_CASE("Server: the beacon announces the node to its deployment", "[transport
   auto r = sync_once(*p.tablet, found->front().address, found->front().tcp_port, quick_client());
   CHECK(r.status.is_ok());
 }
+
+TEST_CASE("Transport: clocks more than ten minutes apart are named in a warning",
+          "[transport][clock]") {
+  transport::SyncResult r;
+  r.peer.name = "Yunusobod hub";
+  CHECK(transport::clock_warning(r).empty());  // no time from the peer
+  r.peer_clock_offset_ms = 10 * 60 * 1000;
+  CHECK(transport::clock_warning(r).empty());  // at the limit
+  r.peer_clock_offset_ms = 11 * 60 * 1000;
+  CHECK(transport::clock_warning(r).rfind("the clock of 'Yunusobod hub' is 11 min ahead of this "
+                                          "device's",
+                                          0) == 0);
+  r.peer_clock_offset_ms = -(2 * 3600 + 5 * 60) * int64_t{1000};
+  CHECK(transport::clock_warning(r).find("is 2 h 5 min behind this device's") != std::string::npos);
+  r.peer_clock_offset_ms = int64_t{3} * 86400 * 1000 + 1;
+  CHECK(transport::clock_warning(r).find("is 3 days ahead") != std::string::npos);
+  CHECK(transport::describe(r).find("; the clock of 'Yunusobod hub' is 3 days ahead") !=
+        std::string::npos);
+}

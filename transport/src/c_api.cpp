@@ -642,8 +642,13 @@ int birga_replica_sync(birga_replica_t* r, const char* host, uint16_t port,
     }
     const auto result = birga::transport::sync_once(*r->replica, host, port);
     if (stats) {
-      *stats = {result.stats.changes_sent, result.stats.changes_received, result.wire_bytes_sent,
-                result.wire_bytes_received, result.stats.round_trips};
+      *stats = {result.stats.changes_sent,
+                result.stats.changes_received,
+                result.wire_bytes_sent,
+                result.wire_bytes_received,
+                result.stats.round_trips,
+                result.peer_clock_offset_ms.value_or(0),
+                result.peer_clock_offset_ms ? 1 : 0};
     }
     if (!result.status.is_ok()) set_error(err, result.status);
     return static_cast<int>(result.status.code());

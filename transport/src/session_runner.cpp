@@ -61,6 +61,7 @@ class SessionDriver {
     Status st = h.receive_proof(*peer_proof);
     if (!st.is_ok()) co_return st.with_context("handshake: refusing the peer");
     result_.peer = h.peer();
+    result_.peer_clock_offset_ms = h.peer_clock_offset_ms();
     channel = h.channel();
     co_return Status::ok();
   }

@@ -55,7 +55,28 @@ std::string describe(const SyncResult& r) {
   out << " (" << secs << " s; changes sent " << r.stats.changes_sent << ", received "
       << r.stats.changes_received << "; bytes sent " << r.wire_bytes_sent << ", received "
       << r.wire_bytes_received << ")";
+  if (const std::string warning = clock_warning(r); !warning.empty()) out << "; " << warning;
   return out.str();
+}
+
+std::string clock_warning(const SyncResult& r) {
+  if (!r.peer_clock_offset_ms) return "";
+  const int64_t offset = *r.peer_clock_offset_ms;
+  const uint64_t apart = offset < 0 ? 0 - static_cast<uint64_t>(offset) : offset;
+  if (apart <= static_cast<uint64_t>(Handshake::kClockWarningMs)) return "";
+  const uint64_t minutes = apart / 60000, hours = minutes / 60, days = hours / 24;
+  std::string amount;
+  if (days >= 2) {
+    amount = std::to_string(days) + " days";
+  } else if (hours > 0) {
+    amount = std::to_string(hours) + " h " + std::to_string(minutes % 60) + " min";
+  } else {
+    amount = std::to_string(minutes) + " min";
+  }
+  return "the clock of '" + r.peer.name + "' is " + amount +
+         (offset > 0 ? " ahead of" : " behind") +
+         " this device's: check the date, time and time zone of the one that is wrong (writes "
+         "carry the device's time)";
 }
 
 }  // namespace birga::transport

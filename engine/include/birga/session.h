@@ -28,6 +28,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,14 @@ class Handshake {
 
   const Certificate& peer() const { return peer_; }
   SecureChannel channel() const { return channel_; }
+  // How far the peer's wall clock was ahead of this replica's (negative: behind) when its
+  // proof arrived, from the time the proof carries; nullopt when the peer gave none. Network
+  // delay makes it a little low. A wrong clock on a tablet stamps its writes with that time,
+  // which wins or loses last-writer-wins comparisons by it: see kClockWarningMs.
+  std::optional<int64_t> peer_clock_offset_ms() const { return peer_clock_offset_ms_; }
+  // Clocks further apart than this deserve a warning to the person syncing (the skew the
+  // ingest guard allows, crdt::HybridClock::kDefaultMaxSkewMs).
+  static constexpr int64_t kClockWarningMs = 10 * 60 * 1000;
 
  private:
   Handshake() = default;
@@ -85,6 +94,7 @@ class Handshake {
   std::array<uint8_t, 32> peer_eph_{};
   Certificate peer_;
   SecureChannel channel_;
+  std::optional<int64_t> peer_clock_offset_ms_;
   bool keys_ready_ = false;
 };
 

@@ -262,6 +262,11 @@ typedef struct {
   uint64_t bytes_sent;       /* bytes on the TCP stream, frame headers included */
   uint64_t bytes_received;
   uint64_t round_trips; /* message exchanges on the critical path */
+  /* How far the peer's clock is ahead of this device's, in ms (negative: behind), when
+   * clock_offset_known. More than 10 minutes either way: ask the worker to check the
+   * tablet's date, time and time zone, since writes carry the device's time. */
+  int64_t clock_offset_ms;
+  int clock_offset_known;
 } birga_sync_stats_t;
 
 /* Connects to host:port (a name or an IPv4/IPv6 literal) and runs one sync session; blocks

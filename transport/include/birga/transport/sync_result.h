@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "birga/session.h"
@@ -59,7 +60,17 @@ struct SyncResult {
   uint64_t wire_bytes_sent = 0;  // bytes on the TCP stream, frame headers included
   uint64_t wire_bytes_received = 0;
   size_t send_queue_high_water = 0;  // the most bytes ever queued for this peer
+  // How far the peer's clock is ahead of this node's (negative: behind), from the handshake
+  // (Handshake::peer_clock_offset_ms); nullopt before the handshake or from a peer that gave
+  // no time.
+  std::optional<int64_t> peer_clock_offset_ms;
 };
+
+// When the two clocks of a session are more than Handshake::kClockWarningMs apart, a warning
+// for the person syncing, e.g. "the clock of 'hub' is 2 h 5 min behind this device's: check
+// the date, time and time zone of the one that is wrong (writes carry the device's time)";
+// otherwise "".
+std::string clock_warning(const SyncResult& result);
 
 // "127.0.0.1:5555" before the handshake; "127.0.0.1:5555 tablet-7 [a1b2c3d4e5f60718]" after
 // (the certificate name and the first 16 hex digits of the device key).
