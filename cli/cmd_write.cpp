@@ -77,22 +77,22 @@ Status no_extra(Transaction& txn, const Replica&, const crdt::RecordId&) {
   return txn.status();
 }
 
+// The household fields; `address` is required and members are given at creation.
+std::vector<FieldFlag> household_flags(bool creating) {
+  std::vector<FieldFlag> flags = {{"address", "address", Rule::kText, creating},
+                                  {"phone", "phone", Rule::kText},
+                                  {"category", "register_category", Rule::kText},
+                                  {"head", "head", Rule::kPerson}};
+  if (creating) flags.push_back({"member", "members", Rule::kMember});
+  return flags;
+}
+
 Status run_household_add(const Args& args) {
-  return create_record(args, "household",
-                       {{"address", "address", Rule::kText, true},
-                        {"phone", "phone", Rule::kText},
-                        {"category", "register_category", Rule::kText},
-                        {"head", "head", Rule::kPerson},
-                        {"member", "members", Rule::kMember}},
-                       no_extra);
+  return create_record(args, "household", household_flags(true), no_extra);
 }
 
 Status run_household_set(const Args& args) {
-  return update_record(args, "household",
-                       {{"address", "address", Rule::kText},
-                        {"phone", "phone", Rule::kText},
-                        {"category", "register_category", Rule::kText},
-                        {"head", "head", Rule::kPerson}});
+  return update_record(args, "household", household_flags(false));
 }
 
 Status run_household_note(const Args& args) {
@@ -260,6 +260,38 @@ Status run_aid_reverse(const Args& args) {
   return print_written(args, **replica, "aid_delivery", id);
 }
 
+// The options of `household add` (creating) and `household set`.
+std::vector<FlagSpec> household_options(bool creating) {
+  std::vector<FlagSpec> flags = {
+      kDirFlag,
+      kScopeFlag,
+      {"address", Type::kValue, creating ? "TEXT   the address (required)" : "TEXT   the address"},
+      {"phone", Type::kValue, "TEXT   a contact phone"},
+      {"category", Type::kValue, "TEXT   the social register category"},
+      {"head", Type::kValue, "PERSON_ID  the head of the household"}};
+  if (creating) {
+    flags.push_back({"member", Type::kRepeated, "PERSON_ID:RELATION  a member (repeatable)"});
+  }
+  flags.push_back(kJsonFlag);
+  return flags;
+}
+
+// The options of `person add` (creating) and `person set`.
+std::vector<FlagSpec> person_options(bool creating) {
+  return {
+      kDirFlag,
+      kScopeFlag,
+      {"name", Type::kValue,
+       creating ? "TEXT   the name in Latin script (required)" : "TEXT   the name in Latin script"},
+      {"name-cyrillic", Type::kValue, "TEXT   the name in Cyrillic script"},
+      {"pinfl", Type::kValue, "14DIGITS  the national id"},
+      {"birth-date", Type::kValue, "YYYY-MM-DD  the date of birth"},
+      {"sex", Type::kValue, "TEXT   the sex, as recorded in the civil register"},
+      {"household", Type::kValue, "ID     the household the person lives in"},
+      {"disability", Type::kValue, "TEXT   functioning-based disability status (S2)"},
+      kJsonFlag};
+}
+
 }  // namespace
 
 std::vector<Command> write_commands() {
@@ -270,29 +302,13 @@ std::vector<Command> write_commands() {
        "record a household; prints its id",
        "Members are persons already recorded (`birga person add`), with their relation to the "
        "household (head, spouse, child, ...).",
-       {kDirFlag,
-        kScopeFlag,
-        {"address", Type::kValue, "TEXT   the address (required)"},
-        {"phone", Type::kValue, "TEXT   a contact phone"},
-        {"category", Type::kValue, "TEXT   the social register category"},
-        {"head", Type::kValue, "PERSON_ID  the head of the household"},
-        {"member", Type::kRepeated, "PERSON_ID:RELATION  a member (repeatable)"},
-        kJsonFlag},
-       run_household_add},
-      {"household set",
-       "ID [--address TEXT] [--phone TEXT] [--category TEXT] [--head PERSON_ID]",
+       household_options(true), run_household_add},
+      {"household set", "ID [--address TEXT] [--phone TEXT] [--category TEXT] [--head PERSON_ID]",
        "correct a household's address, phone, category or head",
        "Each field given is written over its current value. When another device changed the "
        "same field meanwhile, both values are kept and the household shows in `birga "
        "conflicts` until `birga resolve`.",
-       {kDirFlag,
-        kScopeFlag,
-        {"address", Type::kValue, "TEXT   the address"},
-        {"phone", Type::kValue, "TEXT   a contact phone"},
-        {"category", Type::kValue, "TEXT   the social register category"},
-        {"head", Type::kValue, "PERSON_ID  the head of the household"},
-        kJsonFlag},
-       run_household_set},
+       household_options(false), run_household_set},
       {"household note",
        "ID TEXT",
        "append a note to a household",
@@ -314,19 +330,7 @@ std::vector<Command> write_commands() {
       {"person add",
        "--name TEXT [--name-cyrillic TEXT] [--pinfl 14DIGITS] [--birth-date YYYY-MM-DD] "
        "[--sex TEXT] [--household ID] [--disability TEXT] [--scope PATH]",
-       "record a person; prints the id",
-       "",
-       {kDirFlag,
-        kScopeFlag,
-        {"name", Type::kValue, "TEXT   the name in Latin script (required)"},
-        {"name-cyrillic", Type::kValue, "TEXT   the name in Cyrillic script"},
-        {"pinfl", Type::kValue, "14DIGITS  the national id"},
-        {"birth-date", Type::kValue, "YYYY-MM-DD  the date of birth"},
-        {"sex", Type::kValue, "TEXT   the sex, as recorded in the civil register"},
-        {"household", Type::kValue, "ID     the household the person lives in"},
-        {"disability", Type::kValue, "TEXT   functioning-based disability status (S2)"},
-        kJsonFlag},
-       run_person_add},
+       "record a person; prints the id", "", person_options(true), run_person_add},
       {"person set",
        "ID [--name TEXT] [--name-cyrillic TEXT] [--pinfl 14DIGITS] [--birth-date YYYY-MM-DD] "
        "[--sex TEXT] [--household ID] [--disability TEXT]",
@@ -334,17 +338,7 @@ std::vector<Command> write_commands() {
        "Each field given is written over its current value. When another device changed the "
        "same field meanwhile, both values are kept and the person shows in `birga conflicts` "
        "until `birga resolve`.",
-       {kDirFlag,
-        kScopeFlag,
-        {"name", Type::kValue, "TEXT   the name in Latin script"},
-        {"name-cyrillic", Type::kValue, "TEXT   the name in Cyrillic script"},
-        {"pinfl", Type::kValue, "14DIGITS  the national id"},
-        {"birth-date", Type::kValue, "YYYY-MM-DD  the date of birth"},
-        {"sex", Type::kValue, "TEXT   the sex, as recorded in the civil register"},
-        {"household", Type::kValue, "ID     the household the person lives in"},
-        {"disability", Type::kValue, "TEXT   functioning-based disability status (S2)"},
-        kJsonFlag},
-       run_person_set},
+       person_options(false), run_person_set},
       {"visit add",
        "--household ID --type TYPE [--date YYYY-MM-DD] [--present PERSON_ID ...] "
        "[--visitor NAME ...] [--answers TEXT] [--notes TEXT] [--need X ...] "
