@@ -86,7 +86,7 @@ Status run_alerts_ack(const Args& args) {
   if (*position <= 0) return Status::invalid_argument("POSITION: must be greater than 0");
   auto note = args.require("note", "TEXT (what was found or done)");
   if (!note.is_ok()) return note.status();
-  BIRGA_RETURN_IF_ERROR(check_text(*note, "--note"));
+  BIRGA_RETURN_IF_ERROR(check_line(*note, "--note"));
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
   const std::string signed_note = *note + " (by " + device_label(**replica) + ")";

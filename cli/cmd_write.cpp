@@ -155,7 +155,8 @@ Status run_person_set(const Args& args) {
 Status run_visit_add(const Args& args) {
   auto notes = [&args](Transaction& txn, const Replica& replica,
                        const crdt::RecordId& id) -> Status {
-    if (!args.has("visitor")) {  // who visited: this device's worker, unless named
+    // Who visited: this device's worker, unless named (and if the schema records it).
+    if (!args.has("visitor") && replica.schema().field("visit", "visitors")) {
       txn.add("visit", id, "visitors", crdt::text(device_label(replica)));
     }
     if (auto text = args.get("notes")) {
@@ -303,7 +304,8 @@ std::vector<Command> write_commands() {
        "Members are persons already recorded (`birga person add`), with their relation to the "
        "household (head, spouse, child, ...).",
        household_options(true), run_household_add},
-      {"household set", "ID [--address TEXT] [--phone TEXT] [--category TEXT] [--head PERSON_ID]",
+      {"household set",
+       "ID [--address TEXT] [--phone TEXT] [--category TEXT] [--head PERSON_ID] [--scope PATH]",
        "correct a household's address, phone, category or head",
        "Each field given is written over its current value. When another device changed the "
        "same field meanwhile, both values are kept and the household shows in `birga "
@@ -333,7 +335,7 @@ std::vector<Command> write_commands() {
        "record a person; prints the id", "", person_options(true), run_person_add},
       {"person set",
        "ID [--name TEXT] [--name-cyrillic TEXT] [--pinfl 14DIGITS] [--birth-date YYYY-MM-DD] "
-       "[--sex TEXT] [--household ID] [--disability TEXT]",
+       "[--sex TEXT] [--household ID] [--disability TEXT] [--scope PATH]",
        "correct a person's fields",
        "Each field given is written over its current value. When another device changed the "
        "same field meanwhile, both values are kept and the person shows in `birga conflicts` "

@@ -51,7 +51,7 @@ Status check_known_rule(std::string_view collection, std::string_view field,
                         std::string_view text) {
   const std::string key = std::string(collection) + "." + std::string(field);
   if (key == "person.birth_date" || key == "visit.date" || key == "aid_delivery.delivered_at") {
-    return check_past_date(text, field);
+    return check_date(text, field);  // a query or a resolution: past or not
   }
   if (key == "guardianship_case.status") return check_one_of(text, kCaseStatuses, field);
   if (key == "guardianship_case.case_type") return check_one_of(text, kCaseTypes, field);
@@ -146,6 +146,14 @@ Status check_text(std::string_view text, std::string_view field) {
     if ((u < 0x20 && c != '\t' && c != '\n') || u == 0x7F) {
       return Status::invalid_argument(std::string(field) + " holds a control character");
     }
+  }
+  return Status::ok();
+}
+
+Status check_line(std::string_view text, std::string_view field) {
+  BIRGA_RETURN_IF_ERROR(check_text(text, field));
+  if (text.find('\n') != std::string_view::npos) {
+    return Status::invalid_argument(std::string(field) + " must be one line");
   }
   return Status::ok();
 }

@@ -42,6 +42,8 @@ Status check_one_of(std::string_view text, const std::vector<std::string_view>& 
                     std::string_view field);
 // Non-empty, no control characters other than tab and newline.
 Status check_text(std::string_view text, std::string_view field);
+// check_text, and no line break (a value shown on one line of a listing).
+Status check_line(std::string_view text, std::string_view field);
 // "PERSON_ID:relation" of a household member.
 Status check_member(std::string_view text, std::string_view field);
 // A scope path "region/district/mahalla": non-empty segments of letters, digits, '-', '_' and

@@ -275,8 +275,13 @@ Status Replica::verify() const {
     BIRGA_RETURN_IF_ERROR(verify_records(*impl_, txn));
     Status problem;
     BIRGA_RETURN_IF_ERROR(txn.scan(Table::kAlerts, "", [&](std::string_view k, std::string_view v) {
-      if (!engine::aead_open(impl_->record_key, v, k).is_ok()) {
+      auto plain = engine::aead_open(impl_->record_key, v, k);
+      if (!plain.is_ok()) {
         problem = Status::data_loss("an alert entry cannot be decrypted");
+        return false;
+      }
+      if (auto alert = decode_alert(k, *plain); !alert.is_ok()) {
+        problem = Status::data_loss("an alert entry does not decode: " + alert.status().message());
         return false;
       }
       return true;

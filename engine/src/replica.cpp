@@ -31,8 +31,8 @@ bool store_exists(const std::string& dir) {
   return std::filesystem::exists(std::filesystem::path(dir) / "data.mdb", ec);
 }
 
-// An alert entry's plaintext: bytes(kind) ‖ bytes(detail), then, once acknowledged,
-// varint(acknowledged ms) ‖ bytes(note).
+}  // namespace
+
 std::string encode_alert(const Alert& a) {
   crdt::ByteWriter w;
   w.bytes(a.kind);
@@ -58,8 +58,6 @@ Result<Alert> decode_alert(std::string_view key, std::string_view plain) {
   BIRGA_RETURN_IF_ERROR(r.finish());
   return a;
 }
-
-}  // namespace
 
 // ---- RecordView ---------------------------------------------------------------------------
 

@@ -177,4 +177,9 @@ Status append_own_change(engine::Txn& txn, const engine::ChangeHeader& h,
                          const std::vector<crdt::Op>& ops, const engine::Key32& scope_key,
                          const engine::SigningKey& key);
 
+// An alert entry's plaintext (storage.md, `alerts`), under its table key: bytes(kind) ‖
+// bytes(detail), then, once acknowledged, varint(ms) ‖ bytes(note).
+std::string encode_alert(const Alert& alert);
+Result<Alert> decode_alert(std::string_view key, std::string_view plain);
+
 }  // namespace birga

@@ -283,7 +283,8 @@ class District {
 std::string District::common(const char* phase) const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "{\"peer\":\"birga\",\"version\":\"0.1.0\",\"transport\":\"%s\",\"phase\":\"%s\","
+                "{\"peer\":\"birga\",\"version\":\"" BIRGA_VERSION_STRING
+                "\",\"transport\":\"%s\",\"phase\":\"%s\","
                 "\"records\":%llu,\"pct\":%g,\"new\":%llu,\"conflicts\":%llu,\"batch\":%llu,"
                 "\"seed\":%llu",
                 tcp_ ? "tcp-loopback" : "memory", phase, (unsigned long long)p_.records,

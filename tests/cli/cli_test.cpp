@@ -312,6 +312,9 @@ TEST_CASE("CLI: a double delivery raises over_issuance, and a reversal corrects 
   Json st = cli.json({"status", "--dir", "a"});
   CHECK(st["alerts"].i == 0);
   CHECK(st["alerts_acknowledged"].i == 1);
+  RunResult two_lines = cli.run({"alerts", "ack", "--dir", "a", "1", "--note", "a\nb"});
+  CHECK(two_lines.code == 1);
+  CHECK(two_lines.err.find("--note must be one line") != std::string::npos);
   RunResult twice = cli.run({"alerts", "ack", "--dir", "a", "1", "--note", "again"});
   CHECK(twice.code == 1);
   CHECK(twice.err.find("already acknowledged: second voucher cancelled") != std::string::npos);
@@ -505,7 +508,11 @@ TEST_CASE("CLI: init --schema copies the schema, which every command reads", "[c
                                           << "collection household\n"
                                           << "  field address lww text flagged required\n"
                                           << "  field water_source lww text\n"
-                                          << "  field members set text flag-removals\n";
+                                          << "  field members set text flag-removals\n"
+                                          << "collection visit\n"
+                                          << "  field household lww text indexed required\n"
+                                          << "  field visit_type lww text required\n"
+                                          << "  field date lww text required\n";
   cli.ok({"authority", "init", "--dir", "auth"});
   cli.ok({"init", "--dir", "a", "--schema", "small.schema"});
   cli.ok({"enrol", "--dir", "auth", "--device", "a", "--name", "D", "--role", "field", "--scope",
@@ -514,6 +521,12 @@ TEST_CASE("CLI: init --schema copies the schema, which every command reads", "[c
   Json h = cli.json({"household", "add", "--dir", "a", "--address", "x"});
   CHECK(h["water_source"].is_null());
   CHECK(!h.has("phone"));
+  // A schema without `visitors`: visit add records no default visitor, and works.
+  Json v =
+      cli.json({"visit", "add", "--dir", "a", "--household", h["id"].s, "--type", "monitoring"});
+  CHECK(!v.has("visitors"));
+  // A query may name a future date (to find mistyped years); a write may not.
+  CHECK(cli.json({"list", "visit", "--dir", "a", "--where", "date=2206-11-20"}).size() == 0);
   RunResult person = cli.run({"person", "add", "--dir", "a", "--name", "x"});
   CHECK(person.code == 1);
   CHECK(person.err.find("'person'") != std::string::npos);

@@ -701,8 +701,9 @@ TEST_CASE("Sync processes: a tablet whose clock is two hours ahead is told at sy
   const int64_t offset = Json::parse(skewed.line())["clock_offset_ms"].i;
   CHECK(offset <= -7'200'000);  // the hub's clock is behind this tablet's
   CHECK(offset > -7'260'000);
-  CHECK(skewed.err.find("warning: the clock of 'Yunusobod hub' is 2 h 0 min behind this "
-                        "device's: check the date, time and time zone") != std::string::npos);
+  CHECK(skewed.err.find("warning: this device's clock is 2 h 0 min ahead of the clock of hub "
+                        "'Yunusobod hub': set this device's date, time and time zone") !=
+        std::string::npos);
 
   RunResult fixed = cli.run({"sync", hub.address(), "--dir", "t", "--json"});
   REQUIRE(fixed.code == 0);

@@ -139,6 +139,8 @@ TEST_CASE("C API: a C app writes, reads, syncs with a hub and sees a concurrent 
   CHECK(out.guardians == 2);
   CHECK(out.first_sync.changes_sent >= 1);
   CHECK(out.first_sync.round_trips >= 1);
+  CHECK(out.first_sync.clock_offset_known == 1);  // both clocks are this machine's
+  CHECK(std::abs(out.first_sync.clock_offset_ms) < 60'000);
   CHECK(out.second_sync.changes_received >= 1);
 
   // The hub holds what the C app wrote, and the same conflict.
@@ -216,6 +218,7 @@ TEST_CASE("C API: sync to a closed port is unavailable, a transient error", "[tr
   CHECK_FALSE(err.message().empty());
   CHECK(stats.changes_sent == 0);
   CHECK(stats.changes_received == 0);
+  CHECK(stats.clock_offset_known == 0);  // no handshake, no clock
   CHECK(birga_replica_sync(r, nullptr, 1, nullptr, &err.e) == BIRGA_INVALID_ARGUMENT);
   birga_replica_close(r);
 }

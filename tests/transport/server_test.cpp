@@ -525,4 +525,13 @@ TEST_CASE("Transport: clocks more than ten minutes apart are named in a warning"
   CHECK(transport::clock_warning(r).find("is 3 days ahead") != std::string::npos);
   CHECK(transport::describe(r).find("; the clock of 'Yunusobod hub' is 3 days ahead") !=
         std::string::npos);
+  // A hub keeps its clock set: the device syncing with it is told to fix its own.
+  r.peer.role = Role::kHub;
+  r.peer_clock_offset_ms = -(2 * 3600 + 5 * 60) * int64_t{1000};
+  CHECK(transport::clock_warning(r) ==
+        "this device's clock is 2 h 5 min ahead of the clock of hub 'Yunusobod hub': set this "
+        "device's date, time and time zone (writes carry the device's time)");
+  r.peer_clock_offset_ms = 11 * 60 * 1000;
+  CHECK(transport::clock_warning(r).rfind("this device's clock is 11 min behind the clock of hub",
+                                          0) == 0);
 }

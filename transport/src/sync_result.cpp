@@ -73,6 +73,12 @@ std::string clock_warning(const SyncResult& r) {
   } else {
     amount = std::to_string(minutes) + " min";
   }
+  // A hub keeps its clock set (operations.md): the device syncing with it is the one to fix.
+  if (r.peer.role == Role::kHub) {
+    return "this device's clock is " + amount + (offset > 0 ? " behind" : " ahead of") +
+           " the clock of hub '" + r.peer.name +
+           "': set this device's date, time and time zone (writes carry the device's time)";
+  }
   return "the clock of '" + r.peer.name + "' is " + amount +
          (offset > 0 ? " ahead of" : " behind") +
          " this device's: check the date, time and time zone of the one that is wrong (writes "

@@ -249,8 +249,9 @@ BIRGA_API const birga_alert_t* birga_alerts_get(const birga_alerts_t* alerts,
                                                 size_t i) BIRGA_NOEXCEPT;
 BIRGA_API void birga_alerts_free(birga_alerts_t* alerts) BIRGA_NOEXCEPT;
 /* Marks alert `position` as reviewed on this replica, with a note (not empty) of what was found
- * or done. BIRGA_NOT_FOUND: no such alert; BIRGA_ALREADY_EXISTS: already acknowledged (the first
- * note is kept). */
+ * or done, stored as given: name who reviewed it in the note (the CLI appends "(by NAME)").
+ * BIRGA_NOT_FOUND: no such alert; BIRGA_ALREADY_EXISTS: already acknowledged (the first note is
+ * kept). */
 BIRGA_API int birga_replica_acknowledge_alert(birga_replica_t* replica, uint64_t position,
                                               const char* note, birga_error_t** err) BIRGA_NOEXCEPT;
 

@@ -67,9 +67,11 @@ struct SyncResult {
 };
 
 // When the two clocks of a session are more than Handshake::kClockWarningMs apart, a warning
-// for the person syncing, e.g. "the clock of 'hub' is 2 h 5 min behind this device's: check
-// the date, time and time zone of the one that is wrong (writes carry the device's time)";
-// otherwise "".
+// for the person syncing; otherwise "". With a hub (which keeps its clock set): "this device's
+// clock is 2 h 5 min ahead of the clock of hub 'NAME': set this device's date, time and time
+// zone (writes carry the device's time)"; with another peer: "the clock of 'NAME' is 2 h 5 min
+// behind this device's: check the date, time and time zone of the one that is wrong (writes
+// carry the device's time)".
 std::string clock_warning(const SyncResult& result);
 
 // "127.0.0.1:5555" before the handshake; "127.0.0.1:5555 tablet-7 [a1b2c3d4e5f60718]" after
