@@ -114,14 +114,12 @@ Status check_past_date(std::string_view text, std::string_view field) {
 }
 
 Result<int64_t> parse_int(std::string_view text, std::string_view field) {
-  int64_t v = 0;
-  const char* end = text.data() + text.size();
-  auto [p, ec] = std::from_chars(text.data(), end, v);
-  if (text.empty() || ec != std::errc() || p != end) {
+  const auto v = crdt::parse_value(crdt::ValueType::kInt, text);
+  if (!v) {
     return Status::invalid_argument(std::string(field) + ": " + quoted(text) +
                                     " is not a whole number");
   }
-  return v;
+  return std::get<int64_t>(*v);
 }
 
 Result<bool> parse_yes_no(std::string_view text, std::string_view field) {

@@ -1,5 +1,7 @@
 #include "birga/crdt/value.h"
 
+#include <charconv>
+
 namespace birga::crdt {
 
 ValueType type_of(const Value& v) {
@@ -40,6 +42,23 @@ bool parse_type_name(std::string_view name, ValueType* out) {
     }
   }
   return false;
+}
+
+std::optional<Value> parse_value(ValueType type, std::string_view s) {
+  switch (type) {
+    case ValueType::kInt: {
+      int64_t i = 0;
+      const char* end = s.data() + s.size();
+      const auto [p, ec] = std::from_chars(s.data(), end, i);
+      if (s.empty() || ec != std::errc() || p != end) return std::nullopt;
+      return Value(i);
+    }
+    case ValueType::kBool:
+      if (s != "true" && s != "false") return std::nullopt;
+      return Value(s == "true");
+    default:
+      return text(s);
+  }
 }
 
 std::string to_display(const Value& v) {

@@ -1,7 +1,6 @@
 // The C API (birga/birga.h): a noexcept skin over the C++ API. Each function converts its
 // arguments, calls the C++ API, and turns every failure (a Status, or an exception such as
 // std::bad_alloc) into a birga_error_t; nothing thrown ever reaches the host.
-#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -565,25 +564,17 @@ char** birga_replica_find(birga_replica_t* r, const char* collection, const char
                                                   "' in '" + collection + "'"));
     }
     // The value as the field's type: the index holds typed values.
-    birga::crdt::Value typed = birga::crdt::text(value);
-    const std::string_view v = value;
-    if (spec->value_type == birga::crdt::ValueType::kInt) {
-      int64_t i = 0;
-      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), i);
-      if (ec != std::errc() || end != v.data() + v.size() || v.empty()) {
-        return failed(err, Status::invalid_argument("'" + std::string(v) + "' is not an integer (" +
-                                                    std::string(field) + " is an int field)"));
-      }
-      typed = birga::crdt::integer(i);
-    } else if (spec->value_type == birga::crdt::ValueType::kBool) {
-      if (v != "true" && v != "false") {
-        return failed(err,
-                      Status::invalid_argument("'" + std::string(v) + "' is not true or false (" +
-                                               std::string(field) + " is a bool field)"));
-      }
-      typed = birga::crdt::Value(v == "true");
+    const auto typed = birga::crdt::parse_value(spec->value_type, value);
+    if (!typed) {
+      return failed(
+          err, Status::invalid_argument("'" + std::string(value) + "' is not a value of " + field +
+                                        " (" + birga::crdt::type_name(spec->value_type) + ": " +
+                                        (spec->value_type == birga::crdt::ValueType::kBool
+                                             ? "true or false"
+                                             : "a whole number") +
+                                        ")"));
     }
-    auto records = r->replica->find(collection, field, typed);
+    auto records = r->replica->find(collection, field, *typed);
     if (!records.is_ok()) return failed(err, records.status());
     std::vector<std::string> ids;
     for (const birga::RecordView& rv : *records) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -20,6 +21,10 @@ ValueType type_of(const Value& v);
 const char* type_name(ValueType t);  // "null", "bool", "int", "text", "any"
 // Parses "int", "text", ...; kNull's name is accepted too. Returns false on an unknown name.
 bool parse_type_name(std::string_view name, ValueType* out);
+
+// Reads `text` as a value of `type`: kInt a whole decimal number (an optional '-', no spaces,
+// in range), kBool "true" or "false", any other type the text itself. nullopt when it is not.
+std::optional<Value> parse_value(ValueType type, std::string_view text);
 
 // Human-readable form: text as is, integers in decimal, "true"/"false", "null".
 std::string to_display(const Value& v);
