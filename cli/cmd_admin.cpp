@@ -90,19 +90,14 @@ Status run_alerts_ack(const Args& args) {
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
   const std::string signed_note = *note + " (by " + device_label(**replica) + ")";
-  BIRGA_RETURN_IF_ERROR(
-      (*replica)->acknowledge_alert(static_cast<uint64_t>(*position), signed_note));
-  auto alerts = (*replica)->alerts();
-  if (!alerts.is_ok()) return alerts.status();
-  for (const Alert& a : *alerts) {
-    if (a.position != static_cast<uint64_t>(*position)) continue;
-    if (args.has("json")) {
-      JsonWriter w;
-      write_alert_json(w, a);
-      print_line(w.str());
-    } else {
-      print_line("acknowledged alert " + std::to_string(a.position) + " (" + a.kind + ")");
-    }
+  auto alert = (*replica)->acknowledge_alert(static_cast<uint64_t>(*position), signed_note);
+  if (!alert.is_ok()) return alert.status();
+  if (args.has("json")) {
+    JsonWriter w;
+    write_alert_json(w, *alert);
+    print_line(w.str());
+  } else {
+    print_line("acknowledged alert " + std::to_string(alert->position) + " (" + alert->kind + ")");
   }
   return Status::ok();
 }

@@ -81,18 +81,15 @@ Status run_case_set_status(const Args& args) {
 }
 
 Status run_case_note(const Args& args) {
-  BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID", "TEXT"}));
-  return append_entry(args, kCase, "notes", args.positional()[1], "TEXT");
+  return append_text_arg(args, kCase, "notes");
 }
 
 Status run_case_decision(const Args& args) {
-  BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID", "TEXT"}));
-  return append_entry(args, kCase, "decisions", args.positional()[1], "TEXT");
+  return append_text_arg(args, kCase, "decisions");
 }
 
 Status run_case_consent(const Args& args) {
-  BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID", "TEXT"}));
-  return append_entry(args, kCase, "consent", args.positional()[1], "TEXT");
+  return append_text_arg(args, kCase, "consent");
 }
 
 // The field of `record` that resolve may write: one holding concurrent values.

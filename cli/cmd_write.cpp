@@ -1,5 +1,6 @@
 // Write commands for households, persons, visits and aid deliveries. Each validates every
 // flag, then commits one transaction (one change in the record's scope) and prints the id.
+#include <algorithm>
 #include <iostream>
 
 #include "command.h"
@@ -56,13 +57,12 @@ Status create_record(const Args& args, const std::string& collection,
 Status update_record(const Args& args, const std::string& collection,
                      const std::vector<FieldFlag>& flags) {
   BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID"}));
-  std::string given, names;
-  for (const FieldFlag& f : flags) {
-    const std::string flag = "--" + std::string(f.flag);
-    names += (names.empty() ? "" : ", ") + flag;
-    if (given.empty() && args.has(f.flag)) given = flag;
+  if (std::none_of(flags.begin(), flags.end(),
+                   [&](const FieldFlag& f) { return args.has(f.flag); })) {
+    std::string names;
+    for (const FieldFlag& f : flags) names += (names.empty() ? "--" : ", --") + std::string(f.flag);
+    return Status::invalid_argument("nothing to change: give one of " + names);
   }
-  if (given.empty()) return Status::invalid_argument("nothing to change: give one of " + names);
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
   auto record = writable_record(**replica, collection, args.positional()[0], args);
@@ -96,8 +96,7 @@ Status run_household_set(const Args& args) {
 }
 
 Status run_household_note(const Args& args) {
-  BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID", "TEXT"}));
-  return append_entry(args, "household", "notes", args.positional()[1], "TEXT");
+  return append_text_arg(args, "household", "notes");
 }
 
 // add-member / remove-member ID PERSON:RELATION

@@ -139,6 +139,11 @@ Status append_entry(const Args& args, const std::string& collection, const std::
   return print_written(args, **replica, collection, record->id);
 }
 
+Status append_text_arg(const Args& args, const std::string& collection, const std::string& field) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID", "TEXT"}));
+  return append_entry(args, collection, field, args.positional()[1], "TEXT");
+}
+
 Status print_written(const Args& args, const Replica& replica, const std::string& collection,
                      const crdt::RecordId& id) {
   if (!args.has("json")) {

@@ -58,6 +58,9 @@ Result<RecordView> writable_record(const Replica& replica, const std::string& co
 Status append_entry(const Args& args, const std::string& collection, const std::string& field,
                     const std::string& text, std::string_view what);
 
+// `COMMAND ID TEXT`: append_entry of the second positional word.
+Status append_text_arg(const Args& args, const std::string& collection, const std::string& field);
+
 // Prints a record just written: its id, or with --json the record as an object.
 Status print_written(const Args& args, const Replica& replica, const std::string& collection,
                      const crdt::RecordId& id);

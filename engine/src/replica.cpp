@@ -459,12 +459,13 @@ Result<std::vector<Alert>> Replica::alerts() const {
   return out;
 }
 
-Status Replica::acknowledge_alert(uint64_t position, std::string_view note) {
+Result<Alert> Replica::acknowledge_alert(uint64_t position, std::string_view note) {
   if (note.empty()) {
     return Status::invalid_argument("an acknowledgement needs a note (what was found or done)");
   }
   const uint64_t now = std::max<uint64_t>(impl_->options.wall_clock(), 1);
-  return impl_->env->write([&](Txn& txn) -> Status {
+  Alert acknowledged;
+  Status s = impl_->env->write([&](Txn& txn) -> Status {
     std::string key;
     engine::put_be64(key, position);
     auto sealed = txn.get(Table::kAlerts, key);
@@ -482,9 +483,12 @@ Status Replica::acknowledge_alert(uint64_t position, std::string_view note) {
     }
     alert->acknowledged_ms = now;
     alert->acknowledgement = std::string(note);
+    acknowledged = *alert;
     return txn.put(Table::kAlerts, key,
                    engine::aead_seal(impl_->record_key, encode_alert(*alert), key));
   });
+  if (!s.is_ok()) return s;
+  return acknowledged;
 }
 
 void keep_freed_heap(size_t bytes) {

@@ -554,10 +554,10 @@ TEST_CASE("Replica: an alert is acknowledged once, with a note, and stays acknow
   REQUIRE(a->alerts()->size() == 1);
   CHECK(a->alerts()->front().open());
 
-  CHECK(a->acknowledge_alert(1, "").code() == Code::kInvalidArgument);
-  CHECK(a->acknowledge_alert(2, "checked").code() == Code::kNotFound);
+  CHECK(a->acknowledge_alert(1, "").status().code() == Code::kInvalidArgument);
+  CHECK(a->acknowledge_alert(2, "checked").status().code() == Code::kNotFound);
   REQUIRE(a->acknowledge_alert(1, "Aziza moved to her grandmother; confirmed by phone").is_ok());
-  Status again = a->acknowledge_alert(1, "a second note");
+  Status again = a->acknowledge_alert(1, "a second note").status();
   CHECK(again.code() == Code::kAlreadyExists);
   CHECK_THAT(again.message(), Catch::Contains("grandmother"));
 

@@ -617,7 +617,7 @@ int birga_replica_acknowledge_alert(birga_replica_t* r, uint64_t position, const
                                     birga_error_t** err) noexcept {
   if (!r || !note) return failed_code(err, null_argument(!r ? "replica" : "note"));
   return guard(err, static_cast<int>(birga::Code::kInternal), [&]() -> int {
-    return failed_code(err, r->replica->acknowledge_alert(position, note));
+    return failed_code(err, r->replica->acknowledge_alert(position, note).status());
   });
 }
 

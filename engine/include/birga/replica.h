@@ -162,9 +162,9 @@ class Replica {
   Result<ChangedRecords> changed_since(uint64_t since) const;
   Result<std::vector<Alert>> alerts() const;
   // Marks alert `position` as reviewed, with a note saying what the person found or did (not
-  // empty). It stays in alerts(), acknowledged. kNotFound when there is no such alert,
-  // kAlreadyExists when it is already acknowledged (the first note is kept).
-  Status acknowledge_alert(uint64_t position, std::string_view note);
+  // empty), and returns it so. It stays in alerts(), acknowledged. kNotFound when there is no
+  // such alert, kAlreadyExists when it is already acknowledged (the first note is kept).
+  Result<Alert> acknowledge_alert(uint64_t position, std::string_view note);
 
   // Exchange.
   Result<std::vector<std::string>> scopes() const;
