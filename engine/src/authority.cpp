@@ -9,6 +9,7 @@
 #include "lmdb_env.h"
 #include "replica_impl.h"
 #include "sealed_change.h"
+#include "secrets.h"
 #include "store_keys.h"
 #include "trust_internal.h"
 
@@ -201,6 +202,16 @@ Authority::~Authority() = default;
 
 const PublicKey& Authority::public_key() const {
   return impl_->key.public_key;
+}
+
+Result<uint64_t> Authority::change_passphrase(const std::string& dir, std::string_view current,
+                                              std::string_view next) {
+  BIRGA_RETURN_IF_ERROR(engine::crypto_init());
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "data.mdb", ec)) {
+    return Status::not_found("no authority in " + dir);
+  }
+  return engine::change_passphrase(dir, current, next);
 }
 
 Result<std::unique_ptr<Authority>> Authority::create(const std::string& dir,

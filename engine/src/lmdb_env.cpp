@@ -1,15 +1,22 @@
 #include "lmdb_env.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
 
 #include "birga/crdt/codec.h"
 
@@ -45,6 +52,28 @@ bool out_of_space(const std::string& dir) {
     if (!ec && size + (uint64_t{1} << 20) >= limit.rlim_cur) return true;
   }
   return false;
+}
+
+// The stores this process has open, by the device and inode of their directory, with how
+// many LmdbEnvs have each open (LMDB's locks are per process, so only this count tells that a
+// store is open twice here).
+std::mutex open_stores_mutex;
+std::map<std::pair<uint64_t, uint64_t>, int> open_stores;
+
+std::optional<std::pair<uint64_t, uint64_t>> register_open(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return std::nullopt;
+  const std::pair<uint64_t, uint64_t> id{st.st_dev, st.st_ino};
+  std::lock_guard lock(open_stores_mutex);
+  ++open_stores[id];
+  return id;
+}
+
+void unregister_open(const std::pair<uint64_t, uint64_t>& id) {
+  std::lock_guard lock(open_stores_mutex);
+  if (auto it = open_stores.find(id); it != open_stores.end() && --it->second <= 0) {
+    open_stores.erase(it);
+  }
 }
 
 // Set by Txn::put when LMDB reports the map full, so LmdbEnv::write can grow and retry.
@@ -368,6 +397,7 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir, Options o
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_maxreaders(env->env_, 512), what));
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_mapsize(env->env_, env->map_bytes_), what));
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0600), what));
+  env->opened_ = register_open(dir);
   // The file may be larger than the requested map (made by a run that grew it): adopt its size.
   MDB_envinfo info{};
   mdb_env_info(env->env_, &info);
@@ -389,6 +419,10 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir, Options o
 
 LmdbEnv::~LmdbEnv() {
   if (env_) mdb_env_close(env_);
+  if (opened_) unregister_open(*opened_);
+  // Closed after the environment: closing any descriptor of lock.mdb releases every lock this
+  // process holds on it, LMDB's own shared one included.
+  if (exclusive_fd_ >= 0) close(exclusive_fd_);
 }
 
 Status LmdbEnv::grow() {
@@ -498,6 +532,184 @@ Status LmdbEnv::release_pages() const {
     }
   }
   return Status::ok();
+}
+
+Status LmdbEnv::lock_exclusive() {
+  {
+    std::lock_guard lock(open_stores_mutex);
+    if (!opened_ || open_stores[*opened_] > 1) {
+      return Status::unavailable("the store in " + dir_ +
+                                 " is open elsewhere in this process: close it first");
+    }
+  }
+  if (exclusive_fd_ < 0) {
+    exclusive_fd_ = ::open((dir_ + "/lock.mdb").c_str(), O_RDWR | O_CLOEXEC);
+    if (exclusive_fd_ < 0) {
+      return Status::internal("opening " + dir_ + "/lock.mdb: " + std::strerror(errno));
+    }
+  }
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = 0;
+  lock.l_len = 1;
+  int rc;
+  while ((rc = fcntl(exclusive_fd_, F_SETLK, &lock)) != 0 && errno == EINTR) {
+  }
+  if (rc == 0) return Status::ok();
+  if (errno == EACCES || errno == EAGAIN) {
+    return Status::unavailable("the store in " + dir_ +
+                               " is open in another process (a running `birga serve`, `birga "
+                               "sync` or app): stop it first");
+  }
+  return Status::internal("locking " + dir_ + "/lock.mdb: " + std::strerror(errno));
+}
+
+namespace {
+// The oldest snapshot any open read transaction of the environment holds (every process's,
+// from the reader table), or `last` when none is older. mdb_reader_list gives one line per
+// reader slot: "pid thread txnid", txnid "-" when the slot holds no transaction.
+uint64_t oldest_snapshot(MDB_env* env, uint64_t last) {
+  std::string lines;
+  mdb_reader_list(
+      env,
+      [](const char* msg, void* ctx) -> int {
+        *static_cast<std::string*>(ctx) += msg;
+        return 0;
+      },
+      &lines);
+  std::istringstream in(lines);
+  uint64_t oldest = last;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string pid, thread, txnid;
+    if (!(fields >> pid >> thread >> txnid) ||
+        !std::all_of(txnid.begin(), txnid.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;  // the header line, "(no reader locks)", or a slot without a transaction
+    }
+    oldest = std::min<uint64_t>(oldest, std::stoull(txnid));
+  }
+  return oldest;
+}
+
+// LMDB's page header (lmdb's MDB_page, 64-bit build): page number, 2 bytes of padding, flags,
+// then the bounds of the free space between the node pointers and the nodes (an overflow page
+// has its page count there instead).
+constexpr size_t kPageHeaderBytes = 16;
+constexpr uint16_t kPageBranch = 0x01, kPageLeaf = 0x02, kPageOverflow = 0x04, kPageLeaf2 = 0x20,
+                   kPageSub = 0x40;
+
+Status write_zeros(int fd, uint64_t offset, size_t bytes) {
+  static const std::string zeros(size_t{64} << 10, '\0');
+  for (size_t done = 0; done < bytes;) {
+    const ssize_t n = pwrite(fd, zeros.data(), std::min(bytes - done, zeros.size()),
+                             static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Status::internal("writing at byte " + std::to_string(offset + done) + ": " +
+                              std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::ok();
+}
+}  // namespace
+
+Result<uint64_t> LmdbEnv::scrub_stale_bytes() {
+  int dead = 0;
+  mdb_reader_check(env_, &dead);  // slots of processes that died would hold old snapshots
+  // The write transaction only holds the writer's lock, so that no page changes meanwhile;
+  // LMDB lets only a read-only transaction read the free list (MDB_NOTLS lets one run beside
+  // the write on this thread).
+  struct Abort {
+    MDB_txn* txn = nullptr;
+    ~Abort() {
+      if (txn) mdb_txn_abort(txn);
+    }
+  } writer, reader;
+  if (int rc = mdb_txn_begin(env_, nullptr, 0, &writer.txn)) {
+    return lmdb_status(rc, "scrubbing: begin");
+  }
+  if (int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &reader.txn)) {
+    return lmdb_status(rc, "scrubbing: begin reading");
+  }
+  MDB_envinfo info{};
+  MDB_stat stat{};
+  mdb_env_info(env_, &info);
+  mdb_env_stat(env_, &stat);
+  const uint64_t psize = stat.ms_psize;
+  const uint64_t oldest = oldest_snapshot(env_, info.me_last_txnid);
+
+  // The free list is LMDB's table 0: key the id of the transaction that freed the pages, value
+  // an ID list (a count, then that many page numbers).
+  std::set<uint64_t> freed;
+  MDB_cursor* cursor = nullptr;
+  if (int rc = mdb_cursor_open(reader.txn, 0, &cursor)) {
+    return lmdb_status(rc, "scrubbing: open the free list");
+  }
+  MDB_val key, value;
+  int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
+  for (; rc == 0; rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+    if (key.mv_size != sizeof(size_t) || value.mv_size < sizeof(size_t)) continue;
+    size_t freed_by = 0, count = 0;
+    std::memcpy(&freed_by, key.mv_data, sizeof freed_by);
+    std::memcpy(&count, value.mv_data, sizeof count);
+    if (freed_by > oldest || value.mv_size < (count + 1) * sizeof(size_t)) continue;
+    for (size_t i = 1; i <= count; ++i) {
+      size_t page = 0;
+      std::memcpy(&page, static_cast<const char*>(value.mv_data) + i * sizeof(size_t), sizeof page);
+      freed.insert(page);
+    }
+  }
+  mdb_cursor_close(cursor);
+  if (rc != MDB_NOTFOUND) return lmdb_status(rc, "scrubbing: read the free list");
+
+  int fd = -1;
+  if (int frc = mdb_env_get_fd(env_, &fd)) return lmdb_status(frc, "scrubbing");
+  uint64_t written = 0;
+  std::string page(psize, '\0');
+  // Pages 0 and 1 are LMDB's meta pages.
+  for (uint64_t no = 2; no <= info.me_last_pgno; ++no) {
+    const uint64_t at = no * psize;
+    if (freed.count(no)) {
+      BIRGA_RETURN_IF_ERROR(write_zeros(fd, at, psize).with_context("scrubbing a freed page"));
+      ++written;
+      continue;
+    }
+    const ssize_t n = pread(fd, page.data(), kPageHeaderBytes, static_cast<off_t>(at));
+    if (n != static_cast<ssize_t>(kPageHeaderBytes)) {
+      return Status::internal("scrubbing: reading page " + std::to_string(no) + " of " + dir_);
+    }
+    uint64_t pgno = 0;
+    uint16_t flags = 0, lower = 0, upper = 0;
+    uint32_t pages = 0;
+    std::memcpy(&pgno, page.data(), 8);
+    std::memcpy(&flags, page.data() + 10, 2);
+    std::memcpy(&lower, page.data() + 12, 2);
+    std::memcpy(&upper, page.data() + 14, 2);
+    std::memcpy(&pages, page.data() + 12, 4);
+    if (pgno != no) continue;  // not a page header (cannot happen in a sound file): left alone
+    if (flags & kPageOverflow) {
+      if (pages > 1) no += pages - 1;  // the value's other pages carry no header
+      continue;
+    }
+    if (!(flags & (kPageBranch | kPageLeaf)) || (flags & (kPageLeaf2 | kPageSub))) continue;
+    if (lower < kPageHeaderBytes || upper < lower || upper > psize || upper == lower) continue;
+    if (pread(fd, page.data(), upper - lower, static_cast<off_t>(at + lower)) !=
+        static_cast<ssize_t>(upper - lower)) {
+      return Status::internal("scrubbing: reading page " + std::to_string(no) + " of " + dir_);
+    }
+    if (std::all_of(page.begin(), page.begin() + (upper - lower), [](char c) { return c == 0; })) {
+      continue;
+    }
+    BIRGA_RETURN_IF_ERROR(
+        write_zeros(fd, at + lower, upper - lower).with_context("scrubbing a page's free space"));
+    ++written;
+  }
+  if (written > 0 && fdatasync(fd) != 0) {
+    return Status::internal(std::string("scrubbing: sync: ") + std::strerror(errno));
+  }
+  return written;
 }
 
 }  // namespace birga::engine

@@ -163,6 +163,28 @@ class LmdbEnv {
   // read maps them again. Returns what madvise reported.
   Status release_pages() const;
 
+  // Makes sure that no other process has the environment open, and keeps it so until this
+  // LmdbEnv is destroyed (a process that opens it meanwhile waits). LMDB holds a shared lock on
+  // byte 0 of lock.mdb in every process that has the environment open, and tries the exclusive
+  // lock first to learn whether it is alone; this takes that exclusive lock, which is granted
+  // only when no other process holds the shared one. unavailable when one does, or when this
+  // process has the store open through another LmdbEnv (its locks are the same).
+  Status lock_exclusive();
+
+  // Removes from the file every stale copy of data: LMDB copies a page on write and frees the
+  // old copy, which keeps its bytes until the page is reused, and it writes a page from a
+  // recycled buffer without clearing the unused middle of the page, which then holds bytes of
+  // whatever the buffer held before (another page, in memory). After a value is replaced (the
+  // secrets, sealed under a passphrase since changed), copies of the old value can so remain
+  // in freed pages and in the unused space of live ones. This overwrites with zeros every
+  // freed page that no reader can still see (a page freed by transaction K is in no tree from
+  // K on; commits are synchronous, so the file never goes back before the last one) and the
+  // unused middle of every branch and leaf page, then syncs. Only bytes that no reader reads
+  // are written. REQUIRES: lock_exclusive(), and no buffer of this process's environment held
+  // a copy (open it afresh: LMDB clears the buffers it allocates). Returns the number of pages
+  // written.
+  Result<uint64_t> scrub_stale_bytes();
+
   MDB_dbi dbi(Table t) const { return dbis_[static_cast<int>(t)]; }
   uint64_t map_bytes() const { return map_bytes_; }
   const std::string& dir() const { return dir_; }
@@ -184,6 +206,9 @@ class LmdbEnv {
   mutable std::set<std::string, std::less<>> shared_for_good_;
   std::string dir_;
   Options options_;
+  int exclusive_fd_ = -1;  // lock.mdb, while lock_exclusive() holds it
+  // The directory's device and inode, counted among the stores this process has open.
+  std::optional<std::pair<uint64_t, uint64_t>> opened_;
   uint64_t map_bytes_ = 0;
 };
 

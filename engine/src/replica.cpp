@@ -10,6 +10,7 @@
 #include "birga/process.h"
 #include "record_batch.h"
 #include "replica_impl.h"
+#include "secrets.h"
 #include "store_keys.h"
 #include "trust_internal.h"
 
@@ -265,6 +266,13 @@ Result<std::unique_ptr<Replica>> Replica::open(const std::string& dir, ReplicaOp
   BIRGA_RETURN_IF_ERROR(impl->load_scope_keys());
   BIRGA_RETURN_IF_ERROR(impl->load_trust());
   return std::unique_ptr<Replica>(new Replica(std::move(impl)));
+}
+
+Result<uint64_t> Replica::change_passphrase(const std::string& dir, std::string_view current,
+                                            std::string_view next) {
+  BIRGA_RETURN_IF_ERROR(engine::crypto_init());
+  if (!store_exists(dir)) return Status::not_found("no replica in " + dir);
+  return engine::change_passphrase(dir, current, next);
 }
 
 const PublicKey& Replica::device_key() const {

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "birga/authority.h"
 #include "lmdb_env.h"
 #include "replica_fixture.h"
 
@@ -384,4 +385,114 @@ TEST_CASE("Store: a read inside a transaction runs in it, a write inside one is 
              return *v && **v == "written" ? Status::ok() : Status::internal("value changed");
            }).is_ok());
   CHECK(e.write([](engine::Txn& w) { return w.put(engine::Table::kMeta, "k", "again"); }).is_ok());
+}
+
+namespace {
+// How many times `needle` occurs in `haystack`.
+size_t occurrences(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// The sealed secrets of the closed store in `dir`, as stored.
+std::string sealed_secrets(const std::string& dir) {
+  auto env = engine::LmdbEnv::open(dir);
+  REQUIRE(env.is_ok());
+  std::string blob;
+  REQUIRE((*env)
+              ->read([&](const engine::Txn& txn) -> Status {
+                auto v = txn.get(engine::Table::kMeta, "secrets");
+                REQUIRE((v.is_ok() && *v));
+                blob = std::string(**v);
+                return Status::ok();
+              })
+              .is_ok());
+  return blob;
+}
+}  // namespace
+
+TEST_CASE(
+    "Store: after a passphrase change only the new one opens it, and no copy sealed "
+    "under the old one stays in the file",
+    "[engine][at-rest][passphrase]") {
+  TempDir tmp;
+  const std::string dir = tmp.sub("a");
+  const crdt::RecordId first = visits_and_a_case(dir, 50);
+  const std::string old_blob = sealed_secrets(dir);
+  const std::string data = dir + "/data.mdb";
+  {
+    auto a = Replica::open(dir, test_options());
+    REQUIRE(a.is_ok());
+    // Each commit rewrites the metadata page that holds the secrets (the clock is beside
+    // them); LMDB frees the old copy without clearing it, and writes pages from recycled
+    // buffers that may hold it.
+    for (int i = 0; i < 6; ++i) {
+      Transaction t = (*a)->begin();
+      t.set("visit", first, "notes", text("visit " + std::to_string(i)));
+      REQUIRE(t.commit().is_ok());
+    }
+    CHECK(
+        Replica::change_passphrase(dir, "correct horse", "a new long passphrase").status().code() ==
+        Code::kUnavailable);  // open here, so its buffers may hold copies
+  }
+  REQUIRE(occurrences(read_file(data), old_blob) >= 2);  // the live copy and stale ones
+
+  auto wrong = Replica::change_passphrase(dir, "not the passphrase", "a new long passphrase");
+  CHECK(wrong.status().code() == Code::kPermissionDenied);
+  CHECK(wrong.status().message() == "the current passphrase is wrong");
+  CHECK(Replica::change_passphrase(dir, "correct horse", "").status().code() ==
+        Code::kInvalidArgument);
+  CHECK(Replica::change_passphrase(dir, "correct horse", "correct horse").status().code() ==
+        Code::kInvalidArgument);
+  CHECK(Replica::change_passphrase(tmp.sub("none"), "correct horse", "a new long passphrase")
+            .status()
+            .code() == Code::kNotFound);
+  CHECK(occurrences(read_file(data), old_blob) >= 2);  // refused: nothing changed
+
+  auto changed = Replica::change_passphrase(dir, "correct horse", "a new long passphrase");
+  INFO(changed.status().to_string());
+  REQUIRE(changed.is_ok());
+  CHECK(*changed >= 1);
+  CHECK(occurrences(read_file(data), old_blob) == 0);
+
+  CHECK(Replica::open(dir, test_options()).status().code() == Code::kPermissionDenied);
+  {
+    auto reopened = Replica::open(dir, test_options("a new long passphrase"));
+    REQUIRE(reopened.is_ok());
+    // The keys are the same: the records read, and writing goes on.
+    Transaction t = (*reopened)->begin();
+    t.set("visit", first, "notes", text("after the change"));
+    REQUIRE(t.commit().is_ok());
+    auto rec = (*reopened)->get("visit", first);
+    REQUIRE((rec.is_ok() && *rec));
+    CHECK((*rec)->value("notes") == text("after the change"));
+    CHECK((*reopened)->list("case")->size() == 1);
+    CHECK((*reopened)->verify().is_ok());
+  }
+  CHECK(occurrences(read_file(data), old_blob) == 0);
+}
+
+TEST_CASE("Store: an authority's passphrase can be changed", "[engine][at-rest][passphrase]") {
+  TempDir tmp;
+  const std::string dir = tmp.sub("authority");
+  setenv("BIRGA_FAST_KDF", "1", 1);
+  PublicKey key{};
+  {
+    auto authority = Authority::create(dir, "first passphrase");
+    REQUIRE(authority.is_ok());
+    key = (*authority)->public_key();
+  }
+  CHECK(Authority::change_passphrase(dir, "wrong", "second passphrase").status().code() ==
+        Code::kPermissionDenied);
+  auto changed = Authority::change_passphrase(dir, "first passphrase", "second passphrase");
+  INFO(changed.status().to_string());
+  REQUIRE(changed.is_ok());
+  CHECK(Authority::open(dir, "first passphrase").status().code() == Code::kPermissionDenied);
+  auto reopened = Authority::open(dir, "second passphrase");
+  REQUIRE(reopened.is_ok());
+  CHECK((*reopened)->public_key() == key);
 }

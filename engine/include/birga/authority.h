@@ -50,6 +50,10 @@ class Authority {
                                                    const std::string& passphrase);
   static Result<std::unique_ptr<Authority>> open(const std::string& dir,
                                                  const std::string& passphrase);
+  // Seals the keys of the (closed) authority in `dir` under `next` instead of `current`, as
+  // Replica::change_passphrase does for a device.
+  static Result<uint64_t> change_passphrase(const std::string& dir, std::string_view current,
+                                            std::string_view next);
   ~Authority();
   Authority(const Authority&) = delete;
   Authority& operator=(const Authority&) = delete;

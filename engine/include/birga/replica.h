@@ -117,6 +117,16 @@ class Replica {
   static Result<std::unique_ptr<Replica>> create(const std::string& dir, ReplicaOptions options);
   // Opens an existing replica. A wrong passphrase is kPermissionDenied, never an empty replica.
   static Result<std::unique_ptr<Replica>> open(const std::string& dir, ReplicaOptions options);
+  // Seals the device's keys in the replica in `dir` under `next` instead of `current`, then
+  // removes from the file every stale copy sealed under the old passphrase (LMDB leaves them
+  // in freed pages and in the unused space of pages). The replica must be closed: in this
+  // process (destroy the Replica first) and in every other (unavailable while one has it
+  // open). The keys do not change, so nothing is re-encrypted and peers see no difference; a
+  // copy of the directory taken before still opens with the old passphrase.
+  // permission_denied when `current` is wrong; invalid_argument when `next` is empty or the
+  // same. Returns the number of pages scrubbed.
+  static Result<uint64_t> change_passphrase(const std::string& dir, std::string_view current,
+                                            std::string_view next);
   ~Replica();
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
