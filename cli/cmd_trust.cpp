@@ -286,6 +286,55 @@ Status run_cert_install(const Args& args) {
   return install_bundle(**replica, *bytes, args, "");
 }
 
+// `birga passphrase` and `birga authority passphrase`: the current passphrase from the usual
+// sources, the new one from $BIRGA_NEW_PASSPHRASE or asked twice, then the store is resealed
+// and scrubbed of old copies (Replica::change_passphrase).
+Status change_passphrase(const Args& args, bool authority) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
+  const std::string dir = data_dir(args);
+  const std::string what = authority ? "the authority" : "the replica";
+  BIRGA_RETURN_IF_ERROR(authority ? check_authority_dir(dir) : check_replica_dir(dir));
+  const PassphraseSource current_source =
+      authority ? authority_passphrase(dir) : device_passphrase(dir);
+  auto current = read_passphrase(current_source);
+  if (!current.is_ok()) return current.status();
+  auto next = read_passphrase(
+      {{"BIRGA_NEW_PASSPHRASE"}, "New passphrase for " + what + " in " + dir + ": ", true});
+  if (!next.is_ok()) return next.status();
+  auto scrubbed = authority ? Authority::change_passphrase(dir, *current, *next)
+                            : Replica::change_passphrase(dir, *current, *next);
+  if (!scrubbed.is_ok()) {
+    std::string why = scrubbed.status().message();
+    if (scrubbed.status().code() == Code::kPermissionDenied) {
+      why += " (check " + passphrase_origin(current_source) + ")";
+    }
+    return Status(scrubbed.status().code(),
+                  "cannot change the passphrase of " + what + " in " + dir + ": " + why);
+  }
+  if (args.has("json")) {
+    JsonWriter w;
+    w.begin_object().key("dir").value(dir).key("pages_scrubbed").value(*scrubbed).end_object();
+    print_line(w.str());
+  } else {
+    print_line("changed the passphrase of " + what + " in " + dir +
+               ": only the new one opens it now (" + std::to_string(*scrubbed) +
+               " pages cleared of old copies)");
+  }
+  return Status::ok();
+}
+
+Status run_passphrase(const Args& args) {
+  return change_passphrase(args, false);
+}
+Status run_authority_passphrase(const Args& args) {
+  return change_passphrase(args, true);
+}
+
+// The store being open elsewhere is not a missing peer (exit 5) but a thing to stop first.
+int passphrase_exit_code(const Status& s) {
+  return s.code() == Code::kUnavailable ? kExitNotFound : exit_code_for(s);
+}
+
 }  // namespace
 
 std::vector<Command> trust_commands() {
@@ -317,6 +366,16 @@ std::vector<Command> trust_commands() {
        "A hub imports it with `birga import FILE` to learn every certificate and key envelope.",
        {dir, out, kJsonFlag},
        run_authority_export},
+      {"authority passphrase",
+       "--dir ADIR",
+       "change the authority's passphrase",
+       "The current passphrase: $BIRGA_AUTHORITY_PASSPHRASE, else $BIRGA_PASSPHRASE, else a "
+       "prompt; the new one: $BIRGA_NEW_PASSPHRASE, else asked twice. The keys stay the same. "
+       "A copy of ADIR made before still opens with the old passphrase.",
+       {dir, kJsonFlag},
+       run_authority_passphrase,
+       true,
+       passphrase_exit_code},
       {"authority devices",
        "--dir ADIR",
        "list the certificates issued",
@@ -350,6 +409,19 @@ std::vector<Command> trust_commands() {
         {"out", Type::kValue, "FILE   where to write the bundle"},
         kJsonFlag},
        run_enrol},
+      {"passphrase",
+       "[--dir DIR]",
+       "change this replica's passphrase (stop `birga serve` on it first)",
+       "The current passphrase: $BIRGA_DEVICE_PASSPHRASE, else $BIRGA_PASSPHRASE, else a "
+       "prompt; the new one (at least 8 characters): $BIRGA_NEW_PASSPHRASE, else asked twice. "
+       "The device's keys stay the same, so nothing is re-encrypted and its peers see no "
+       "difference. Old copies of the keys sealed under the old passphrase are cleared from "
+       "the store's file; a copy of DIR made before (a backup) still opens with the old one. "
+       "Refused while another process has the replica open.",
+       {kDirFlag, kJsonFlag},
+       run_passphrase,
+       true,
+       passphrase_exit_code},
       {"cert install",
        "FILE [--dir DIR]",
        "install an enrolment bundle on this device",

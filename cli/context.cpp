@@ -76,7 +76,7 @@ Result<std::string> checked_new(const PassphraseSource& source, std::string pass
   if (source.confirm && pass.size() < kMinNewPassphraseBytes) {
     return Status::invalid_argument(
         "the passphrase is too short: at least " + std::to_string(kMinNewPassphraseBytes) +
-        " characters protect the key being created (a lost device's data depends on it)");
+        " characters protect the keys it seals (a lost device's data depends on it)");
   }
   return pass;
 }
@@ -102,8 +102,6 @@ Result<std::string> read_passphrase(const PassphraseSource& source) {
   return checked_new(source, *first);
 }
 
-namespace {
-// Where the passphrase read_passphrase() took came from, for an error that asks to check it.
 std::string passphrase_origin(const PassphraseSource& source) {
   for (const char* name : source.env) {
     const char* v = std::getenv(name);
@@ -111,7 +109,6 @@ std::string passphrase_origin(const PassphraseSource& source) {
   }
   return "what you typed";
 }
-}  // namespace
 
 PassphraseSource device_passphrase(const std::string& dir, bool confirm) {
   return {{"BIRGA_DEVICE_PASSPHRASE", "BIRGA_PASSPHRASE"},
@@ -137,8 +134,7 @@ Result<crdt::Schema> load_schema(const std::string& dir) {
   return schema;
 }
 
-Result<std::unique_ptr<Replica>> open_replica(const std::string& dir,
-                                              const PassphraseSource& source) {
+Status check_replica_dir(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(fs::path(dir) / "data.mdb", ec)) {
     return Status::not_found("no replica in " + dir + ": run `birga init` first or pass --dir");
@@ -147,6 +143,25 @@ Result<std::unique_ptr<Replica>> open_replica(const std::string& dir,
     return Status::not_found(dir + " holds no schema file, so it is not a replica made by " +
                              "`birga init` (an authority's directory?); pass --dir");
   }
+  return Status::ok();
+}
+
+Status check_authority_dir(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(fs::path(dir) / "data.mdb", ec)) {
+    return Status::not_found("no authority in " + dir +
+                             ": run `birga authority init --dir DIR` first or pass --dir");
+  }
+  if (fs::exists(fs::path(dir) / kSchemaFile, ec)) {
+    return Status::invalid_argument(dir + " holds a replica, not an authority; pass the " +
+                                    "authority's directory with --dir");
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Replica>> open_replica(const std::string& dir,
+                                              const PassphraseSource& source) {
+  BIRGA_RETURN_IF_ERROR(check_replica_dir(dir));
   auto schema = load_schema(dir);
   if (!schema.is_ok()) return schema.status();
   auto pass = read_passphrase(source);
@@ -170,15 +185,7 @@ Result<std::unique_ptr<Replica>> open_replica(const Args& args) {
 
 Result<std::unique_ptr<Authority>> open_authority(const Args& args) {
   const std::string dir = data_dir(args);
-  std::error_code ec;
-  if (!fs::exists(fs::path(dir) / "data.mdb", ec)) {
-    return Status::not_found("no authority in " + dir +
-                             ": run `birga authority init --dir DIR` first or pass --dir");
-  }
-  if (fs::exists(fs::path(dir) / kSchemaFile, ec)) {
-    return Status::invalid_argument(dir + " holds a replica, not an authority; pass the " +
-                                    "authority's directory with --dir");
-  }
+  BIRGA_RETURN_IF_ERROR(check_authority_dir(dir));
   const PassphraseSource source = authority_passphrase(dir);
   auto pass = read_passphrase(source);
   if (!pass.is_ok()) return pass.status();

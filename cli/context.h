@@ -38,6 +38,14 @@ Result<std::string> read_passphrase(const PassphraseSource& source);
 
 PassphraseSource device_passphrase(const std::string& dir, bool confirm = false);
 PassphraseSource authority_passphrase(const std::string& dir, bool confirm = false);
+// Where the passphrase read_passphrase() took came from ("$BIRGA_PASSPHRASE", "what you
+// typed"), for an error that asks to check it.
+std::string passphrase_origin(const PassphraseSource& source);
+
+// not_found unless `dir` holds a replica (data.mdb and its schema file); unless it holds an
+// authority (data.mdb and no schema file).
+Status check_replica_dir(const std::string& dir);
+Status check_authority_dir(const std::string& dir);
 
 // Reads and parses DIR/schema.
 Result<crdt::Schema> load_schema(const std::string& dir);

@@ -794,4 +794,51 @@ TEST_CASE("Sync processes: the bytes on the wire hold no plaintext field value o
   }
 }
 
+TEST_CASE("Sync processes: a passphrase is changed while no process has the store open",
+          "[sync][processes][passphrase]") {
+  Cli cli;
+  cli.ok({"authority", "init", "--dir", "auth"});
+  enrol(cli, "hub", "Yunusobod hub", "hub", grant("tashkent/yunusobod", "r+relay"));
+  enrol(cli, "t", "Dilnoza", "field", grant(kMahallaA, "rw"));
+  publish_control_log(cli, {"hub"});
+  const std::string household = cli.ok({"household", "add", "--dir", "t", "--address", "x"});
+  const EnvChanges to_new = {{"BIRGA_NEW_PASSPHRASE", "a new passphrase"}};
+  {
+    // A running hub holds its store open: its buffers may hold copies sealed under the old
+    // passphrase, so the change is refused (exit 2) and the hub keeps serving.
+    Serve hub(cli, "hub");
+    RunResult busy = cli.run({"passphrase", "--dir", "hub"}, to_new);
+    CHECK(busy.code == 2);
+    CHECK(busy.err.find("is open in another process") != std::string::npos);
+    CHECK(cli.run({"sync", hub.address(), "--dir", "t"}).code == 0);
+    CHECK(hub.stop() == 0);
+  }
+  RunResult wrong = cli.run(
+      {"passphrase", "--dir", "t"},
+      {{"BIRGA_PASSPHRASE", "not the passphrase"}, {"BIRGA_NEW_PASSPHRASE", "a new passphrase"}});
+  CHECK(wrong.code == 3);
+  CHECK(wrong.err.find("the current passphrase is wrong (check $BIRGA_PASSPHRASE)") !=
+        std::string::npos);
+  RunResult weak = cli.run({"passphrase", "--dir", "t"}, {{"BIRGA_NEW_PASSPHRASE", "short"}});
+  CHECK(weak.code == 1);
+  CHECK(weak.err.find("the passphrase is too short") != std::string::npos);
+
+  for (const std::string dir : {"t", "hub"}) {
+    Json changed = cli.json({"passphrase", "--dir", dir}, to_new);
+    CHECK(changed["pages_scrubbed"].i >= 1);
+    CHECK(cli.run({"status", "--dir", dir}).code == 3);  // the old passphrase opens it no more
+  }
+  const EnvChanges with_new = {{"BIRGA_PASSPHRASE", "a new passphrase"}};
+  // The keys are unchanged: the hub's peers still know it, and the record still reads.
+  Serve hub(cli, "hub", with_new);
+  CHECK(cli.run({"sync", hub.address(), "--dir", "t"}, with_new).code == 0);
+  CHECK(hub.stop() == 0);
+  CHECK(cli.ok({"show", household, "--dir", "t"}, with_new).find("address") != std::string::npos);
+  CHECK(cli.run({"verify", "--dir", "t"}, with_new).code == 0);
+
+  cli.ok({"authority", "passphrase", "--dir", "auth"}, to_new);
+  CHECK(cli.run({"authority", "devices", "--dir", "auth"}).code == 3);
+  CHECK(cli.json({"authority", "devices", "--dir", "auth"}, with_new).size() == 2);
+}
+
 }  // namespace birga::test
