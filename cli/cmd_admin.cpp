@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <iostream>
 
-#include "change_list.h"
+#include "birga/change_list.h"
 #include "command.h"
 #include "context.h"
 #include "records.h"

@@ -12,7 +12,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "change_list.h"
+#include "birga/change_list.h"
 #include "validate.h"
 
 namespace birga::cli {

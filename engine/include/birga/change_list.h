@@ -11,13 +11,14 @@
 // an error too. What the changes say is checked by Replica::ingest, not here.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "birga/status.h"
 
-namespace birga::cli {
+namespace birga {
 
 inline constexpr std::string_view kChangeListMagic = "BGCL";
 inline constexpr uint8_t kChangeListVersion = 1;
@@ -26,4 +27,4 @@ std::string encode_change_list(const std::vector<std::string>& changes);
 Result<std::vector<std::string>> decode_change_list(std::string_view bytes,
                                                     Status* damage = nullptr);
 
-}  // namespace birga::cli
+}  // namespace birga

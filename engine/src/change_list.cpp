@@ -1,9 +1,9 @@
-#include "change_list.h"
+#include "birga/change_list.h"
 
 #include <algorithm>
 #include <cstdint>
 
-namespace birga::cli {
+namespace birga {
 
 namespace {
 
@@ -79,4 +79,4 @@ Result<std::vector<std::string>> decode_change_list(std::string_view bytes, Stat
   return out;
 }
 
-}  // namespace birga::cli
+}  // namespace birga
