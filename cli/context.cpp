@@ -288,7 +288,7 @@ void write_certificate_fields(JsonWriter& w, const Certificate& c) {
 
 Status write_changes(const std::string& path, const std::vector<std::string>& changes,
                      const Args& args) {
-  BIRGA_RETURN_IF_ERROR(write_file(path, encode_change_list(changes)));
+  BIRGA_RETURN_IF_ERROR(write_change_list(path, changes));
   if (args.has("json")) {
     JsonWriter w;
     w.begin_object().key("changes").value(changes.size()).key("out").value(path).end_object();
