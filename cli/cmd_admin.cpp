@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <iostream>
 
-#include "change_list.h"
+#include "birga/change_list.h"
 #include "command.h"
 #include "context.h"
 #include "records.h"
@@ -173,33 +173,21 @@ void print_ingest(const Args& args, const IngestReport& r, size_t total) {
              " refused");
 }
 
+// The file is read before the replica is opened: a file that is not a change list fails
+// without asking for a passphrase.
 Status run_import(const Args& args) {
   BIRGA_RETURN_IF_ERROR(args.expect_positional({"FILE"}));
-  const std::string path = args.positional()[0];
-  auto bytes = read_file(path);
-  if (!bytes.is_ok()) return bytes.status();
-  // A file cut short (a USB stick pulled out during the copy) still gives the changes before
-  // the cut: each is verified on its own, and the missing ones come with the next copy.
-  Status damage;
-  auto changes = decode_change_list(*bytes, &damage);
-  if (!changes.is_ok()) return changes.status().with_context(path);
+  auto file = read_change_list(args.positional()[0]);
+  if (!file.is_ok()) return file.status();
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
-  auto report = (*replica)->ingest(*changes);
-  if (!report.is_ok()) return report.status();
-  print_ingest(args, *report, changes->size());
-  if (!damage.is_ok()) {
-    for (const Status& s : report->refused) std::cerr << "refused: " << s.to_string() << "\n";
-    return Status::corrupt_input(path + ": " + damage.message() + "; the " +
-                                 std::to_string(changes->size()) +
-                                 " complete changes before it were imported (copy the file "
-                                 "again for the rest)");
+  auto imported = import_change_list(**replica, *file);
+  if (!imported.is_ok()) return imported.status();
+  print_ingest(args, imported->report, file->changes.size());
+  for (const Status& s : imported->report.refused) {
+    std::cerr << "refused: " << s.to_string() << "\n";
   }
-  if (report->refused.empty()) return Status::ok();
-  for (const Status& s : report->refused) std::cerr << "refused: " << s.to_string() << "\n";
-  return Status::invalid_argument(std::to_string(report->refused.size()) + " of " +
-                                  std::to_string(changes->size()) + " changes in " + path +
-                                  " were refused (the others are kept)");
+  return imported->status;
 }
 
 Status run_changes_export(const Args& args) {
@@ -208,22 +196,9 @@ Status run_changes_export(const Args& args) {
   if (!out.is_ok()) return out.status();
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
-  auto held = (*replica)->scopes();
-  if (!held.is_ok()) return held.status();
-  std::vector<std::string> scopes = *held;
-  if (auto scope = args.get("scope")) {
-    if (std::find(held->begin(), held->end(), *scope) == held->end()) {
-      return Status::not_found("this replica holds no changes of scope '" + *scope + "'");
-    }
-    scopes = {*scope};
-  }
-  std::vector<std::string> changes;
-  for (const std::string& scope : scopes) {
-    auto part = (*replica)->export_missing(scope, crdt::VersionVector());
-    if (!part.is_ok()) return part.status();
-    changes.insert(changes.end(), part->begin(), part->end());
-  }
-  return write_changes(*out, changes, args);
+  auto changes = held_changes(**replica, args.get("scope"));
+  if (!changes.is_ok()) return changes.status();
+  return write_changes(*out, *changes, args);
 }
 
 }  // namespace

@@ -8,11 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
-#include "change_list.h"
+#include "birga/change_list.h"
 #include "validate.h"
 
 namespace birga::cli {
@@ -269,30 +267,6 @@ std::string device_label(const Replica& replica) {
   return "device " + key_hex(replica.device_key()).substr(0, 16);
 }
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("cannot read " + path + ": no such file or not readable");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return Status::unavailable("error reading " + path);
-  return buf.str();
-}
-
-Status write_file(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return Status::invalid_argument("cannot write " + path);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return Status::resource_exhausted("error writing " + path + " (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::invalid_argument("cannot write " + path + ": " + ec.message());
-  return Status::ok();
-}
-
 std::string grants_text(const std::vector<ScopeGrant>& grants) {
   std::string out;
   for (const ScopeGrant& g : grants) {
@@ -321,7 +295,7 @@ void write_certificate_fields(JsonWriter& w, const Certificate& c) {
 
 Status write_changes(const std::string& path, const std::vector<std::string>& changes,
                      const Args& args) {
-  BIRGA_RETURN_IF_ERROR(write_file(path, encode_change_list(changes)));
+  BIRGA_RETURN_IF_ERROR(write_change_list(path, changes));
   if (args.has("json")) {
     JsonWriter w;
     w.begin_object().key("changes").value(changes.size()).key("out").value(path).end_object();

@@ -1,6 +1,6 @@
 // Context: what every command needs before it can act - the directory, the passphrase, the
 // opened replica (with the schema read from DIR/schema) or authority, the device's
-// certificate - plus whole-file reads and writes.
+// certificate. Whole files are read and written with birga/file.h.
 //
 // Directories: `--dir DIR`, else $BIRGA_DIR, else ./birga-data. Passphrases: from an
 // environment variable, else a prompt on the terminal with echo off; with neither (a script
@@ -16,6 +16,7 @@
 
 #include "args.h"
 #include "birga/authority.h"
+#include "birga/file.h"
 #include "birga/replica.h"
 #include "birga/trust.h"
 #include "json.h"
@@ -77,11 +78,7 @@ std::string grants_text(const std::vector<ScopeGrant>& grants);
 // last valid day, UTC) or null, "authority".
 void write_certificate_fields(JsonWriter& w, const Certificate& c);
 
-Result<std::string> read_file(const std::string& path);
-// Writes the whole file through a temporary and a rename, so a reader never sees half of it.
-Status write_file(const std::string& path, const std::string& bytes);
-
-// Writes `changes` as a change-list file (change_list.h) and says so (as JSON with --json:
+// Writes `changes` as a change-list file (birga/change_list.h) and says so (as JSON with --json:
 // {"changes": N, "out": PATH}).
 Status write_changes(const std::string& path, const std::vector<std::string>& changes,
                      const Args& args);

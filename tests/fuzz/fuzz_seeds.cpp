@@ -9,11 +9,11 @@
 #include <map>
 #include <sstream>
 
+#include "birga/change_list.h"
 #include "birga/crdt/codec.h"
 #include "birga/crdt/record.h"
 #include "birga/transport/discovery.h"
 #include "capnp_util.h"
-#include "change_list.h"
 #include "fuzz_world.h"
 #include "sync.capnp.h"
 
@@ -253,8 +253,8 @@ std::vector<std::string> schema_seeds() {
 
 std::vector<std::string> change_list_seeds() {
   World& w = world();
-  return {cli::encode_change_list(w.tablet_changes), cli::encode_change_list(w.control_changes),
-          cli::encode_change_list({})};
+  return {encode_change_list(w.tablet_changes), encode_change_list(w.control_changes),
+          encode_change_list({})};
 }
 
 std::vector<std::string> beacon_seeds() {

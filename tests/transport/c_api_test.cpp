@@ -1,9 +1,11 @@
-// The C API (birga.h, libbirga.so): the plain-C scenario of c_api_scenario.c run against a hub
-// on loopback, and the errors a host branches on (wrong passphrase, schema violation, peer
-// unreachable). The deployment is set up with the C++ API; the device is then used only
-// through the C API.
+// The C API (birga.h, libbirga.so): the plain-C scenarios of c_api_scenario.c, one run against
+// a hub on loopback and one carrying changes by file between two devices, and the errors a host
+// branches on (wrong passphrase, schema violation, peer unreachable, a file that cannot be
+// written). The deployment is set up with the C++ API; the devices are then used only through
+// the C API.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <future>
 
@@ -51,21 +53,44 @@ struct CDeployment {
     std::ofstream(device_dir + "/schema") << kSchema;
   }
 
-  std::unique_ptr<Replica> enrol(const std::string& dir, const std::string& name, Role role,
-                                 const std::vector<ScopeGrant>& grants) {
+  // How the C++ side opens the devices' replicas.
+  static ReplicaOptions options() {
     auto schema = crdt::Schema::parse(kSchema);
     REQUIRE(schema.is_ok());
-    ReplicaOptions options;
-    options.passphrase = kPassphrase;
-    options.schema = *schema;
-    auto r = Replica::create(dir, options);
+    ReplicaOptions o;
+    o.passphrase = kPassphrase;
+    o.schema = *schema;
+    return o;
+  }
+
+  std::unique_ptr<Replica> enrol(const std::string& dir, const std::string& name, Role role,
+                                 const std::vector<ScopeGrant>& grants) {
+    auto r = Replica::create(dir, options());
     REQUIRE(r.is_ok());
     auto bundle = authority->enrol((*r)->device_key(), name, role, grants, 0);
     REQUIRE(bundle.is_ok());
     REQUIRE((*r)->install_certificate(bundle->encode()).is_ok());
     return std::move(*r);
   }
+
+  // Another field device with write on the mahalla, closed, for the C API; returns its dir.
+  std::string field_device(const std::string& name) {
+    const std::string dir = tmp.sub(name);
+    enrol(dir, name, Role::kField, {{kMahalla, kRead | kWrite}}).reset();
+    std::ofstream(dir + "/schema") << kSchema;
+    return dir;
+  }
 };
+
+// The names of the files in `dir`, sorted.
+std::vector<std::string> files_in(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 transport::ServerOptions quick_server() {
   transport::ServerOptions o;
@@ -242,6 +267,11 @@ TEST_CASE("C API: NULL handles are harmless", "[transport][c_api]") {
   CHECK(birga_alerts_count(nullptr) == 0);
   CHECK(birga_alerts_get(nullptr, 0) == nullptr);
   birga_alerts_free(nullptr);
+  CHECK(birga_replica_export_changes(nullptr, "x.bgcl", nullptr, nullptr, &err.e) ==
+        BIRGA_INVALID_ARGUMENT);
+  CHECK(err.message() == "replica is NULL");
+  CHECK(birga_replica_import_changes(nullptr, "x.bgcl", nullptr, nullptr) ==
+        BIRGA_INVALID_ARGUMENT);
 }
 
 TEST_CASE("C API: an app finds records by an indexed field and acknowledges an alert",
@@ -374,4 +404,62 @@ TEST_CASE("C API: an app creates its replica, gets enrolled and installs the bun
   CHECK(birga_replica_create(dir.c_str(), kPassphrase, kSchema, &err.e) == nullptr);
   CHECK(err.code() == BIRGA_ALREADY_EXISTS);
   birga_replica_close(again);
+}
+
+TEST_CASE("C API: changes carried by file reach another device, whole or cut short",
+          "[transport][c_api]") {
+  CDeployment d;
+  const std::string second = d.field_device("tablet-2");
+  const std::string stick = d.tmp.sub("stick");
+  REQUIRE(std::filesystem::create_directory(stick));
+  c_api_carry_result out{};
+  const int rc = c_api_carry_run(d.device_dir.c_str(), second.c_str(), kPassphrase,
+                                 kMahalla.c_str(), stick.c_str(), &out);
+  INFO(out.failure);
+  CHECK(rc == 0);
+  CHECK(out.exported_scope == 2);
+  CHECK(out.cut.changes_read == 1);
+  CHECK(out.whole.applied == 1);
+  CHECK(out.again.duplicates == out.exported);
+  CHECK(out.garbage.changes_read == 0);
+  CHECK(out.tampered.refused == 1);
+  // Only whole files under their names: no temporary left, nothing for the refused export.
+  CHECK(files_in(stick) == std::vector<std::string>{"all.bgcl", "cut.bgcl", "junk.bgcl",
+                                                    "scope.bgcl", "scope3.bgcl", "tampered.bgcl"});
+  // The second device's store is consistent after the cut, repeated and refused imports.
+  auto replica = Replica::open(second, CDeployment::options());
+  REQUIRE(replica.is_ok());
+  CHECK((*replica)->verify().is_ok());
+}
+
+TEST_CASE("C API: an export that cannot be written leaves what was there", "[transport][c_api]") {
+  CDeployment d;
+  Error err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(r != nullptr);
+  const std::string stick = d.tmp.sub("stick");
+  REQUIRE(std::filesystem::create_directories(stick + "/taken.bgcl"));
+  size_t written = 7;
+  // A directory stands where the file would go: the rename fails, the directory stays.
+  const std::string taken = stick + "/taken.bgcl";
+  CHECK(birga_replica_export_changes(r, taken.c_str(), nullptr, &written, &err.e) ==
+        BIRGA_INVALID_ARGUMENT);
+  CHECK_THAT(err.message(), Catch::StartsWith("cannot write " + taken + ": "));
+  CHECK(written == 0);
+  CHECK(std::filesystem::is_directory(taken));
+  const std::string nowhere = stick + "/no/such/dir/changes.bgcl";
+  CHECK(birga_replica_export_changes(r, nowhere.c_str(), nullptr, &written, &err.e) ==
+        BIRGA_INVALID_ARGUMENT);
+  CHECK_THAT(err.message(), Catch::Contains(nowhere));
+  // An older file of that name is replaced whole.
+  const std::string old = stick + "/old.bgcl";
+  std::ofstream(old) << "an older file, longer than the change list that replaces it ...";
+  CHECK(birga_replica_export_changes(r, old.c_str(), nullptr, &written, &err.e) == BIRGA_OK);
+  CHECK(written > 0);
+  birga_import_stats_t stats{};
+  CHECK(birga_replica_import_changes(r, old.c_str(), &stats, &err.e) == BIRGA_OK);
+  CHECK(stats.changes_read == written);
+  CHECK(stats.duplicates == written);
+  CHECK(files_in(stick) == std::vector<std::string>{"old.bgcl", "taken.bgcl"});
+  birga_replica_close(r);
 }

@@ -1,5 +1,7 @@
-# Fails unless the shared library LIB exports only birga_* symbols, including the C API's
-# birga_replica_open. Run: cmake -DNM=nm -DLIB=libbirga.so -P check_exports.cmake
+# Fails unless the shared library LIB exports only birga_* symbols, and every function that the
+# header HEADER declares BIRGA_API (a function missing from the library would only show when a
+# host app fails to load or link). Run:
+#   cmake -DNM=nm -DLIB=libbirga.so -DHEADER=birga.h -P check_exports.cmake
 execute_process(COMMAND ${NM} -D --defined-only ${LIB}
   OUTPUT_VARIABLE out RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
@@ -15,8 +17,22 @@ endforeach()
 if(others)
   message(FATAL_ERROR "${LIB} exports symbols outside the C API:${others}")
 endif()
-if(NOT out MATCHES " birga_replica_open\n")
-  message(FATAL_ERROR "${LIB} does not export birga_replica_open")
+
+file(READ ${HEADER} header)
+string(REGEX MATCHALL "BIRGA_API[^;(]*[ *]birga_[a-z0-9_]+\\(" declared "${header}")
+set(missing "")
+foreach(decl IN LISTS declared)
+  string(REGEX REPLACE ".*[ *](birga_[a-z0-9_]+)\\($" "\\1" name "${decl}")
+  if(NOT out MATCHES " ${name}\n")
+    string(APPEND missing " ${name}")
+  endif()
+endforeach()
+list(LENGTH declared n_declared)
+if(n_declared EQUAL 0)
+  message(FATAL_ERROR "no BIRGA_API function found in ${HEADER}")
+endif()
+if(missing)
+  message(FATAL_ERROR "${LIB} does not export, of what ${HEADER} declares:${missing}")
 endif()
 list(LENGTH lines n)
-message(STATUS "${LIB}: ${n} symbols, all birga_*")
+message(STATUS "${LIB}: ${n} symbols, all birga_*; the ${n_declared} functions of the header")

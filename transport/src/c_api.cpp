@@ -6,12 +6,14 @@
 #include <fstream>
 #include <memory>
 #include <new>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "birga/birga.h"
+#include "birga/change_list.h"
 #include "birga/replica.h"
 #include "birga/transport/client.h"
 #include "birga/trust.h"
@@ -643,6 +645,46 @@ int birga_replica_sync(birga_replica_t* r, const char* host, uint16_t port,
     }
     if (!result.status.is_ok()) set_error(err, result.status);
     return static_cast<int>(result.status.code());
+  });
+}
+
+// ---- Changes by file ----
+
+int birga_replica_export_changes(birga_replica_t* r, const char* path, const char* scope,
+                                 size_t* changes_written, birga_error_t** err) noexcept {
+  if (changes_written) *changes_written = 0;
+  return guard(err, static_cast<int>(BIRGA_INTERNAL), [&]() -> int {
+    if (!r || !path) return failed_code(err, null_argument(!r ? "replica" : "path"));
+    auto changes =
+        birga::held_changes(*r->replica, scope ? std::optional<std::string>(scope) : std::nullopt);
+    if (!changes.is_ok()) return failed_code(err, changes.status());
+    const Status written = birga::write_change_list(path, *changes);
+    if (written.is_ok() && changes_written) *changes_written = changes->size();
+    return failed_code(err, written);
+  });
+}
+
+int birga_replica_import_changes(birga_replica_t* r, const char* path, birga_import_stats_t* stats,
+                                 birga_error_t** err) noexcept {
+  if (stats) *stats = birga_import_stats_t{};
+  return guard(err, static_cast<int>(BIRGA_INTERNAL), [&]() -> int {
+    if (!r || !path) return failed_code(err, null_argument(!r ? "replica" : "path"));
+    auto file = birga::read_change_list(path);
+    if (!file.is_ok()) return failed_code(err, file.status());
+    auto imported = birga::import_change_list(*r->replica, *file);
+    if (!imported.is_ok()) return failed_code(err, imported.status());
+    const birga::IngestReport& report = imported->report;
+    if (stats) {
+      *stats = {file->changes.size(), report.applied,     report.duplicates,    report.pending,
+                report.sealed_only,   report.quarantined, report.refused.size()};
+    }
+    Status status = imported->status;
+    // The CLI prints every refusal; a host has only the message, so it names the first.
+    if (!status.is_ok() && !report.refused.empty()) {
+      status = Status(status.code(),
+                      status.message() + "; the first refusal: " + report.refused[0].message());
+    }
+    return failed_code(err, status);
   });
 }
 

@@ -278,6 +278,52 @@ typedef struct {
 BIRGA_API int birga_replica_sync(birga_replica_t* replica, const char* host, uint16_t port,
                                  birga_sync_stats_t* stats, birga_error_t** err) BIRGA_NOEXCEPT;
 
+/* ---- Changes by file ---------------------------------------------------------------------
+ * Where no network reaches, changes travel on a file (a USB stick): the change-list file of
+ * docs/protocol.md section 23, the one `birga changes export` writes and `birga import` reads.
+ * The changes in it stay signed and encrypted as they were made; the importing replica
+ * verifies each one (signature, hash chain, author's rights) as a sync would. */
+
+/* Writes every sealed change this replica holds of `scope` or (NULL) of every scope it holds,
+ * the control scope included, to the file `path`, replacing it whole: the bytes go to a
+ * temporary file beside it, flushed to the device, which is then renamed to `path`, so a crash
+ * or a stick pulled out never leaves half a file under that name. `*changes_written` (may be
+ * NULL) gets how many changes the file holds (0 on failure). BIRGA_OK or the error's code:
+ * BIRGA_NOT_FOUND (no changes of `scope` here), BIRGA_INVALID_ARGUMENT (path NULL, or the file
+ * cannot be created there), BIRGA_RESOURCE_EXHAUSTED (disk full), BIRGA_UNAVAILABLE (the device
+ * failed). */
+BIRGA_API int birga_replica_export_changes(birga_replica_t* replica, const char* path,
+                                           const char* scope, size_t* changes_written,
+                                           birga_error_t** err) BIRGA_NOEXCEPT;
+
+/* What an import did with the changes of a file (the counts of Replica::ingest's report). */
+typedef struct {
+  uint64_t changes_read; /* complete changes read from the file */
+  uint64_t applied;      /* new, verified and applied: their records are readable */
+  uint64_t duplicates;   /* already held: nothing to do */
+  uint64_t pending;      /* kept, waiting for an earlier change of their author (one that
+                            arrives later in the same file counts again, as applied) */
+  uint64_t sealed_only;  /* kept and relayable, not readable: no key for their scope here */
+  uint64_t quarantined;  /* a second, different change for one position of an author's chain,
+                            kept aside (an alert names the device) */
+  uint64_t refused;      /* failed a check (forged, tampered, no right): not kept */
+} birga_import_stats_t;
+
+/* Imports the change-list file at `path` into the replica, in one durable transaction; each
+ * change is verified and kept or refused on its own. `stats` (may be NULL) gets what became of
+ * the changes, also on failure once the file was read. BIRGA_OK when the whole file was read
+ * and nothing refused; otherwise the error's code:
+ *   BIRGA_NOT_FOUND: the file cannot be read. Nothing imported.
+ *   BIRGA_CORRUPT_INPUT: not a change list (the message says why): nothing imported. Or a file
+ *     cut short or followed by stray bytes (a copy pulled out half-way): the complete changes
+ *     before the damage were imported, and the message says the file is truncated and how many
+ *     were imported; copy the file again for the rest.
+ *   BIRGA_INVALID_ARGUMENT: `path` is NULL; or changes were refused and the others kept: the
+ *     message says how many of how many and the first refusal's reason (stats.refused > 0). */
+BIRGA_API int birga_replica_import_changes(birga_replica_t* replica, const char* path,
+                                           birga_import_stats_t* stats,
+                                           birga_error_t** err) BIRGA_NOEXCEPT;
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

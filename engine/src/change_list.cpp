@@ -1,9 +1,11 @@
-#include "change_list.h"
+#include "birga/change_list.h"
 
 #include <algorithm>
 #include <cstdint>
 
-namespace birga::cli {
+#include "birga/file.h"
+
+namespace birga {
 
 namespace {
 
@@ -79,4 +81,56 @@ Result<std::vector<std::string>> decode_change_list(std::string_view bytes, Stat
   return out;
 }
 
-}  // namespace birga::cli
+Result<std::vector<std::string>> held_changes(const Replica& replica,
+                                              const std::optional<std::string>& scope) {
+  auto held = replica.scopes();
+  if (!held.is_ok()) return held.status();
+  if (scope && std::find(held->begin(), held->end(), *scope) == held->end()) {
+    return Status::not_found("this replica holds no changes of scope '" + *scope + "'");
+  }
+  const std::vector<std::string> scopes = scope ? std::vector<std::string>{*scope} : *held;
+  std::vector<std::string> changes;
+  for (const std::string& s : scopes) {
+    // Against an empty vector: everything, as for a peer that holds nothing yet.
+    auto part = replica.export_missing(s, crdt::VersionVector());
+    if (!part.is_ok()) return part.status();
+    changes.insert(changes.end(), std::make_move_iterator(part->begin()),
+                   std::make_move_iterator(part->end()));
+  }
+  return changes;
+}
+
+Status write_change_list(const std::string& path, const std::vector<std::string>& changes) {
+  return write_file(path, encode_change_list(changes));
+}
+
+Result<ChangeListFile> read_change_list(const std::string& path) {
+  auto bytes = read_file(path);
+  if (!bytes.is_ok()) return bytes.status();
+  // A file cut short (a USB stick pulled out during the copy) still gives the changes before
+  // the cut: each is verified on its own, and the missing ones come with the next copy.
+  ChangeListFile file{path, {}, Status::ok()};
+  auto changes = decode_change_list(*bytes, &file.damage);
+  if (!changes.is_ok()) return changes.status().with_context(path);
+  file.changes = std::move(*changes);
+  return file;
+}
+
+Result<ChangeListImport> import_change_list(Replica& replica, const ChangeListFile& file) {
+  auto report = replica.ingest(file.changes);
+  if (!report.is_ok()) return report.status();
+  ChangeListImport out{std::move(*report), Status::ok()};
+  const std::string count = std::to_string(file.changes.size());
+  if (!file.damage.is_ok()) {
+    out.status = Status::corrupt_input(file.path + ": " + file.damage.message() + "; the " + count +
+                                       " complete changes before it were imported (copy the "
+                                       "file again for the rest)");
+  } else if (!out.report.refused.empty()) {
+    out.status = Status::invalid_argument(std::to_string(out.report.refused.size()) + " of " +
+                                          count + " changes in " + file.path +
+                                          " were refused (the others are kept)");
+  }
+  return out;
+}
+
+}  // namespace birga

@@ -1,12 +1,12 @@
 // The change-list file format: round trip and refusal of malformed files.
-#include "change_list.h"
+#include "birga/change_list.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 
-namespace birga::cli {
+namespace birga {
 
-TEST_CASE("Change list: round trip", "[cli][change_list]") {
+TEST_CASE("Change list: round trip", "[engine][change_list]") {
   const std::vector<std::string> changes = {"", "a", std::string(300, 'x'),
                                             std::string("\0\1\2", 3)};
   const std::string bytes = encode_change_list(changes);
@@ -17,7 +17,7 @@ TEST_CASE("Change list: round trip", "[cli][change_list]") {
   CHECK(decode_change_list(encode_change_list({}))->empty());
 }
 
-TEST_CASE("Change list: malformed files are refused", "[cli][change_list]") {
+TEST_CASE("Change list: malformed files are refused", "[engine][change_list]") {
   const std::string good = encode_change_list({"one", "two"});
   CHECK(decode_change_list("").status().code() == Code::kCorruptInput);
   CHECK(decode_change_list("BGEB\x01\x00").status().message().find("BGCL") != std::string::npos);
@@ -32,7 +32,8 @@ TEST_CASE("Change list: malformed files are refused", "[cli][change_list]") {
   CHECK(!decode_change_list(std::string("BGCL\x01") + std::string(11, '\x80')).is_ok());
 }
 
-TEST_CASE("Change list: a damaged end gives the complete changes before it", "[cli][change_list]") {
+TEST_CASE("Change list: a damaged end gives the complete changes before it",
+          "[engine][change_list]") {
   const std::vector<std::string> changes = {"one", "two", std::string(200, 'z')};
   const std::string good = encode_change_list(changes);
   // good: magic, version, count (1 byte), then each length (1 or 2 bytes) and its change.
@@ -62,4 +63,4 @@ TEST_CASE("Change list: a damaged end gives the complete changes before it", "[c
   CHECK(!decode_change_list(std::string("BGCL\x01") + std::string(11, '\x80'), &none).is_ok());
 }
 
-}  // namespace birga::cli
+}  // namespace birga
