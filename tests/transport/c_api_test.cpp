@@ -206,6 +206,33 @@ TEST_CASE("C API: a wrong passphrase is permission denied, with a message", "[tr
   }
 }
 
+TEST_CASE("C API: an app changes the passphrase of its closed replica", "[transport][c_api]") {
+  CDeployment d;
+  const char* dir = d.device_dir.c_str();
+  Error err;
+  birga_replica_t* open = birga_replica_open(dir, kPassphrase, &err.e);
+  REQUIRE(open);
+  CHECK(birga_change_passphrase(dir, kPassphrase, "handed to Malika", &err.e) == BIRGA_UNAVAILABLE);
+  CHECK(err.message().find("close it first") != std::string::npos);
+  birga_replica_close(open);
+  CHECK(birga_change_passphrase(dir, "not it", "handed to Malika", &err.e) ==
+        BIRGA_PERMISSION_DENIED);
+  CHECK(err.message() == "the current passphrase is wrong");
+  CHECK(birga_change_passphrase(dir, kPassphrase, "", &err.e) == BIRGA_INVALID_ARGUMENT);
+  CHECK(birga_change_passphrase(dir, kPassphrase, nullptr, &err.e) == BIRGA_INVALID_ARGUMENT);
+  CHECK(birga_change_passphrase(d.tmp.sub("nowhere").c_str(), kPassphrase, "handed to Malika",
+                                &err.e) == BIRGA_NOT_FOUND);
+  birga_error_free(err.e);
+  err.e = nullptr;
+  REQUIRE(birga_change_passphrase(dir, kPassphrase, "handed to Malika", &err.e) == BIRGA_OK);
+  CHECK(err.e == nullptr);
+  CHECK(birga_replica_open(dir, kPassphrase, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_PERMISSION_DENIED);
+  birga_replica_t* reopened = birga_replica_open(dir, "handed to Malika", &err.e);
+  CHECK(reopened != nullptr);
+  birga_replica_close(reopened);
+}
+
 TEST_CASE("C API: an unknown field fails the commit as invalid argument naming the field",
           "[transport][c_api]") {
   CDeployment d;
