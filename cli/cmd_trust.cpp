@@ -308,8 +308,7 @@ Status change_passphrase(const Args& args, bool authority) {
     if (scrubbed.status().code() == Code::kPermissionDenied) {
       why += " (check " + passphrase_origin(current_source) + ")";
     }
-    return Status(scrubbed.status().code(),
-                  "cannot change the passphrase of " + what + " in " + dir + ": " + why);
+    return Status(scrubbed.status().code(), "passphrase of " + what + " in " + dir + ": " + why);
   }
   if (args.has("json")) {
     JsonWriter w;
@@ -317,8 +316,7 @@ Status change_passphrase(const Args& args, bool authority) {
     print_line(w.str());
   } else {
     print_line("changed the passphrase of " + what + " in " + dir +
-               ": only the new one opens it now (" + std::to_string(*scrubbed) +
-               " pages cleared of old copies)");
+               ": only the new one opens it now (" + std::to_string(*scrubbed) + " pages cleared)");
   }
   return Status::ok();
 }

@@ -1,5 +1,6 @@
 #include "crypto.h"
 
+#include <endian.h>
 #include <sodium.h>
 
 #include <cstdio>
@@ -253,6 +254,18 @@ Result<std::string> aead_open(const Key32& key, std::string_view sealed, std::st
 PwhashCost default_pwhash_cost() {
   const char* fast = std::getenv("BIRGA_FAST_KDF");
   return (fast && std::string_view(fast) == "1") ? PwhashCost::kTest : PwhashCost::kInteractive;
+}
+
+PwhashCost pwhash_cost_of(std::string_view blob) {
+  if (blob.size() < kPassphraseHeaderBytes) return PwhashCost::kInteractive;
+  uint32_t opslimit = 0, memlimit_kib = 0;
+  std::memcpy(&opslimit, blob.data() + 5, 4);  // little-endian, as put_u32le wrote them
+  std::memcpy(&memlimit_kib, blob.data() + 9, 4);
+  opslimit = le32toh(opslimit);
+  memlimit_kib = le32toh(memlimit_kib);
+  return opslimit == crypto_pwhash_OPSLIMIT_MIN && memlimit_kib == crypto_pwhash_MEMLIMIT_MIN / 1024
+             ? PwhashCost::kTest
+             : PwhashCost::kInteractive;
 }
 
 Result<std::string> seal_with_passphrase(std::string_view secret, std::string_view passphrase,

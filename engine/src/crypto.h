@@ -162,6 +162,9 @@ Result<std::string> seal_with_passphrase(std::string_view secret, std::string_vi
 // permission_denied when the passphrase is wrong (or the ciphertext was damaged: the two
 // cannot be told apart); corrupt_input when the blob is truncated or its header is garbled.
 Result<SecretBytes> open_with_passphrase(std::string_view blob, std::string_view passphrase);
+// The cost a blob was sealed at: kTest only for exactly the minimum limits, kInteractive for
+// anything else (so that resealing never lowers it).
+PwhashCost pwhash_cost_of(std::string_view blob);
 
 // ---- X25519 sealed boxes ------------------------------------------------------------------
 

@@ -54,26 +54,43 @@ bool out_of_space(const std::string& dir) {
   return false;
 }
 
-// The stores this process has open, by the device and inode of their directory, with how
-// many LmdbEnvs have each open (LMDB's locks are per process, so only this count tells that a
-// store is open twice here).
+// The stores this process has open, by the device and inode of their directory. LMDB must not
+// open one store twice in a process: its locks belong to the process, so the second open would
+// find itself alone, reset the lock file under the first, and on closing drop the first one's
+// lock.
 std::mutex open_stores_mutex;
-std::map<std::pair<uint64_t, uint64_t>, int> open_stores;
+std::set<std::pair<uint64_t, uint64_t>> open_stores;
 
-std::optional<std::pair<uint64_t, uint64_t>> register_open(const std::string& dir) {
+// Claims `dir` for one LmdbEnv of this process: unavailable when another holds it; nullopt
+// when the directory cannot be looked at (then opening it fails and says why).
+Result<std::optional<std::pair<uint64_t, uint64_t>>> claim_store(const std::string& dir) {
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return std::nullopt;
+  if (::stat(dir.c_str(), &st) != 0) return std::optional<std::pair<uint64_t, uint64_t>>();
   const std::pair<uint64_t, uint64_t> id{st.st_dev, st.st_ino};
   std::lock_guard lock(open_stores_mutex);
-  ++open_stores[id];
-  return id;
+  if (!open_stores.insert(id).second) {
+    return Status::unavailable("the store in " + dir +
+                               " is already open in this process: close it first");
+  }
+  return std::optional(id);
 }
 
-void unregister_open(const std::pair<uint64_t, uint64_t>& id) {
+void release_store(const std::pair<uint64_t, uint64_t>& id) {
   std::lock_guard lock(open_stores_mutex);
-  if (auto it = open_stores.find(id); it != open_stores.end() && --it->second <= 0) {
-    open_stores.erase(it);
+  open_stores.erase(id);
+}
+
+// Sets LMDB's lock on byte 0 of lock.mdb (F_WRLCK, F_RDLCK) through `fd`, without waiting.
+int set_lock_byte(int fd, short type) {
+  struct flock lock {};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = 0;
+  lock.l_len = 1;
+  int rc;
+  while ((rc = fcntl(fd, F_SETLK, &lock)) != 0 && errno == EINTR) {
   }
+  return rc;
 }
 
 // Set by Txn::put when LMDB reports the map full, so LmdbEnv::write can grow and retry.
@@ -386,6 +403,9 @@ Result<uint64_t> Txn::count(Table t) const {
 
 Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir, Options options) {
   std::unique_ptr<LmdbEnv> env(new LmdbEnv());
+  auto claimed = claim_store(dir);
+  if (!claimed.is_ok()) return claimed.status();
+  env->opened_ = *claimed;  // released by the destructor, also when opening fails below
   env->dir_ = dir;
   env->options_ = options;
   env->map_bytes_ = options.initial_map_bytes;
@@ -397,7 +417,6 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir, Options o
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_maxreaders(env->env_, 512), what));
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_set_mapsize(env->env_, env->map_bytes_), what));
   BIRGA_RETURN_IF_ERROR(lmdb_status(mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0600), what));
-  env->opened_ = register_open(dir);
   // The file may be larger than the requested map (made by a run that grew it): adopt its size.
   MDB_envinfo info{};
   mdb_env_info(env->env_, &info);
@@ -418,11 +437,14 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir, Options o
 }
 
 LmdbEnv::~LmdbEnv() {
+  // Back to the shared lock first: an LMDB that finds itself alone when closing (0.9.26 and
+  // later) destroys the lock file's mutexes, which a process waiting to open would then use.
+  if (exclusive_fd_ >= 0) set_lock_byte(exclusive_fd_, F_RDLCK);
   if (env_) mdb_env_close(env_);
-  if (opened_) unregister_open(*opened_);
   // Closed after the environment: closing any descriptor of lock.mdb releases every lock this
   // process holds on it, LMDB's own shared one included.
   if (exclusive_fd_ >= 0) close(exclusive_fd_);
+  if (opened_) release_store(*opened_);
 }
 
 Status LmdbEnv::grow() {
@@ -535,28 +557,16 @@ Status LmdbEnv::release_pages() const {
 }
 
 Status LmdbEnv::lock_exclusive() {
-  {
-    std::lock_guard lock(open_stores_mutex);
-    if (!opened_ || open_stores[*opened_] > 1) {
-      return Status::unavailable("the store in " + dir_ +
-                                 " is open elsewhere in this process: close it first");
-    }
-  }
+  // No other LmdbEnv of this process has the store open (claim_store), so the lock below tells
+  // about other processes.
+  if (!opened_) return Status::internal("cannot tell which store " + dir_ + " is");
   if (exclusive_fd_ < 0) {
     exclusive_fd_ = ::open((dir_ + "/lock.mdb").c_str(), O_RDWR | O_CLOEXEC);
     if (exclusive_fd_ < 0) {
       return Status::internal("opening " + dir_ + "/lock.mdb: " + std::strerror(errno));
     }
   }
-  struct flock lock {};
-  lock.l_type = F_WRLCK;
-  lock.l_whence = SEEK_SET;
-  lock.l_start = 0;
-  lock.l_len = 1;
-  int rc;
-  while ((rc = fcntl(exclusive_fd_, F_SETLK, &lock)) != 0 && errno == EINTR) {
-  }
-  if (rc == 0) return Status::ok();
+  if (set_lock_byte(exclusive_fd_, F_WRLCK) == 0) return Status::ok();
   if (errno == EACCES || errno == EAGAIN) {
     return Status::unavailable("the store in " + dir_ +
                                " is open in another process (a running `birga serve`, `birga "
@@ -592,32 +602,143 @@ uint64_t oldest_snapshot(MDB_env* env, uint64_t last) {
   return oldest;
 }
 
-// LMDB's page header (lmdb's MDB_page, 64-bit build): page number, 2 bytes of padding, flags,
-// then the bounds of the free space between the node pointers and the nodes (an overflow page
-// has its page count there instead).
+// LMDB's page header (lmdb's MDB_page in a 64-bit build): page number, 2 bytes of padding,
+// flags, then the bounds of the free space between the node pointers and the nodes (an
+// overflow page has its page count there instead).
+static_assert(sizeof(size_t) == 8, "the page layout below is LMDB's in a 64-bit build");
 constexpr size_t kPageHeaderBytes = 16;
 constexpr uint16_t kPageBranch = 0x01, kPageLeaf = 0x02, kPageOverflow = 0x04, kPageLeaf2 = 0x20,
                    kPageSub = 0x40;
+struct PageHeader {
+  uint64_t pgno = 0;
+  uint16_t flags = 0, lower = 0, upper = 0;
+  uint32_t pages = 0;  // an overflow page's
+};
+PageHeader page_header(const char* bytes) {
+  PageHeader h;
+  std::memcpy(&h.pgno, bytes, 8);
+  std::memcpy(&h.flags, bytes + 10, 2);
+  std::memcpy(&h.lower, bytes + 12, 2);
+  std::memcpy(&h.upper, bytes + 14, 2);
+  std::memcpy(&h.pages, bytes + 12, 4);
+  return h;
+}
 
-Status write_zeros(int fd, uint64_t offset, size_t bytes) {
+Status write_zeros(int fd, uint64_t offset, uint64_t bytes) {
   static const std::string zeros(size_t{64} << 10, '\0');
-  for (size_t done = 0; done < bytes;) {
-    const ssize_t n = pwrite(fd, zeros.data(), std::min(bytes - done, zeros.size()),
+  for (uint64_t done = 0; done < bytes;) {
+    const ssize_t n = pwrite(fd, zeros.data(), std::min<uint64_t>(bytes - done, zeros.size()),
                              static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      return Status::internal("writing at byte " + std::to_string(offset + done) + ": " +
-                              std::strerror(errno));
+      return Status::internal("scrubbing: writing at byte " + std::to_string(offset + done) + ": " +
+                              (n < 0 ? std::strerror(errno) : "nothing written"));
     }
-    done += static_cast<size_t>(n);
+    done += static_cast<uint64_t>(n);
   }
   return Status::ok();
+}
+
+// Writes zeros over bytes [from, to) of the file where they are not zeros already; true when
+// it wrote.
+Result<bool> clear_range(int fd, uint64_t from, uint64_t to) {
+  bool wrote = false;
+  std::string bytes;
+  for (uint64_t at = from; at < to; at += bytes.size()) {
+    bytes.assign(std::min<uint64_t>(to - at, uint64_t{64} << 10), '\0');
+    if (pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(at)) !=
+        static_cast<ssize_t>(bytes.size())) {
+      return Status::internal("scrubbing: reading at byte " + std::to_string(at));
+    }
+    if (std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; })) continue;
+    BIRGA_RETURN_IF_ERROR(write_zeros(fd, at, bytes.size()));
+    wrote = true;
+  }
+  return wrote;
+}
+
+// The pages on the free list (LMDB's table 0: key the id of the transaction that freed them,
+// value a count and then the page numbers) freed by a transaction before `before`, sorted.
+Result<std::vector<uint64_t>> free_pages(MDB_txn* reader, uint64_t before) {
+  std::vector<uint64_t> pages;
+  MDB_cursor* cursor = nullptr;
+  if (int rc = mdb_cursor_open(reader, 0, &cursor)) {
+    return lmdb_status(rc, "scrubbing: open the free list");
+  }
+  MDB_val key, value;
+  int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
+  for (; rc == 0; rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+    if (key.mv_size != 8 || value.mv_size < 8) continue;
+    uint64_t freed_by = 0, count = 0;
+    std::memcpy(&freed_by, key.mv_data, 8);
+    std::memcpy(&count, value.mv_data, 8);
+    if (freed_by >= before || value.mv_size < (count + 1) * 8) continue;
+    for (uint64_t i = 1; i <= count; ++i) {
+      uint64_t page = 0;
+      std::memcpy(&page, static_cast<const char*>(value.mv_data) + i * 8, 8);
+      pages.push_back(page);
+    }
+  }
+  mdb_cursor_close(cursor);
+  if (rc != MDB_NOTFOUND) return lmdb_status(rc, "scrubbing: read the free list");
+  std::sort(pages.begin(), pages.end());
+  return pages;
+}
+
+// For every value stored on overflow pages (in the free list and in every table but the
+// dupsort ones, whose values are small), its first page and where the value ends, counted from
+// that page's start. LMDB puts a value on overflow pages when its node (8 bytes, the key, the
+// value) is larger than a leaf page's largest node; the value then directly follows the first
+// page's header in the map, which must also be the header read from the file.
+Result<std::map<uint64_t, uint64_t>> overflow_value_ends(MDB_txn* reader, int fd, uint64_t psize) {
+  const uint64_t node_max = (((psize - kPageHeaderBytes) / 2) & ~uint64_t{1}) - 2;
+  std::vector<MDB_dbi> tables = {0};
+  MDB_cursor* names = nullptr;
+  if (int rc = mdb_cursor_open(reader, 1, &names)) {
+    return lmdb_status(rc, "scrubbing: list the tables");
+  }
+  MDB_val key, value;
+  for (int rc = mdb_cursor_get(names, &key, &value, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(names, &key, &value, MDB_NEXT)) {
+    MDB_dbi dbi = 0;
+    unsigned flags = 0;
+    const std::string name(static_cast<const char*>(key.mv_data), key.mv_size);
+    if (mdb_dbi_open(reader, name.c_str(), 0, &dbi) == 0 &&
+        mdb_dbi_flags(reader, dbi, &flags) == 0 && !(flags & MDB_DUPSORT)) {
+      tables.push_back(dbi);
+    }
+  }
+  mdb_cursor_close(names);
+  std::map<uint64_t, uint64_t> ends;
+  for (MDB_dbi dbi : tables) {
+    MDB_cursor* cursor = nullptr;
+    if (int rc = mdb_cursor_open(reader, dbi, &cursor)) {
+      return lmdb_status(rc, "scrubbing: read a table");
+    }
+    for (int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+      if (8 + key.mv_size + value.mv_size <= node_max) continue;  // in its leaf page
+      const char* mapped = static_cast<const char*>(value.mv_data) - kPageHeaderBytes;
+      const PageHeader h = page_header(mapped);
+      char stored[kPageHeaderBytes];
+      if (!(h.flags & kPageOverflow) ||
+          pread(fd, stored, sizeof stored, static_cast<off_t>(h.pgno * psize)) != sizeof stored ||
+          std::memcmp(stored, mapped, sizeof stored) != 0) {
+        continue;  // not as LMDB lays it out: its page is left alone
+      }
+      ends[h.pgno] = kPageHeaderBytes + value.mv_size;
+    }
+    mdb_cursor_close(cursor);
+  }
+  return ends;
 }
 }  // namespace
 
 Result<uint64_t> LmdbEnv::scrub_stale_bytes() {
   int dead = 0;
-  mdb_reader_check(env_, &dead);  // slots of processes that died would hold old snapshots
+  if (int rc = mdb_reader_check(env_, &dead)) {  // dead processes' slots hold old snapshots
+    return lmdb_status(rc, "scrubbing: clear the slots of dead readers");
+  }
   // The write transaction only holds the writer's lock, so that no page changes meanwhile;
   // LMDB lets only a read-only transaction read the free list (MDB_NOTLS lets one run beside
   // the write on this thread).
@@ -638,74 +759,53 @@ Result<uint64_t> LmdbEnv::scrub_stale_bytes() {
   mdb_env_info(env_, &info);
   mdb_env_stat(env_, &stat);
   const uint64_t psize = stat.ms_psize;
-  const uint64_t oldest = oldest_snapshot(env_, info.me_last_txnid);
-
-  // The free list is LMDB's table 0: key the id of the transaction that freed the pages, value
-  // an ID list (a count, then that many page numbers).
-  std::set<uint64_t> freed;
-  MDB_cursor* cursor = nullptr;
-  if (int rc = mdb_cursor_open(reader.txn, 0, &cursor)) {
-    return lmdb_status(rc, "scrubbing: open the free list");
-  }
-  MDB_val key, value;
-  int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
-  for (; rc == 0; rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
-    if (key.mv_size != sizeof(size_t) || value.mv_size < sizeof(size_t)) continue;
-    size_t freed_by = 0, count = 0;
-    std::memcpy(&freed_by, key.mv_data, sizeof freed_by);
-    std::memcpy(&count, value.mv_data, sizeof count);
-    if (freed_by > oldest || value.mv_size < (count + 1) * sizeof(size_t)) continue;
-    for (size_t i = 1; i <= count; ++i) {
-      size_t page = 0;
-      std::memcpy(&page, static_cast<const char*>(value.mv_data) + i * sizeof(size_t), sizeof page);
-      freed.insert(page);
-    }
-  }
-  mdb_cursor_close(cursor);
-  if (rc != MDB_NOTFOUND) return lmdb_status(rc, "scrubbing: read the free list");
-
+  // LMDB's own rule for reusing a page: freed before the oldest snapshot still read, and
+  // before the last commit (whose meta page's twin still names the tree before it).
+  auto freed = free_pages(reader.txn, oldest_snapshot(env_, info.me_last_txnid));
+  if (!freed.is_ok()) return freed.status();
   int fd = -1;
-  if (int frc = mdb_env_get_fd(env_, &fd)) return lmdb_status(frc, "scrubbing");
+  if (int rc = mdb_env_get_fd(env_, &fd)) return lmdb_status(rc, "scrubbing");
+  auto overflow_ends = overflow_value_ends(reader.txn, fd, psize);
+  if (!overflow_ends.is_ok()) return overflow_ends.status();
+
   uint64_t written = 0;
-  std::string page(psize, '\0');
+  auto count = [&](Result<bool> wrote) -> Status {
+    if (!wrote.is_ok()) return wrote.status();
+    written += *wrote ? 1 : 0;
+    return Status::ok();
+  };
+  char header[kPageHeaderBytes];
   // Pages 0 and 1 are LMDB's meta pages.
   for (uint64_t no = 2; no <= info.me_last_pgno; ++no) {
     const uint64_t at = no * psize;
-    if (freed.count(no)) {
-      BIRGA_RETURN_IF_ERROR(write_zeros(fd, at, psize).with_context("scrubbing a freed page"));
-      ++written;
+    if (std::binary_search(freed->begin(), freed->end(), no)) {
+      BIRGA_RETURN_IF_ERROR(count(clear_range(fd, at, at + psize)));
       continue;
     }
-    const ssize_t n = pread(fd, page.data(), kPageHeaderBytes, static_cast<off_t>(at));
-    if (n != static_cast<ssize_t>(kPageHeaderBytes)) {
+    if (pread(fd, header, sizeof header, static_cast<off_t>(at)) != sizeof header) {
       return Status::internal("scrubbing: reading page " + std::to_string(no) + " of " + dir_);
     }
-    uint64_t pgno = 0;
-    uint16_t flags = 0, lower = 0, upper = 0;
-    uint32_t pages = 0;
-    std::memcpy(&pgno, page.data(), 8);
-    std::memcpy(&flags, page.data() + 10, 2);
-    std::memcpy(&lower, page.data() + 12, 2);
-    std::memcpy(&upper, page.data() + 14, 2);
-    std::memcpy(&pages, page.data() + 12, 4);
-    if (pgno != no) continue;  // not a page header (cannot happen in a sound file): left alone
-    if (flags & kPageOverflow) {
-      if (pages > 1) no += pages - 1;  // the value's other pages carry no header
+    const PageHeader h = page_header(header);
+    if (h.pgno != no) continue;  // not a page header (cannot happen in a sound file): left alone
+    if (h.flags & kPageOverflow) {
+      // Past the value's end, the last page holds what its buffer held before.
+      if (auto end = overflow_ends->find(no); end != overflow_ends->end() && h.pages >= 1) {
+        BIRGA_RETURN_IF_ERROR(count(clear_range(fd, at + end->second, at + h.pages * psize)));
+      }
+      if (h.pages > 1) no += h.pages - 1;  // the value's other pages carry no header
       continue;
     }
-    if (!(flags & (kPageBranch | kPageLeaf)) || (flags & (kPageLeaf2 | kPageSub))) continue;
-    if (lower < kPageHeaderBytes || upper < lower || upper > psize || upper == lower) continue;
-    if (pread(fd, page.data(), upper - lower, static_cast<off_t>(at + lower)) !=
-        static_cast<ssize_t>(upper - lower)) {
-      return Status::internal("scrubbing: reading page " + std::to_string(no) + " of " + dir_);
-    }
-    if (std::all_of(page.begin(), page.begin() + (upper - lower), [](char c) { return c == 0; })) {
-      continue;
-    }
-    BIRGA_RETURN_IF_ERROR(
-        write_zeros(fd, at + lower, upper - lower).with_context("scrubbing a page's free space"));
-    ++written;
+    if (!(h.flags & (kPageBranch | kPageLeaf)) || (h.flags & (kPageLeaf2 | kPageSub))) continue;
+    if (h.lower < kPageHeaderBytes || h.upper < h.lower || h.upper > psize) continue;
+    BIRGA_RETURN_IF_ERROR(count(clear_range(fd, at + h.lower, at + h.upper)));
   }
+  // Pages past the last one in use: written by a commit that failed, or never.
+  struct stat file {};
+  if (fstat(fd, &file) != 0) {
+    return Status::internal(std::string("scrubbing: ") + std::strerror(errno));
+  }
+  BIRGA_RETURN_IF_ERROR(
+      count(clear_range(fd, (info.me_last_pgno + 1) * psize, static_cast<uint64_t>(file.st_size))));
   if (written > 0 && fdatasync(fd) != 0) {
     return Status::internal(std::string("scrubbing: sync: ") + std::strerror(errno));
   }

@@ -146,6 +146,8 @@ class LmdbEnv {
   };
 
   // Opens (creating if needed) the environment in directory `dir`, which must exist.
+  // unavailable when this process has it open already (LMDB forbids it: the second open would
+  // break the first one's locks).
   static Result<std::unique_ptr<LmdbEnv>> open(const std::string& dir, Options options);
   static Result<std::unique_ptr<LmdbEnv>> open(const std::string& dir) { return open(dir, {}); }
   ~LmdbEnv();
@@ -167,8 +169,8 @@ class LmdbEnv {
   // LmdbEnv is destroyed (a process that opens it meanwhile waits). LMDB holds a shared lock on
   // byte 0 of lock.mdb in every process that has the environment open, and tries the exclusive
   // lock first to learn whether it is alone; this takes that exclusive lock, which is granted
-  // only when no other process holds the shared one. unavailable when one does, or when this
-  // process has the store open through another LmdbEnv (its locks are the same).
+  // only when no other process holds the shared one. unavailable when one does. (Within this
+  // process, open() already refuses a store that another LmdbEnv has open.)
   Status lock_exclusive();
 
   // Removes from the file every stale copy of data: LMDB copies a page on write and frees the
@@ -207,7 +209,7 @@ class LmdbEnv {
   std::string dir_;
   Options options_;
   int exclusive_fd_ = -1;  // lock.mdb, while lock_exclusive() holds it
-  // The directory's device and inode, counted among the stores this process has open.
+  // The directory's device and inode, among the stores this process has open.
   std::optional<std::pair<uint64_t, uint64_t>> opened_;
   uint64_t map_bytes_ = 0;
 };

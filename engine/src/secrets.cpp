@@ -7,11 +7,16 @@
 
 namespace birga::engine {
 
+namespace {
+// The same floor the CLI sets for a new passphrase: all that protects a lost device's keys.
+constexpr size_t kMinPassphraseBytes = 8;
+}  // namespace
+
 Result<uint64_t> change_passphrase(const std::string& dir, std::string_view current,
                                    std::string_view next) {
-  if (next.empty()) return Status::invalid_argument("the new passphrase must not be empty");
-  if (next == current) {
-    return Status::invalid_argument("the new passphrase is the same as the current one");
+  if (next.size() < kMinPassphraseBytes) {
+    return Status::invalid_argument("the new passphrase is too short: at least " +
+                                    std::to_string(kMinPassphraseBytes) + " characters");
   }
   auto env = LmdbEnv::open(dir);
   if (!env.is_ok()) return env.status();
@@ -33,16 +38,27 @@ Result<uint64_t> change_passphrase(const std::string& dir, std::string_view curr
     }
     return secrets.status();
   }
-  auto sealed = seal_with_passphrase(secrets->view(), next);
+  // Never a lower cost than the blob had (BIRGA_FAST_KDF set by mistake).
+  const PwhashCost cost = pwhash_cost_of(blob) == PwhashCost::kInteractive
+                              ? PwhashCost::kInteractive
+                              : default_pwhash_cost();
+  auto sealed = seal_with_passphrase(secrets->view(), next, cost);
   if (!sealed.is_ok()) return sealed.status();
-  BIRGA_RETURN_IF_ERROR(
-      (*env)->write([&](Txn& txn) -> Status { return txn.put(Table::kMeta, "secrets", *sealed); }));
+  // Put twice: after two commits, both of LMDB's meta pages name trees holding the new blob,
+  // so the pages the first one freed, which hold the old blob, may be cleared by LMDB's own
+  // rule for reusing pages (LmdbEnv::scrub_stale_bytes).
+  for (int i = 0; i < 2; ++i) {
+    BIRGA_RETURN_IF_ERROR((*env)->write(
+        [&](Txn& txn) -> Status { return txn.put(Table::kMeta, "secrets", *sealed); }));
+  }
   auto scrubbed = (*env)->scrub_stale_bytes();
   if (!scrubbed.is_ok()) {
-    return Status::internal(
-        "the passphrase is changed, but removing the old copies of the keys "
-        "sealed under the old one failed: " +
-        scrubbed.status().message());
+    return Status(scrubbed.status().code(),
+                  "the passphrase is changed, but clearing the old copies of the keys sealed "
+                  "under the old one failed (" +
+                      scrubbed.status().message() +
+                      "): change it again, giving the new passphrase as both the current and "
+                      "the new one, to finish");
   }
   return scrubbed;
 }

@@ -118,13 +118,14 @@ class Replica {
   // Opens an existing replica. A wrong passphrase is kPermissionDenied, never an empty replica.
   static Result<std::unique_ptr<Replica>> open(const std::string& dir, ReplicaOptions options);
   // Seals the device's keys in the replica in `dir` under `next` instead of `current`, then
-  // removes from the file every stale copy sealed under the old passphrase (LMDB leaves them
-  // in freed pages and in the unused space of pages). The replica must be closed: in this
-  // process (destroy the Replica first) and in every other (unavailable while one has it
-  // open). The keys do not change, so nothing is re-encrypted and peers see no difference; a
-  // copy of the directory taken before still opens with the old passphrase.
-  // permission_denied when `current` is wrong; invalid_argument when `next` is empty or the
-  // same. Returns the number of pages scrubbed.
+  // clears from the file the stale copies sealed under the old passphrase (LMDB leaves them in
+  // freed pages, in the unused space of pages and past the values on overflow pages). The
+  // replica must be closed: in this process (destroy the Replica first) and in every other
+  // (unavailable while one has it open). The keys do not change, so nothing is re-encrypted
+  // and peers see no difference; a copy of the directory taken before still opens with the old
+  // passphrase. permission_denied when `current` is wrong; invalid_argument when `next` is
+  // shorter than 8 bytes. With `next` equal to `current` it seals and clears again (to finish
+  // a change whose clearing failed). Returns the number of pages written while clearing.
   static Result<uint64_t> change_passphrase(const std::string& dir, std::string_view current,
                                             std::string_view next);
   ~Replica();

@@ -124,11 +124,12 @@ BIRGA_API int birga_replica_release_memory(const birga_replica_t* replica,
 /* This device's public key as 64 hex digits (free with birga_free). */
 BIRGA_API char* birga_replica_device_key(const birga_replica_t* replica) BIRGA_NOEXCEPT;
 /* Changes the passphrase of the replica in `dir` from `current` to `next` (a tablet handed to
- * another worker, a passphrase someone saw), and clears from its file the old copies of the
+ * another worker, a passphrase someone saw), and clears from its file the stale copies of the
  * keys sealed under `current`. The replica must be closed: BIRGA_UNAVAILABLE while this
  * process (close it first) or another has it open. BIRGA_PERMISSION_DENIED when `current` is
- * wrong, BIRGA_INVALID_ARGUMENT when `next` is empty or the same. The keys do not change, so
- * the records stay as they are and peers see no difference; a copy of the directory made
+ * wrong, BIRGA_INVALID_ARGUMENT when `next` is shorter than 8 bytes; `next` equal to `current`
+ * seals and clears again (to finish a change whose clearing failed). The keys do not change,
+ * so the records stay as they are and peers see no difference; a copy of the directory made
  * before still opens with `current`. Returns BIRGA_OK or the error code. */
 BIRGA_API int birga_change_passphrase(const char* dir, const char* current, const char* next,
                                       birga_error_t** err) BIRGA_NOEXCEPT;
