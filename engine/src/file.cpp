@@ -33,6 +33,7 @@ int write_all(int fd, std::string_view bytes) {
     const ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno;
+    if (n == 0) return EIO;  // nothing written and no error: never loop on it
     bytes.remove_prefix(static_cast<size_t>(n));
   }
   return 0;
