@@ -67,13 +67,11 @@ std::string data_dir(const Args& args) {
 }
 
 namespace {
-// A new key's passphrase is all that protects a lost tablet's data at rest: not a few letters.
-constexpr size_t kMinNewPassphraseBytes = 8;
-
+// A new passphrase is all that protects a lost tablet's data at rest: not a few letters.
 Result<std::string> checked_new(const PassphraseSource& source, std::string pass) {
-  if (source.confirm && pass.size() < kMinNewPassphraseBytes) {
+  if (source.confirm && pass.size() < kMinPassphraseBytes) {
     return Status::invalid_argument(
-        "the passphrase is too short: at least " + std::to_string(kMinNewPassphraseBytes) +
+        "the passphrase is too short: at least " + std::to_string(kMinPassphraseBytes) +
         " characters protect the keys it seals (a lost device's data depends on it)");
   }
   return pass;

@@ -1,6 +1,5 @@
 #include "crypto.h"
 
-#include <endian.h>
 #include <sodium.h>
 
 #include <cstdio>
@@ -258,11 +257,8 @@ PwhashCost default_pwhash_cost() {
 
 PwhashCost pwhash_cost_of(std::string_view blob) {
   if (blob.size() < kPassphraseHeaderBytes) return PwhashCost::kInteractive;
-  uint32_t opslimit = 0, memlimit_kib = 0;
-  std::memcpy(&opslimit, blob.data() + 5, 4);  // little-endian, as put_u32le wrote them
-  std::memcpy(&memlimit_kib, blob.data() + 9, 4);
-  opslimit = le32toh(opslimit);
-  memlimit_kib = le32toh(memlimit_kib);
+  const uint32_t opslimit = get_u32le(blob, 5);
+  const uint32_t memlimit_kib = get_u32le(blob, 9);
   return opslimit == crypto_pwhash_OPSLIMIT_MIN && memlimit_kib == crypto_pwhash_MEMLIMIT_MIN / 1024
              ? PwhashCost::kTest
              : PwhashCost::kInteractive;

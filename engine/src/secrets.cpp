@@ -2,15 +2,11 @@
 
 #include <optional>
 
+#include "birga/replica.h"
 #include "crypto.h"
 #include "lmdb_env.h"
 
 namespace birga::engine {
-
-namespace {
-// The same floor the CLI sets for a new passphrase: all that protects a lost device's keys.
-constexpr size_t kMinPassphraseBytes = 8;
-}  // namespace
 
 Result<uint64_t> change_passphrase(const std::string& dir, std::string_view current,
                                    std::string_view next) {

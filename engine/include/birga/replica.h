@@ -109,6 +109,10 @@ struct Alert {
   bool open() const { return acknowledged_ms == 0; }
 };
 
+// The shortest passphrase accepted for new keys or a change (`birga init` and
+// change_passphrase): it is all that protects a lost device's keys.
+inline constexpr size_t kMinPassphraseBytes = 8;
+
 class Transaction;
 
 class Replica {
