@@ -63,6 +63,16 @@ void publish_control_log(const Cli& cli, const std::vector<std::string>& hubs) {
   }
 }
 
+// The smallest deployment: an authority, the hub "hub" (Yunusobod hub, the district with
+// read and relay) and the field tablet "t" (Dilnoza, writing in mahalla A), the control log
+// imported at the hub.
+void hub_and_tablet(const Cli& cli) {
+  cli.ok({"authority", "init", "--dir", "auth"});
+  enrol(cli, "hub", "Yunusobod hub", "hub", grant("tashkent/yunusobod", "r+relay"));
+  enrol(cli, "t", "Dilnoza", "field", grant(kMahallaA, "rw"));
+  publish_control_log(cli, {"hub"});
+}
+
 std::string device_key(const Cli& cli, const std::string& dir) {
   return cli.json({"status", "--dir", dir})["device_key"].s;
 }
@@ -427,10 +437,7 @@ TEST_CASE("Sync processes: a cut sync resumes without resending what the hub hol
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
   Cli cli;
-  cli.ok({"authority", "init", "--dir", "auth"});
-  enrol(cli, "hub", "Yunusobod hub", "hub", grant("tashkent/yunusobod", "r+relay"));
-  enrol(cli, "t", "Dilnoza", "field", grant(kMahallaA, "rw"));
-  publish_control_log(cli, {"hub"});
+  hub_and_tablet(cli);
 
   // Big records (24 KiB of random text, about 16 KiB once compressed and sealed), one
   // transaction each: several batches of 512 KiB (32 changes).
@@ -687,10 +694,7 @@ TEST_CASE("Sync processes: refusals while a legitimate session on the same hub c
 TEST_CASE("Sync processes: a tablet whose clock is two hours ahead is told at sync",
           "[sync][processes][clock]") {
   Cli cli;
-  cli.ok({"authority", "init", "--dir", "auth"});
-  enrol(cli, "hub", "Yunusobod hub", "hub", grant("tashkent/yunusobod", "r+relay"));
-  enrol(cli, "t", "Dilnoza", "field", grant(kMahallaA, "rw"));
-  publish_control_log(cli, {"hub"});
+  hub_and_tablet(cli);
   const EnvChanges ahead = {{"LD_PRELOAD", std::string(BIRGA_CLOCK_SHIFT_LIB)},
                             {"BIRGA_TEST_CLOCK_SHIFT_S", std::to_string(2 * 3600)},
                             {"ASAN_OPTIONS", std::string("verify_asan_link_order=0")}};
@@ -797,10 +801,7 @@ TEST_CASE("Sync processes: the bytes on the wire hold no plaintext field value o
 TEST_CASE("Sync processes: a passphrase is changed while no process has the store open",
           "[sync][processes][passphrase]") {
   Cli cli;
-  cli.ok({"authority", "init", "--dir", "auth"});
-  enrol(cli, "hub", "Yunusobod hub", "hub", grant("tashkent/yunusobod", "r+relay"));
-  enrol(cli, "t", "Dilnoza", "field", grant(kMahallaA, "rw"));
-  publish_control_log(cli, {"hub"});
+  hub_and_tablet(cli);
   const std::string household = cli.ok({"household", "add", "--dir", "t", "--address", "x"});
   const EnvChanges to_new = {{"BIRGA_NEW_PASSPHRASE", "a new passphrase"}};
   {
