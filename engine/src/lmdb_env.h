@@ -173,18 +173,17 @@ class LmdbEnv {
   // process, open() already refuses a store that another LmdbEnv has open.)
   Status lock_exclusive();
 
-  // Removes from the file every stale copy of data: LMDB copies a page on write and frees the
-  // old copy, which keeps its bytes until the page is reused, and it writes a page from a
-  // recycled buffer without clearing the unused middle of the page, which then holds bytes of
-  // whatever the buffer held before (another page, in memory). After a value is replaced (the
-  // secrets, sealed under a passphrase since changed), copies of the old value can so remain
-  // in freed pages and in the unused space of live ones. This overwrites with zeros every
-  // freed page that no reader can still see (a page freed by transaction K is in no tree from
-  // K on; commits are synchronous, so the file never goes back before the last one) and the
-  // unused middle of every branch and leaf page, then syncs. Only bytes that no reader reads
-  // are written. REQUIRES: lock_exclusive(), and no buffer of this process's environment held
-  // a copy (open it afresh: LMDB clears the buffers it allocates). Returns the number of pages
-  // written.
+  // Clears from the file the stale copies of data that LMDB leaves: it copies a page on write
+  // and frees the old copy, which keeps its bytes until the page is reused, and it writes pages
+  // from recycled buffers without clearing what the page does not use, which then holds bytes
+  // of whatever the buffer held before. After a value is replaced (the secrets, sealed under a
+  // passphrase since changed), copies of the old value can so remain. This writes zeros over
+  // every freed page LMDB itself could reuse (freed before the last commit and before the
+  // oldest snapshot an open reader holds), the unused middle of every branch and leaf page, the
+  // tail past each value on overflow pages, and the pages past the last one in use; then syncs.
+  // Only bytes that no reader reads are written. REQUIRES: lock_exclusive(), and an
+  // environment opened afresh, whose buffers never held a copy. docs/storage.md, section 3.
+  // Returns the number of pages written to.
   Result<uint64_t> scrub_stale_bytes();
 
   MDB_dbi dbi(Table t) const { return dbis_[static_cast<int>(t)]; }
