@@ -349,10 +349,10 @@ void birga_replica_close(birga_replica_t* r) noexcept {
 
 int birga_change_passphrase(const char* dir, const char* current, const char* next,
                             birga_error_t** err) noexcept {
-  if (!dir || !current || !next) {
-    return failed_code(err, null_argument(!dir ? "dir" : !current ? "current" : "next"));
-  }
-  return guard(err, static_cast<int>(birga::Code::kInternal), [&]() -> int {
+  return guard(err, static_cast<int>(BIRGA_INTERNAL), [&]() -> int {
+    if (!dir || !current || !next) {
+      return failed_code(err, null_argument(!dir ? "dir" : !current ? "current" : "next"));
+    }
     return failed_code(err, birga::Replica::change_passphrase(dir, current, next).status());
   });
 }
