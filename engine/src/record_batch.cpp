@@ -102,7 +102,7 @@ Result<LoadedBlock*> RecordBatch::block(RecordTable table, const std::string& ke
 
 template <typename OpPtr>
 Status RecordBatch::apply_ops(const std::vector<OpPtr>& ops, const std::string& scope,
-                              const Refused& refused, const BeforeApply& before) {
+                              const Refused& refused, const BeforeApply& before, unsigned threads) {
   std::vector<Status> results(ops.size());
   // Each op's record, loaded in op order; the records touched, in first-touch order; each
   // record's ops chained in order (next_op).
@@ -131,20 +131,23 @@ Status RecordBatch::apply_ops(const std::vector<OpPtr>& ops, const std::string& 
   }
   // Records are independent: each is changed by its own ops only, on one thread.
   std::vector<uint8_t> applied(ops.size(), 0);
-  parallel_for(touched.size(), [&](size_t r) {
-    LoadedRecord& rec = *touched[r];
-    for (size_t i = rec.first_op; i != LoadedRecord::kNoOp; i = next_op[i]) {
-      const crdt::Op& op = *ops[i];
-      if (rec.state.has_applied(op.dot)) continue;
-      if (before) before(i, rec.state);
-      if constexpr (std::is_const_v<std::remove_pointer_t<OpPtr>>) {
-        results[i] = rec.state.apply(op);
-      } else {
-        results[i] = rec.state.apply(std::move(*ops[i]));  // a set removal keeps its value
-      }
-      if (results[i].is_ok()) applied[i] = 1, rec.dirty = true;
-    }
-  });
+  parallel_for(
+      touched.size(),
+      [&](size_t r) {
+        LoadedRecord& rec = *touched[r];
+        for (size_t i = rec.first_op; i != LoadedRecord::kNoOp; i = next_op[i]) {
+          const crdt::Op& op = *ops[i];
+          if (rec.state.has_applied(op.dot)) continue;
+          if (before) before(i, rec.state);
+          if constexpr (std::is_const_v<std::remove_pointer_t<OpPtr>>) {
+            results[i] = rec.state.apply(op);
+          } else {
+            results[i] = rec.state.apply(std::move(*ops[i]));  // a set removal keeps its value
+          }
+          if (results[i].is_ok()) applied[i] = 1, rec.dirty = true;
+        }
+      },
+      16, threads);
   for (LoadedRecord* rec : touched) rec->first_op = rec->last_op = LoadedRecord::kNoOp;
 
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -168,9 +171,9 @@ Status RecordBatch::apply_ops(const std::vector<OpPtr>& ops, const std::string& 
 }
 
 template Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>&, const std::string&,
-                                       const Refused&, const BeforeApply&);
+                                       const Refused&, const BeforeApply&, unsigned);
 template Status RecordBatch::apply_ops(const std::vector<crdt::Op*>&, const std::string&,
-                                       const Refused&, const BeforeApply&);
+                                       const Refused&, const BeforeApply&, unsigned);
 
 RecordBatch::Contents RecordBatch::release() {
   seek_.reset();

@@ -67,11 +67,15 @@ class RecordBatch {
   // an alert. An error leaves the batch unusable (the write is then aborted).
   // Ops given as `crdt::Op*` are consumed: their values are moved into the records, for a
   // caller that drops them after; ops given as `const crdt::Op*` are only read.
+  // `threads` bounds the threads the records are spread over (the caller's included): a local
+  // commit seals its change on another core meanwhile and applies on its own thread alone
+  // (on 2 cores a helper there only contends with the sealer: create phase 642 -> 608 ms).
   using BeforeApply = std::function<void(size_t op, const crdt::Record& state)>;
   using Refused = std::function<Status(size_t op, const Status& why)>;
   template <typename OpPtr>  // const crdt::Op* or crdt::Op*
   Status apply_ops(const std::vector<OpPtr>& ops, const std::string& scope, const Refused& refused,
-                   const BeforeApply& before = nullptr);
+                   const BeforeApply& before = nullptr, unsigned threads = kAllThreads);
+  static constexpr unsigned kAllThreads = 4;  // parallel_for's bound
   // Writes every changed record, its index entries, conflict flag and feed position.
   Status flush();
   // The records and blocks loaded, handed over to be freed elsewhere (parallel.h Disposer);

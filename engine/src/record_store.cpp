@@ -30,6 +30,7 @@
 
 #include "replica_impl.h"
 #include "store_keys.h"
+#include "zstd_context.h"
 
 namespace birga {
 
@@ -56,17 +57,6 @@ constexpr size_t kDictTablesRoom = 8 << 10;
 
 const std::string kDictForPrefix = "dict/";  // + collection -> 8-byte dictionary id
 const std::string kDictPrefix = "dictid/";   // + 8-byte id -> the dictionary, sealed
-
-ZSTD_CCtx* compress_context() {
-  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> c(ZSTD_createCCtx(),
-                                                                    ZSTD_freeCCtx);
-  return c.get();
-}
-ZSTD_DCtx* decompress_context() {
-  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> d(ZSTD_createDCtx(),
-                                                                    ZSTD_freeDCtx);
-  return d.get();
-}
 
 uint64_t dict_id_of(std::string_view content) {
   const engine::Hash32 h = engine::blake2b_256(content);
@@ -208,10 +198,12 @@ std::string Replica::Impl::seal_block(std::string_view block_key,
   const std::string& body = w.data();
   std::string plain(9 + ZSTD_compressBound(body.size()), '\0');
   size_t header = 1;
-  ZSTD_CCtx* cctx = compress_context();
+  const engine::CompressContext lease;
+  ZSTD_CCtx* cctx = lease.get();
   // The codec byte names the dictionary; the frame does not repeat its id. A dictionary's
   // level and parameters supersede the context's.
-  size_t n = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+  // No context to be had counts as a zstd error: (size_t)-1 is zstd's generic error code.
+  size_t n = cctx ? ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters) : SIZE_MAX;
   if (!ZSTD_isError(n)) n = ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0);
   if (dict) {
     plain[0] = static_cast<char>(kRecordZstdDict);
@@ -267,10 +259,12 @@ Status Replica::Impl::open_block(const Txn& txn, std::string_view block_key,
       return Status::data_loss("stored record block: bad zstd frame");
     }
     out->body.resize(size);
-    const size_t n = dict ? ZSTD_decompress_usingDDict(decompress_context(), out->body.data(), size,
-                                                       data.data(), data.size(), dict->decompress)
-                          : ZSTD_decompressDCtx(decompress_context(), out->body.data(), size,
-                                                data.data(), data.size());
+    const engine::DecompressContext lease;
+    if (!lease.get()) return Status::resource_exhausted("zstd could not allocate a context");
+    const size_t n =
+        dict ? ZSTD_decompress_usingDDict(lease.get(), out->body.data(), size, data.data(),
+                                          data.size(), dict->decompress)
+             : ZSTD_decompressDCtx(lease.get(), out->body.data(), size, data.data(), data.size());
     if (ZSTD_isError(n) || n != size) {
       return Status::data_loss(std::string("stored record block: zstd: ") +
                                (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame"));

@@ -8,6 +8,7 @@
 
 #include "capnp_util.h"
 #include "change.capnp.h"
+#include "zstd_context.h"
 
 namespace birga::engine {
 namespace {
@@ -142,8 +143,11 @@ Result<std::string> decompress(std::string_view src, size_t expected) {
   if (ZSTD_isError(frame) || frame != src.size()) {
     return Status::corrupt_input("change body: not exactly one zstd frame");
   }
+  const DecompressContext lease;
+  if (!lease.get())
+    return Status::resource_exhausted("change body: zstd could not allocate a context");
   std::string out(expected, '\0');
-  const size_t n = ZSTD_decompress(out.data(), out.size(), src.data(), src.size());
+  const size_t n = ZSTD_decompressDCtx(lease.get(), out.data(), out.size(), src.data(), src.size());
   if (ZSTD_isError(n)) {
     return Status::corrupt_input(std::string("change body: zstd: ") + ZSTD_getErrorName(n));
   }
@@ -233,8 +237,11 @@ Result<std::string> seal_change(ChangeHeader h, std::string_view op_body, const 
                                     " bytes is over the limit; split the transaction");
   }
   std::string compressed(ZSTD_compressBound(op_body.size()), '\0');
-  const size_t n = ZSTD_compress(compressed.data(), compressed.size(), op_body.data(),
-                                 op_body.size(), kZstdLevel);
+  const CompressContext lease;  // no context to be had: stored uncompressed, as on an error
+  const size_t n = lease.get()
+                       ? ZSTD_compressCCtx(lease.get(), compressed.data(), compressed.size(),
+                                           op_body.data(), op_body.size(), kZstdLevel)
+                       : SIZE_MAX;
   const bool use_zstd = !ZSTD_isError(n) && n < op_body.size();
   compressed.resize(use_zstd ? n : 0);
   h.body_length = static_cast<uint32_t>(op_body.size());

@@ -369,6 +369,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       // applied. The others are sealed once applying has filled in what they observed.
       if (!observes) start_sealing();
       // The schema was checked when the op was queued; observing changes no kind or type.
+      // While the change is sealed on another core, the ops are applied on this one only.
       BIRGA_RETURN_IF_ERROR(batch.apply_ops(
           s.ops, scope, [](size_t, const Status& why) { return why; },
           observes ? engine::RecordBatch::BeforeApply([&](size_t i, const crdt::Record& state) {
@@ -376,7 +377,8 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
             op.observed = {};  // what an earlier run of this write observed
             observe(op, state, actor, pending[ops[i]].delta);
           })
-                   : nullptr));
+                   : nullptr,
+          observes ? engine::RecordBatch::kAllThreads : 1));
       if (observes) start_sealing();
     }
     BIRGA_RETURN_IF_ERROR(batch.flush());
