@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 
 #include "birga/birga.h"
@@ -299,6 +300,67 @@ TEST_CASE("C API: NULL handles are harmless", "[transport][c_api]") {
   CHECK(err.message() == "replica is NULL");
   CHECK(birga_replica_import_changes(nullptr, "x.bgcl", nullptr, nullptr) ==
         BIRGA_INVALID_ARGUMENT);
+}
+
+TEST_CASE("C API: a NULL argument is invalid_argument naming it, with or without err",
+          "[transport][c_api]") {
+  CDeployment d;
+  Error open_err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &open_err.e);
+  REQUIRE(r != nullptr);
+  // Each call is made once with an error to fill and once with err NULL (nothing to report
+  // to, and nothing may crash).
+  std::vector<std::pair<std::function<int(birga_error_t**)>, std::string>> calls = {
+      {[](auto e) { return birga_replica_install_certificate(nullptr, "b", 1, e); },
+       "replica is NULL"},
+      {[&](auto e) { return birga_replica_install_certificate(r, nullptr, 1, e); },
+       "bundle is NULL"},
+      {[](auto e) { return birga_replica_release_memory(nullptr, e); }, "replica is NULL"},
+      {[](auto e) { return birga_change_passphrase("d", "current", nullptr, e); }, "next is NULL"},
+      {[](auto e) { return birga_txn_commit(nullptr, e); }, "transaction is NULL"},
+      {[](auto e) { return birga_replica_acknowledge_alert(nullptr, 1, "note", e); },
+       "replica is NULL"},
+      {[&](auto e) { return birga_replica_acknowledge_alert(r, 1, nullptr, e); }, "note is NULL"},
+      {[&](auto e) { return birga_replica_sync(r, nullptr, 1, nullptr, e); }, "host is NULL"},
+      {[&](auto e) { return birga_replica_export_changes(r, nullptr, nullptr, nullptr, e); },
+       "path is NULL"},
+      {[&](auto e) { return birga_replica_import_changes(r, nullptr, nullptr, e); },
+       "path is NULL"},
+  };
+  // The calls that return a pointer: NULL and the error.
+  auto returns_null = [](auto call) {
+    return [call](birga_error_t** e) { return call(e) == nullptr ? BIRGA_INVALID_ARGUMENT : -1; };
+  };
+  calls.push_back(
+      {returns_null([](auto e) { return birga_replica_open(nullptr, "p", e); }), "dir is NULL"});
+  calls.push_back({returns_null([](auto e) { return birga_replica_create("d", nullptr, "s", e); }),
+                   "passphrase is NULL"});
+  calls.push_back(
+      {returns_null([](auto e) { return birga_txn_create(nullptr, "case", nullptr, e); }),
+       "transaction is NULL"});
+  calls.push_back({returns_null([&](auto e) { return birga_replica_get(r, nullptr, "00", e); }),
+                   "collection is NULL"});
+  calls.push_back({returns_null([](auto e) { return birga_replica_list(nullptr, "case", e); }),
+                   "replica is NULL"});
+  calls.push_back({returns_null([](auto e) { return birga_replica_conflicts(nullptr, e); }),
+                   "replica is NULL"});
+  calls.push_back(
+      {returns_null([](auto e) { return birga_replica_changed_since(nullptr, 0, nullptr, e); }),
+       "replica is NULL"});
+  calls.push_back(
+      {returns_null([&](auto e) { return birga_replica_find(r, "visit", nullptr, "x", e); }),
+       "field is NULL"});
+  calls.push_back(
+      {returns_null([](auto e) { return birga_replica_alerts(nullptr, e); }), "replica is NULL"});
+  for (const auto& [call, message] : calls) {
+    INFO(message);
+    Error err;
+    CHECK(call(&err.e) == BIRGA_INVALID_ARGUMENT);
+    CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+    CHECK(err.message() == message);
+    CHECK(call(nullptr) == BIRGA_INVALID_ARGUMENT);
+  }
+  birga_replica_close(r);
 }
 
 TEST_CASE("C API: an app finds records by an indexed field and acknowledges an alert",
