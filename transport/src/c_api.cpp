@@ -662,7 +662,7 @@ int birga_replica_sync(birga_replica_t* r, const char* host, uint16_t port,
 // ---- Changes by file ----
 
 int birga_replica_export_changes(birga_replica_t* r, const char* path, const char* scope,
-                                 size_t* changes_written, birga_error_t** err) noexcept {
+                                 uint64_t* changes_written, birga_error_t** err) noexcept {
   if (changes_written) *changes_written = 0;
   return guard_code(err, [&]() -> int {
     if (!r || !path) return failed_code(err, null_argument(!r ? "replica" : "path"));
@@ -682,6 +682,9 @@ int birga_replica_import_changes(birga_replica_t* r, const char* path, birga_imp
     if (!r || !path) return failed_code(err, null_argument(!r ? "replica" : "path"));
     auto file = birga::read_change_list(path);
     if (!file.is_ok()) return failed_code(err, file.status());
+    // Counted before the store is touched: a store error below imports nothing, so the counts
+    // of what became of the changes stay 0.
+    if (stats) stats->changes_read = file->changes.size();
     auto imported = birga::import_change_list(*r->replica, *file);
     if (!imported.is_ok()) return failed_code(err, imported.status());
     const birga::IngestReport& report = imported->report;
