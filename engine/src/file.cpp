@@ -1,13 +1,12 @@
 #include "birga/file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
 namespace birga {
@@ -18,13 +17,43 @@ std::string errno_text(int e) {
   return std::generic_category().message(e);
 }
 
-// A failed write or flush. Disk full is transient in the sense that freeing space helps; an I/O
-// error on removable media usually means the stick left, so another try (on another stick) may
-// succeed too.
-Status write_failed(const std::string& path, int e) {
-  const std::string message = "error writing " + path + ": " + errno_text(e);
-  if (e == ENOSPC || e == EDQUOT) return Status::resource_exhausted(message);
-  return Status::unavailable(message);
+// The Status for a step of write_file that failed with errno `e`: "<what failed>: <strerror>
+// (<what to do>; <state>)", where `state` says what is on disk now. A full disk or
+// quota is resource_exhausted (freeing space helps); a file larger than the file system or the
+// process's file size limit allows (EFBIG) too; an I/O error usually means the device left (a
+// USB stick pulled out), so it is unavailable: another try, on another stick, may succeed.
+// Anything else is `otherwise`.
+Status failure(const std::string& what_failed, int e, Code otherwise, const std::string& state) {
+  Code code = otherwise;
+  std::string advice;
+  switch (e) {
+    case ENOSPC:
+    case EDQUOT:
+      code = Code::kResourceExhausted;
+      advice = "disk full: free space and retry; ";
+      break;
+    case EFBIG:
+      code = Code::kResourceExhausted;
+      advice = "the file is too large for this file system or this process's file size limit; ";
+      break;
+    case EIO:
+      code = Code::kUnavailable;
+      advice = "the device failed; ";
+      break;
+    default:
+      break;
+  }
+  return Status(code, what_failed + ": " + errno_text(e) + " (" + advice + state + ")");
+}
+
+// What a failure before the rename leaves: `path` untouched, and the temporary removed (or, if
+// removing it failed too, named).
+std::string untouched(const std::string& path, const std::string& tmp) {
+  std::string state = path + " is as it was";
+  if (!tmp.empty() && ::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+    state += "; the temporary " + tmp + " could not be removed";
+  }
+  return state;
 }
 
 // Writes every byte, going on after a partial write or a signal.
@@ -66,34 +95,56 @@ int sync_directory(const std::string& path) {
 }  // namespace
 
 Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("cannot read " + path + ": no such file or not readable");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return Status::unavailable("error reading " + path);
-  return buf.str();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::not_found("cannot read " + path + ": no such file or not readable");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  // A directory opens, and reading it fails: it must not pass for an empty file.
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    return Status::not_found("cannot read " + path + ": it is a directory, not a file");
+  }
+  std::string bytes;
+  if (S_ISREG(st.st_mode)) bytes.reserve(static_cast<size_t>(st.st_size));
+  char buf[64 << 10];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return Status::unavailable("cannot read " + path + ": " + errno_text(errno) +
+                                 " (the device failed, or the file cannot be read whole)");
+    }
+    if (n == 0) return bytes;
+    bytes.append(buf, static_cast<size_t>(n));
+  }
 }
 
 Status write_file(const std::string& path, std::string_view bytes) {
   std::string tmp;
   const int fd = create_temporary(path, &tmp);
-  if (fd < 0) return Status::invalid_argument("cannot write " + path + ": " + errno_text(errno));
+  if (fd < 0) {
+    const int e = errno;  // nothing was created
+    return failure("cannot write " + path, e, Code::kInvalidArgument, untouched(path, ""));
+  }
   int e = write_all(fd, bytes);
   // Flushed before the rename: renamed first, a crash could leave `path` naming an empty or
   // partial file, which is what this function exists to prevent.
   if (e == 0 && ::fsync(fd) != 0) e = errno;
   if (::close(fd) != 0 && e == 0) e = errno;
-  if (e != 0) {
-    ::unlink(tmp.c_str());
-    return write_failed(path, e);
-  }
+  if (e != 0) return failure("cannot write " + path, e, Code::kUnavailable, untouched(path, tmp));
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     e = errno;
-    ::unlink(tmp.c_str());
-    return Status::invalid_argument("cannot write " + path + ": " + errno_text(e));
+    return failure("cannot write " + path, e, Code::kInvalidArgument, untouched(path, tmp));
   }
+  // From here `path` holds the new bytes; only the durability of its directory entry is open.
   e = sync_directory(path);
-  return e == 0 ? Status::ok() : write_failed(path, e);
+  if (e == 0) return Status::ok();
+  return failure("wrote " + path + ", but flushing its directory failed", e, Code::kUnavailable,
+                 "the new file is in place, but its directory entry may not be durable: after a "
+                 "crash or power cut " +
+                     path + " may be as it was before; write it again to be sure");
 }
 
 }  // namespace birga

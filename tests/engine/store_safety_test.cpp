@@ -12,7 +12,9 @@
 #include <functional>
 #include <random>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "birga/authority.h"
 #include "lmdb_env.h"
@@ -398,6 +400,17 @@ size_t occurrences(const std::string& haystack, const std::string& needle) {
   return n;
 }
 
+// The offsets of the 16-byte windows of `secret` that occur in `haystack`. A partial copy of
+// `secret` (half overwritten, or cut by a page boundary) shows as some, where a search for the
+// whole of it finds nothing.
+std::vector<size_t> windows_found(const std::string& haystack, const std::string& secret) {
+  std::vector<size_t> found;
+  for (size_t at = 0; at + 16 <= secret.size(); ++at) {
+    if (haystack.find(secret.substr(at, 16)) != std::string::npos) found.push_back(at);
+  }
+  return found;
+}
+
 // The sealed secrets of the closed store in `dir`, as stored.
 std::string sealed_secrets(const std::string& dir) {
   auto env = engine::LmdbEnv::open(dir);
@@ -463,6 +476,9 @@ TEST_CASE(
   REQUIRE(changed.is_ok());
   CHECK(*changed >= 1);
   CHECK(occurrences(read_file(data), old_blob) == 0);
+  // Nor any part of it: the salt, nonce and ciphertext are random, so no 16 bytes of them
+  // occur in the file by chance (the 13 header bytes, the same in the new blob, are shorter).
+  CHECK(windows_found(read_file(data), old_blob).empty());
 
   CHECK(Replica::open(dir, test_options()).status().code() == Code::kPermissionDenied);
   {
@@ -489,6 +505,7 @@ TEST_CASE(
     CHECK(report->applied == all->size());
   }
   CHECK(occurrences(read_file(data), old_blob) == 0);
+  CHECK(windows_found(read_file(data), old_blob).empty());
   // The new passphrase given as both: sealed and cleared again (what finishes a change whose
   // clearing failed).
   REQUIRE(

@@ -425,7 +425,7 @@ static int carry_export(carry_t* c) {
   c_api_carry_result* out = c->out;
   birga_error_t* err = NULL;
   char path[1024];
-  size_t written = 99;
+  uint64_t written = 99;
   int ok = 0;
   CHECK(birga_replica_export_changes(c->from.replica, NULL, NULL, &written, &err) ==
         BIRGA_INVALID_ARGUMENT);
@@ -545,7 +545,8 @@ static int carry_tampered(carry_t* c) {
   birga_error_t* err = NULL;
   char path[1024];
   char* bytes = NULL;
-  size_t size = 0, written = 0;
+  size_t size = 0;
+  uint64_t written = 0;
   int ok = 0;
   CHECK(set_guardian(&c->from, "Bobur"));
   in_dir(path, sizeof path, c->work_dir, "scope3.bgcl");

@@ -30,9 +30,9 @@ int c_api_scenario_run(const char* dir, const char* passphrase, const char* host
                        c_api_scenario_hook hook, void* ctx, c_api_scenario_result* out);
 
 typedef struct {
-  char failure[512];     /* "" when every check passed, else "line N: check [error]" */
-  size_t exported;       /* changes in the export of every scope */
-  size_t exported_scope; /* changes in the export of `scope` */
+  char failure[512];       /* "" when every check passed, else "line N: check [error]" */
+  uint64_t exported;       /* changes in the export of every scope */
+  uint64_t exported_scope; /* changes in the export of `scope` */
   /* The imports into the second device: the scope's file cut short, the whole file, the same
    * again, a file that is no change list, the scope's file with one change tampered with. */
   birga_import_stats_t cut, whole, again, garbage, tampered;

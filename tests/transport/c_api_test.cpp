@@ -3,11 +3,18 @@
 // branches on (wrong passphrase, schema violation, peer unreachable, a file that cannot be
 // written). The deployment is set up with the C++ API; the devices are then used only through
 // the C API.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
+#include <random>
 
 #include "birga/birga.h"
 #include "c_api_scenario.h"
@@ -301,6 +308,67 @@ TEST_CASE("C API: NULL handles are harmless", "[transport][c_api]") {
         BIRGA_INVALID_ARGUMENT);
 }
 
+TEST_CASE("C API: a NULL argument is invalid_argument naming it, with or without err",
+          "[transport][c_api]") {
+  CDeployment d;
+  Error open_err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &open_err.e);
+  REQUIRE(r != nullptr);
+  // Each call is made once with an error to fill and once with err NULL (nothing to report
+  // to, and nothing may crash).
+  std::vector<std::pair<std::function<int(birga_error_t**)>, std::string>> calls = {
+      {[](auto e) { return birga_replica_install_certificate(nullptr, "b", 1, e); },
+       "replica is NULL"},
+      {[&](auto e) { return birga_replica_install_certificate(r, nullptr, 1, e); },
+       "bundle is NULL"},
+      {[](auto e) { return birga_replica_release_memory(nullptr, e); }, "replica is NULL"},
+      {[](auto e) { return birga_change_passphrase("d", "current", nullptr, e); }, "next is NULL"},
+      {[](auto e) { return birga_txn_commit(nullptr, e); }, "transaction is NULL"},
+      {[](auto e) { return birga_replica_acknowledge_alert(nullptr, 1, "note", e); },
+       "replica is NULL"},
+      {[&](auto e) { return birga_replica_acknowledge_alert(r, 1, nullptr, e); }, "note is NULL"},
+      {[&](auto e) { return birga_replica_sync(r, nullptr, 1, nullptr, e); }, "host is NULL"},
+      {[&](auto e) { return birga_replica_export_changes(r, nullptr, nullptr, nullptr, e); },
+       "path is NULL"},
+      {[&](auto e) { return birga_replica_import_changes(r, nullptr, nullptr, e); },
+       "path is NULL"},
+  };
+  // The calls that return a pointer: NULL and the error.
+  auto returns_null = [](auto call) {
+    return [call](birga_error_t** e) { return call(e) == nullptr ? BIRGA_INVALID_ARGUMENT : -1; };
+  };
+  calls.push_back(
+      {returns_null([](auto e) { return birga_replica_open(nullptr, "p", e); }), "dir is NULL"});
+  calls.push_back({returns_null([](auto e) { return birga_replica_create("d", nullptr, "s", e); }),
+                   "passphrase is NULL"});
+  calls.push_back(
+      {returns_null([](auto e) { return birga_txn_create(nullptr, "case", nullptr, e); }),
+       "transaction is NULL"});
+  calls.push_back({returns_null([&](auto e) { return birga_replica_get(r, nullptr, "00", e); }),
+                   "collection is NULL"});
+  calls.push_back({returns_null([](auto e) { return birga_replica_list(nullptr, "case", e); }),
+                   "replica is NULL"});
+  calls.push_back({returns_null([](auto e) { return birga_replica_conflicts(nullptr, e); }),
+                   "replica is NULL"});
+  calls.push_back(
+      {returns_null([](auto e) { return birga_replica_changed_since(nullptr, 0, nullptr, e); }),
+       "replica is NULL"});
+  calls.push_back(
+      {returns_null([&](auto e) { return birga_replica_find(r, "visit", nullptr, "x", e); }),
+       "field is NULL"});
+  calls.push_back(
+      {returns_null([](auto e) { return birga_replica_alerts(nullptr, e); }), "replica is NULL"});
+  for (const auto& [call, message] : calls) {
+    INFO(message);
+    Error err;
+    CHECK(call(&err.e) == BIRGA_INVALID_ARGUMENT);
+    CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+    CHECK(err.message() == message);
+    CHECK(call(nullptr) == BIRGA_INVALID_ARGUMENT);
+  }
+  birga_replica_close(r);
+}
+
 TEST_CASE("C API: an app finds records by an indexed field and acknowledges an alert",
           "[transport][c_api]") {
   CDeployment d;
@@ -466,7 +534,7 @@ TEST_CASE("C API: an export that cannot be written leaves what was there", "[tra
   REQUIRE(r != nullptr);
   const std::string stick = d.tmp.sub("stick");
   REQUIRE(std::filesystem::create_directories(stick + "/taken.bgcl"));
-  size_t written = 7;
+  uint64_t written = 7;
   // A directory stands where the file would go: the rename fails, the directory stays.
   const std::string taken = stick + "/taken.bgcl";
   CHECK(birga_replica_export_changes(r, taken.c_str(), nullptr, &written, &err.e) ==
@@ -488,5 +556,100 @@ TEST_CASE("C API: an export that cannot be written leaves what was there", "[tra
   CHECK(stats.changes_read == written);
   CHECK(stats.duplicates == written);
   CHECK(files_in(stick) == std::vector<std::string>{"old.bgcl", "taken.bgcl"});
+  birga_replica_close(r);
+}
+
+TEST_CASE("C API: an import the store cannot hold (disk full) counts the changes read, keeps none",
+          "[transport][c_api][disk]") {
+  CDeployment d;
+  const std::string second = d.field_device("tablet-2");
+  {
+    // 20 changes of 10 visits, each with a note of 2000 random letters (zstd cannot shrink
+    // them much): about 400 KB to store.
+    auto device = Replica::open(d.device_dir, CDeployment::options());
+    REQUIRE(device.is_ok());
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> letter('a', 'z');
+    for (int change = 0; change < 20; ++change) {
+      Transaction t = (*device)->begin();
+      for (int i = 0; i < 10; ++i) {
+        const crdt::RecordId id = t.create("visit", kMahalla);
+        t.set("visit", id, "household", crdt::text("hh-" + std::to_string(change * 10 + i)));
+        std::string note(2000, ' ');
+        for (char& c : note) c = static_cast<char>(letter(rng));
+        t.append("visit", id, "notes", crdt::text(note));
+      }
+      REQUIRE(t.commit().is_ok());
+    }
+  }
+  const std::string file = d.tmp.sub("visits.bgcl");
+  uint64_t written = 0;
+  {
+    Error err;
+    birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+    REQUIRE(r != nullptr);
+    REQUIRE(birga_replica_export_changes(r, file.c_str(), nullptr, &written, &err.e) == BIRGA_OK);
+    birga_replica_close(r);
+  }
+  REQUIRE(written > 20);  // the visits' changes, and the control scope's
+
+  // In a child that may write at most 64 KiB more to any file: the disk "fills up" during the
+  // import's commit.
+  struct Outcome {
+    int rc = -1;
+    birga_import_stats_t stats{};
+    char message[512] = {};
+  } outcome;
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    close(fds[0]);
+    Outcome o;
+    birga_error_t* err = nullptr;
+    birga_replica_t* r = birga_replica_open(second.c_str(), kPassphrase, &err);
+    if (r) {
+      signal(SIGXFSZ, SIG_IGN);
+      const auto size = std::filesystem::file_size(second + "/data.mdb");
+      const rlimit lim{size + (64u << 10), size + (64u << 10)};
+      setrlimit(RLIMIT_FSIZE, &lim);
+      o.stats.pending = 99;  // zeroed by the call
+      o.rc = birga_replica_import_changes(r, file.c_str(), &o.stats, &err);
+    }
+    std::snprintf(o.message, sizeof o.message, "%s", birga_error_message(err));
+    _exit(write(fds[1], &o, sizeof o) == sizeof o ? 0 : 1);  // the replica is left open
+  }
+  close(fds[1]);
+  const bool got = read(fds[0], &outcome, sizeof outcome) == sizeof outcome;
+  close(fds[0]);
+  int wstatus = 0;
+  REQUIRE(waitpid(child, &wstatus, 0) == child);
+  REQUIRE(got);
+  INFO(outcome.message);
+  CHECK(outcome.rc == BIRGA_RESOURCE_EXHAUSTED);
+  CHECK_THAT(outcome.message, Catch::Contains("disk full"));
+  CHECK(outcome.stats.changes_read == written);
+  CHECK(outcome.stats.applied == 0);
+  CHECK(outcome.stats.duplicates == 0);
+  CHECK(outcome.stats.pending == 0);
+  CHECK(outcome.stats.sealed_only == 0);
+  CHECK(outcome.stats.quarantined == 0);
+  CHECK(outcome.stats.refused == 0);
+
+  // Nothing was kept, the store is sound, and the same file imports once there is room.
+  {
+    auto replica = Replica::open(second, CDeployment::options());
+    REQUIRE(replica.is_ok());
+    CHECK((*replica)->list("visit")->empty());
+    CHECK((*replica)->verify().is_ok());
+  }
+  Error err;
+  birga_replica_t* r = birga_replica_open(second.c_str(), kPassphrase, &err.e);
+  REQUIRE(r != nullptr);
+  birga_import_stats_t stats{};
+  CHECK(birga_replica_import_changes(r, file.c_str(), &stats, &err.e) == BIRGA_OK);
+  CHECK(stats.changes_read == written);
+  CHECK(stats.applied == 20);
   birga_replica_close(r);
 }

@@ -118,7 +118,10 @@ std::pair<Code, const char*> current_exception() noexcept {
   }
 }
 
-// Runs `fn`; an exception becomes an error and `on_failure` is returned instead.
+// Runs `fn`; an exception becomes an error and `on_failure` is returned instead. Every exported
+// function that can fail runs its whole body in it, the checks of its arguments included
+// (`if (!x) return failed...(err, null_argument("x"))`), so that building even that error
+// cannot throw past the C boundary.
 template <typename R, typename F>
 R guard(birga_error_t** err, R on_failure, F&& fn) noexcept {
   try {
@@ -128,6 +131,12 @@ R guard(birga_error_t** err, R on_failure, F&& fn) noexcept {
     set_error(err, code, message);
     return on_failure;
   }
+}
+
+// guard for the functions that return a BIRGA_* code.
+template <typename F>
+int guard_code(birga_error_t** err, F&& fn) noexcept {
+  return guard(err, static_cast<int>(BIRGA_INTERNAL), std::forward<F>(fn));
 }
 
 // A malloc'd copy of `s`, for birga_free (throws std::bad_alloc on failure).
@@ -328,19 +337,18 @@ birga_replica_t* birga_replica_create(const char* dir, const char* passphrase,
 
 int birga_replica_install_certificate(birga_replica_t* r, const void* bundle, size_t size,
                                       birga_error_t** err) noexcept {
-  if (!r || !bundle) {
-    return failed_code(err, null_argument(!r ? "replica" : "bundle"));
-  }
-  return guard(err, static_cast<int>(birga::Code::kInternal), [&]() -> int {
+  return guard_code(err, [&]() -> int {
+    if (!r || !bundle) return failed_code(err, null_argument(!r ? "replica" : "bundle"));
     return failed_code(err, r->replica->install_certificate(
                                 std::string_view(static_cast<const char*>(bundle), size)));
   });
 }
 
 int birga_replica_release_memory(const birga_replica_t* r, birga_error_t** err) noexcept {
-  if (!r) return failed_code(err, null_argument("replica"));
-  return guard(err, static_cast<int>(birga::Code::kInternal),
-               [&]() -> int { return failed_code(err, r->replica->release_memory()); });
+  return guard_code(err, [&]() -> int {
+    if (!r) return failed_code(err, null_argument("replica"));
+    return failed_code(err, r->replica->release_memory());
+  });
 }
 
 void birga_replica_close(birga_replica_t* r) noexcept {
@@ -349,7 +357,7 @@ void birga_replica_close(birga_replica_t* r) noexcept {
 
 int birga_change_passphrase(const char* dir, const char* current, const char* next,
                             birga_error_t** err) noexcept {
-  return guard(err, static_cast<int>(BIRGA_INTERNAL), [&]() -> int {
+  return guard_code(err, [&]() -> int {
     if (!dir || !current || !next) {
       return failed_code(err, null_argument(!dir ? "dir" : !current ? "current" : "next"));
     }
@@ -358,23 +366,25 @@ int birga_change_passphrase(const char* dir, const char* current, const char* ne
 }
 
 char* birga_replica_device_key(const birga_replica_t* r) noexcept {
-  if (!r) return nullptr;
-  return guard(nullptr, static_cast<char*>(nullptr),
-               [&] { return dup(birga::key_hex(r->replica->device_key())); });
+  return guard(nullptr, static_cast<char*>(nullptr), [&]() -> char* {
+    if (!r) return nullptr;
+    return dup(birga::key_hex(r->replica->device_key()));
+  });
 }
 
 // ---- Writes ----
 
 birga_txn_t* birga_txn_begin(birga_replica_t* r) noexcept {
-  if (!r) return nullptr;
-  return guard(nullptr, static_cast<birga_txn_t*>(nullptr),
-               [&] { return new birga_txn_t(r->replica.get()); });
+  return guard(nullptr, static_cast<birga_txn_t*>(nullptr), [&]() -> birga_txn_t* {
+    if (!r) return nullptr;
+    return new birga_txn_t(r->replica.get());
+  });
 }
 
 char* birga_txn_create(birga_txn_t* t, const char* collection, const char* scope,
                        birga_error_t** err) noexcept {
-  if (!t) return failed(err, Code::kInvalidArgument, "transaction is NULL");
   return guard(err, static_cast<char*>(nullptr), [&]() -> char* {
+    if (!t) return failed(err, null_argument("transaction"));
     if (t->exception.second) {
       return failed(err, t->exception.first, t->exception.second);
     }
@@ -448,16 +458,11 @@ void birga_txn_restore_record(birga_txn_t* t, const char* collection, const char
 }
 
 int birga_txn_commit(birga_txn_t* t, birga_error_t** err) noexcept {
-  if (!t) {
-    set_error(err, Code::kInvalidArgument, "transaction is NULL");
-    return BIRGA_INVALID_ARGUMENT;
-  }
-  return guard(err, static_cast<int>(BIRGA_INTERNAL), [&] {
-    Status s = t->exception.second ? Status(t->exception.first, t->exception.second)
-               : !t->error.is_ok() ? t->error
-                                   : t->txn.commit();
-    if (!s.is_ok()) set_error(err, s);
-    return static_cast<int>(s.code());
+  return guard_code(err, [&]() -> int {
+    if (!t) return failed_code(err, null_argument("transaction"));
+    return failed_code(err, t->exception.second ? Status(t->exception.first, t->exception.second)
+                            : !t->error.is_ok() ? t->error
+                                                : t->txn.commit());
   });
 }
 
@@ -627,8 +632,8 @@ void birga_alerts_free(birga_alerts_t* alerts) noexcept {
 
 int birga_replica_acknowledge_alert(birga_replica_t* r, uint64_t position, const char* note,
                                     birga_error_t** err) noexcept {
-  if (!r || !note) return failed_code(err, null_argument(!r ? "replica" : "note"));
-  return guard(err, static_cast<int>(birga::Code::kInternal), [&]() -> int {
+  return guard_code(err, [&]() -> int {
+    if (!r || !note) return failed_code(err, null_argument(!r ? "replica" : "note"));
     return failed_code(err, r->replica->acknowledge_alert(position, note).status());
   });
 }
@@ -638,11 +643,8 @@ int birga_replica_acknowledge_alert(birga_replica_t* r, uint64_t position, const
 int birga_replica_sync(birga_replica_t* r, const char* host, uint16_t port,
                        birga_sync_stats_t* stats, birga_error_t** err) noexcept {
   if (stats) *stats = birga_sync_stats_t{};
-  return guard(err, static_cast<int>(BIRGA_INTERNAL), [&] {
-    if (!r || !host) {
-      set_error(err, null_argument(!r ? "replica" : "host"));
-      return static_cast<int>(BIRGA_INVALID_ARGUMENT);
-    }
+  return guard_code(err, [&]() -> int {
+    if (!r || !host) return failed_code(err, null_argument(!r ? "replica" : "host"));
     const auto result = birga::transport::sync_once(*r->replica, host, port);
     if (stats) {
       *stats = {result.stats.changes_sent,
@@ -653,17 +655,16 @@ int birga_replica_sync(birga_replica_t* r, const char* host, uint16_t port,
                 result.peer_clock_offset_ms.value_or(0),
                 result.peer_clock_offset_ms ? 1 : 0};
     }
-    if (!result.status.is_ok()) set_error(err, result.status);
-    return static_cast<int>(result.status.code());
+    return failed_code(err, result.status);
   });
 }
 
 // ---- Changes by file ----
 
 int birga_replica_export_changes(birga_replica_t* r, const char* path, const char* scope,
-                                 size_t* changes_written, birga_error_t** err) noexcept {
+                                 uint64_t* changes_written, birga_error_t** err) noexcept {
   if (changes_written) *changes_written = 0;
-  return guard(err, static_cast<int>(BIRGA_INTERNAL), [&]() -> int {
+  return guard_code(err, [&]() -> int {
     if (!r || !path) return failed_code(err, null_argument(!r ? "replica" : "path"));
     auto changes =
         birga::held_changes(*r->replica, scope ? std::optional<std::string>(scope) : std::nullopt);
@@ -677,10 +678,13 @@ int birga_replica_export_changes(birga_replica_t* r, const char* path, const cha
 int birga_replica_import_changes(birga_replica_t* r, const char* path, birga_import_stats_t* stats,
                                  birga_error_t** err) noexcept {
   if (stats) *stats = birga_import_stats_t{};
-  return guard(err, static_cast<int>(BIRGA_INTERNAL), [&]() -> int {
+  return guard_code(err, [&]() -> int {
     if (!r || !path) return failed_code(err, null_argument(!r ? "replica" : "path"));
     auto file = birga::read_change_list(path);
     if (!file.is_ok()) return failed_code(err, file.status());
+    // Counted before the store is touched: a store error below imports nothing, so the counts
+    // of what became of the changes stay 0.
+    if (stats) stats->changes_read = file->changes.size();
     auto imported = birga::import_change_list(*r->replica, *file);
     if (!imported.is_ok()) return failed_code(err, imported.status());
     const birga::IngestReport& report = imported->report;

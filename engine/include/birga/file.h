@@ -13,16 +13,27 @@
 
 namespace birga {
 
-// The file's bytes; not_found "cannot read PATH: no such file or not readable".
+// The file's bytes. not_found "cannot read PATH: no such file or not readable", or "...: it is
+// a directory, not a file"; unavailable when reading fails part way (the device failed).
 Result<std::string> read_file(const std::string& path);
 
 // Replaces (or creates) the file at `path` with `bytes`: writes them to a new temporary file in
 // the same directory, flushes it to the device (fsync), renames it over `path` and flushes the
-// directory. Once it returns ok the file survives a crash or a power cut; until then `path` is
-// as it was, never half written (a crash may leave a `PATH.tmp-*` beside it). On failure the
-// temporary is removed. invalid_argument: the file cannot be created there (no such directory,
-// no permission); resource_exhausted: the disk is full; unavailable: the device failed (a USB
-// stick pulled out), worth another try.
+// directory. Once it returns ok the file survives a crash or a power cut, and no reader ever
+// finds it half written (a crash may leave a `PATH.tmp-*` beside it).
+//
+// A failure says, in its message, what is on disk now. Before the rename, "cannot write PATH:
+// <reason> (...; PATH is as it was)": `path` is untouched and the temporary removed (when
+// removing it fails too, the message names it). After the rename only the directory's flush
+// can fail: "wrote PATH, but flushing its directory failed: <reason> (...; the new file is in
+// place, but its directory entry may not be durable ...)": `path` holds the new bytes, but a
+// crash or power cut may bring back what was there before; writing it again settles it.
+//
+// Codes: invalid_argument: the file cannot be created there (no such directory, no
+// permission, a directory in its place); resource_exhausted: the disk or the quota is full
+// ("disk full: free space and retry"), or the file is too large for the file system (EFBIG);
+// unavailable: the device failed (an I/O error: a USB stick pulled out), or the directory
+// could not be flushed; worth another try.
 Status write_file(const std::string& path, std::string_view bytes);
 
 }  // namespace birga

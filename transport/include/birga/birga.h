@@ -301,9 +301,11 @@ BIRGA_API int birga_replica_sync(birga_replica_t* replica, const char* host, uin
  * NULL) gets how many changes the file holds (0 on failure). BIRGA_OK or the error's code:
  * BIRGA_NOT_FOUND (no changes of `scope` here), BIRGA_INVALID_ARGUMENT (path NULL, or the file
  * cannot be created there), BIRGA_RESOURCE_EXHAUSTED (disk full), BIRGA_UNAVAILABLE (the device
- * failed). */
+ * failed). A failed write says what is on disk: "... (<path> is as it was)", or, when only the
+ * flush of the directory failed after the rename, that the new file is in place but may not
+ * survive a crash (export again to be sure). */
 BIRGA_API int birga_replica_export_changes(birga_replica_t* replica, const char* path,
-                                           const char* scope, size_t* changes_written,
+                                           const char* scope, uint64_t* changes_written,
                                            birga_error_t** err) BIRGA_NOEXCEPT;
 
 /* What an import did with the changes of a file (the counts of Replica::ingest's report). */
@@ -320,16 +322,23 @@ typedef struct {
 } birga_import_stats_t;
 
 /* Imports the change-list file at `path` into the replica, in one durable transaction; each
- * change is verified and kept or refused on its own. `stats` (may be NULL) gets what became of
- * the changes, also on failure once the file was read. BIRGA_OK when the whole file was read
- * and nothing refused; otherwise the error's code:
- *   BIRGA_NOT_FOUND: the file cannot be read. Nothing imported.
+ * change is verified and kept or refused on its own. `stats` (may be NULL) is zeroed first.
+ * Once the file is read, stats.changes_read is the number of complete changes in it, whatever
+ * happens next. The other counts are filled when the import itself completed: on BIRGA_OK,
+ * and on the two failures below that come after it (a damaged end, a refusal). On any other
+ * failure, a store error included, they are 0: nothing was imported. BIRGA_OK when the whole
+ * file was read and nothing refused; otherwise the error's code:
+ *   BIRGA_NOT_FOUND: the file cannot be read (or is a directory). Nothing imported.
+ *   BIRGA_UNAVAILABLE: reading the file failed part way (the device failed). Nothing imported.
  *   BIRGA_CORRUPT_INPUT: not a change list (the message says why): nothing imported. Or a file
  *     cut short or followed by stray bytes (a copy pulled out half-way): the complete changes
  *     before the damage were imported, and the message says the file is truncated and how many
  *     were imported; copy the file again for the rest.
  *   BIRGA_INVALID_ARGUMENT: `path` is NULL; or changes were refused and the others kept: the
- *     message says how many of how many and the first refusal's reason (stats.refused > 0). */
+ *     message says how many of how many and the first refusal's reason (stats.refused > 0).
+ *   A store error (BIRGA_RESOURCE_EXHAUSTED: disk full; BIRGA_DATA_LOSS; ...): the transaction
+ *     was rolled back and nothing imported; free space (or check the store) and import the
+ *     file again. */
 BIRGA_API int birga_replica_import_changes(birga_replica_t* replica, const char* path,
                                            birga_import_stats_t* stats,
                                            birga_error_t** err) BIRGA_NOEXCEPT;
