@@ -106,12 +106,16 @@ Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& 
     return replica.add_alert(txn, "malformed_change", who + ": " + ops.status().message());
   }
   opened.consumed = true;
-  return batch.apply_ops(engine::op_refs(*ops), h.scope, [&](size_t, const Status& why) {
-    if (why.code() == Code::kPermissionDenied || why.code() == Code::kInvalidArgument) {
-      return replica.add_alert(txn, "refused_op", who + ": " + why.message());
-    }
-    return why;
-  });
+  // The next changes are opened on another core meanwhile (Ahead, below).
+  return batch.apply_ops(
+      engine::op_refs(*ops), h.scope,
+      [&](size_t, const Status& why) {
+        if (why.code() == Code::kPermissionDenied || why.code() == Code::kInvalidArgument) {
+          return replica.add_alert(txn, "refused_op", who + ": " + why.message());
+        }
+        return why;
+      },
+      nullptr, engine::threads_beside_helper());
 }
 
 Result<engine::ChangeHeader> next_change_header(const Txn& txn, const std::string& scope,

@@ -67,9 +67,9 @@ class RecordBatch {
   // an alert. An error leaves the batch unusable (the write is then aborted).
   // Ops given as `crdt::Op*` are consumed: their values are moved into the records, for a
   // caller that drops them after; ops given as `const crdt::Op*` are only read.
-  // `threads` bounds the threads the records are spread over (the caller's included): a local
-  // commit seals its change on another core meanwhile and applies on its own thread alone
-  // (on 2 cores a helper there only contends with the sealer: create phase 642 -> 608 ms).
+  // `threads` bounds the threads the records are spread over (the caller's included): a
+  // caller that keeps a helper busy meanwhile (a commit's sealer, an ingest's opener) leaves
+  // it its core (parallel.h threads_beside_helper).
   using BeforeApply = std::function<void(size_t op, const crdt::Record& state)>;
   using Refused = std::function<Status(size_t op, const Status& why)>;
   template <typename OpPtr>  // const crdt::Op* or crdt::Op*

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <thread>
 
+#include "parallel.h"
 #include "record_batch.h"
 #include "replica_impl.h"
 #include "store_keys.h"
@@ -369,7 +370,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       // applied. The others are sealed once applying has filled in what they observed.
       if (!observes) start_sealing();
       // The schema was checked when the op was queued; observing changes no kind or type.
-      // While the change is sealed on another core, the ops are applied on this one only.
+      // While the change is sealed on another core, the ops are applied on the others.
       BIRGA_RETURN_IF_ERROR(batch.apply_ops(
           s.ops, scope, [](size_t, const Status& why) { return why; },
           observes ? engine::RecordBatch::BeforeApply([&](size_t i, const crdt::Record& state) {
@@ -378,7 +379,7 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
             observe(op, state, actor, pending[ops[i]].delta);
           })
                    : nullptr,
-          observes ? engine::RecordBatch::kAllThreads : 1));
+          observes ? engine::RecordBatch::kAllThreads : engine::threads_beside_helper()));
       if (observes) start_sealing();
     }
     BIRGA_RETURN_IF_ERROR(batch.flush());
