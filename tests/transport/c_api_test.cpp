@@ -501,6 +501,32 @@ TEST_CASE("C API: an app creates its replica, gets enrolled and installs the bun
   birga_replica_close(again);
 }
 
+TEST_CASE("C API: a schema file that cannot be written or read is an error naming it",
+          "[transport][c_api]") {
+  test::TempDir tmp;
+  Error err;
+  // A directory (not empty) stands where the schema file goes: the rename over it fails.
+  const std::string dir = tmp.sub("tablet");
+  std::filesystem::create_directories(dir + "/schema/inside");
+  CHECK(birga_replica_create(dir.c_str(), kPassphrase, kSchema, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+  CHECK_THAT(err.message(), Catch::StartsWith("cannot write " + dir + "/schema: "));
+  CHECK(std::filesystem::is_directory(dir + "/schema/inside"));  // left as it was
+  birga_error_free(err.e);
+  err.e = nullptr;
+  // Opening it reads the directory as no file at all, rather than as an empty schema.
+  CHECK(birga_replica_open(dir.c_str(), kPassphrase, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_NOT_FOUND);
+  CHECK(err.message() == "cannot read " + dir + "/schema: it is a directory, not a file");
+  birga_error_free(err.e);
+  err.e = nullptr;
+  // A replica whose schema file is missing says so.
+  std::filesystem::remove_all(dir + "/schema");
+  CHECK(birga_replica_open(dir.c_str(), kPassphrase, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_NOT_FOUND);
+  CHECK(err.message() == "cannot read " + dir + "/schema: no such file or not readable");
+}
+
 TEST_CASE("C API: changes carried by file reach another device, whole or cut short",
           "[transport][c_api]") {
   CDeployment d;

@@ -3,17 +3,16 @@
 // std::bad_alloc) into a birga_error_t; nothing thrown ever reaches the host.
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <new>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "birga/birga.h"
 #include "birga/change_list.h"
+#include "birga/file.h"
 #include "birga/replica.h"
 #include "birga/transport/client.h"
 #include "birga/trust.h"
@@ -178,11 +177,9 @@ birga::Result<birga::crdt::RecordId> parse_id(const char* id) {
 
 birga::Result<birga::crdt::Schema> read_schema(const std::string& dir) {
   const std::string path = dir + "/schema";
-  std::ifstream file(path);
-  if (!file) return Status::not_found("no schema file " + path);
-  std::stringstream text;
-  text << file.rdbuf();
-  auto schema = birga::crdt::Schema::parse(text.str());
+  auto text = birga::read_file(path);
+  if (!text.is_ok()) return text.status();
+  auto schema = birga::crdt::Schema::parse(*text);
   if (!schema.is_ok()) return schema.status().with_context(path);
   return schema;
 }
@@ -326,11 +323,10 @@ birga_replica_t* birga_replica_create(const char* dir, const char* passphrase,
     options.schema = std::move(*schema);
     auto replica = birga::Replica::create(dir, std::move(options));
     if (!replica.is_ok()) return failed(err, replica.status());
-    // The schema file is what birga_replica_open (and the birga command) read at start.
-    std::ofstream file(std::string(dir) + "/schema", std::ios::trunc);
-    file << schema_text;
-    if (!file)
-      return failed(err, Status::permission_denied(std::string("cannot write ") + dir + "/schema"));
+    // The schema file is what birga_replica_open (and the birga command) read at start;
+    // written whole or not at all, as the birga command writes it.
+    const Status written = birga::write_file(std::string(dir) + "/schema", schema_text);
+    if (!written.is_ok()) return failed(err, written);
     return new birga_replica_t{std::move(*replica)};
   });
 }

@@ -97,8 +97,11 @@ BIRGA_API const char* birga_version(void) BIRGA_NOEXCEPT;
 
 /* Creates a replica in `dir` (created if absent) with a new device key sealed under
  * `passphrase`, and writes `schema_text` (the schema file format, see docs/data-model.md) to
- * DIR/schema. Its public key (birga_replica_device_key) goes to the authority for enrolment.
- * NULL on failure: BIRGA_ALREADY_EXISTS when `dir` holds a replica. */
+ * DIR/schema, whole or not at all, as `birga init` does. Its public key
+ * (birga_replica_device_key) goes to the authority for enrolment. NULL on failure:
+ * BIRGA_ALREADY_EXISTS when `dir` holds a replica; when the schema file cannot be written
+ * (the replica is then made but not usable: free the space and write DIR/schema), the error
+ * of the write, BIRGA_RESOURCE_EXHAUSTED on a full disk. */
 BIRGA_API birga_replica_t* birga_replica_create(const char* dir, const char* passphrase,
                                                 const char* schema_text,
                                                 birga_error_t** err) BIRGA_NOEXCEPT;
