@@ -131,7 +131,11 @@ Status run_init(const Args& args) {
   options.schema = *schema;
   auto replica = Replica::create(dir, std::move(options));
   if (!replica.is_ok()) return replica.status();
-  BIRGA_RETURN_IF_ERROR(write_file((fs::path(dir) / kSchemaFile).string(), text));
+  if (Status s = write_file((fs::path(dir) / kSchemaFile).string(), text); !s.is_ok()) {
+    replica->reset();  // without its schema the store is unusable: gone, so init can run again
+    remove_new_store(dir);
+    return s;
+  }
   print_key(args, "device_key", (*replica)->device_key(), dir);
   return Status::ok();
 }

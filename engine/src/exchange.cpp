@@ -7,6 +7,7 @@
 #include "record_batch.h"
 #include "replica_impl.h"
 #include "store_keys.h"
+#include "zstd_context.h"
 
 namespace birga {
 
@@ -266,6 +267,8 @@ Status verify_records(const Replica::Impl& impl, const Txn& txn) {
 }  // namespace
 
 Status Replica::release_memory() const {
+  engine::CompressContext::release_idle();
+  engine::DecompressContext::release_idle();
   return impl_->env->release_pages();
 }
 

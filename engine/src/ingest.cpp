@@ -98,6 +98,12 @@ Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& 
   OpenedChange opened_here;
   if (!ahead) opened_here = open_change(v, key);
   OpenedChange& opened = ahead ? *opened_ahead : opened_here;
+  // Out of memory (zstd could not get a context) says nothing about the change: the write
+  // fails, and the change is offered again at the next sync, rather than kept unapplied.
+  if (opened.undecryptable.code() == Code::kResourceExhausted) return opened.undecryptable;
+  if (!opened.ops.is_ok() && opened.ops.status().code() == Code::kResourceExhausted) {
+    return opened.ops.status();
+  }
   if (!opened.undecryptable.is_ok()) {
     return replica.add_alert(txn, "undecryptable", who + ": " + opened.undecryptable.message());
   }
@@ -106,7 +112,7 @@ Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& 
     return replica.add_alert(txn, "malformed_change", who + ": " + ops.status().message());
   }
   opened.consumed = true;
-  // The next changes are opened on another core meanwhile (Ahead, below).
+  // The next changes are usually opened on another core meanwhile (Ahead, below).
   return batch.apply_ops(
       engine::op_refs(*ops), h.scope,
       [&](size_t, const Status& why) {

@@ -25,8 +25,13 @@ namespace birga::engine {
 // so uneven items balance. Below `min_items` everything runs on the calling thread. An
 // exception thrown by fn (std::bad_alloc) stops the handing out; once every thread is joined
 // the first one is rethrown on the calling thread, as if the loop had run there.
+// parallel_for's bound on the threads of one call: past it, the work of one call (a batch of
+// records, of blocks) is too small for more threads to pay for starting.
+constexpr unsigned kMaxLoopThreads = 4;
+
 template <typename Fn>
-void parallel_for(size_t n, Fn&& fn, size_t min_items = 16, unsigned max_threads = 4) {
+void parallel_for(size_t n, Fn&& fn, size_t min_items = 16,
+                  unsigned max_threads = kMaxLoopThreads) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const size_t threads = std::min<size_t>({cores, max_threads, n / std::max<size_t>(min_items, 1)});
   if (threads <= 1) {
@@ -57,13 +62,13 @@ void parallel_for(size_t n, Fn&& fn, size_t min_items = 16, unsigned max_threads
   if (failure) std::rethrow_exception(failure);
 }
 
-// The threads for a parallel_for that runs while one helper thread of the same write keeps a
-// core busy (a commit's sealer, an ingest's opener, Ahead below): the other cores, at least
-// the caller's own. On 2 cores a second thread there only contends with the helper (the
-// district workload's create phase: 642 ms with it, 608 ms without).
+// The threads for a parallel_for that may run while one helper thread of the same write keeps
+// a core busy (a commit's sealer, an ingest's opener, Ahead below): the other cores, at least
+// the caller's own and at most kMaxLoopThreads. On 2 cores a second thread there only contends
+// with the helper (the district workload's create phase: 642 ms with it, 608 ms without).
 inline unsigned threads_beside_helper() {
   const unsigned cores = std::thread::hardware_concurrency();
-  return cores > 2 ? cores - 1 : 1;
+  return std::clamp(cores > 1 ? cores - 1 : 1, 1u, kMaxLoopThreads);
 }
 
 // Runs fn(0), fn(1), ... fn(n - 1) in that order on a thread of its own, ahead of a caller

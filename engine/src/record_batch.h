@@ -15,6 +15,7 @@
 
 #include "birga/crdt/record.h"
 #include "lmdb_env.h"
+#include "parallel.h"
 #include "replica_impl.h"
 
 namespace birga::engine {
@@ -75,7 +76,7 @@ class RecordBatch {
   template <typename OpPtr>  // const crdt::Op* or crdt::Op*
   Status apply_ops(const std::vector<OpPtr>& ops, const std::string& scope, const Refused& refused,
                    const BeforeApply& before = nullptr, unsigned threads = kAllThreads);
-  static constexpr unsigned kAllThreads = 4;  // parallel_for's bound
+  static constexpr unsigned kAllThreads = kMaxLoopThreads;
   // Writes every changed record, its index entries, conflict flag and feed position.
   Status flush();
   // The records and blocks loaded, handed over to be freed elsewhere (parallel.h Disposer);

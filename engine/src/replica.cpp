@@ -172,6 +172,12 @@ Result<std::optional<RecordView>> Replica::Impl::load_view(const Txn& txn,
 Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Replica::~Replica() = default;
 
+void remove_new_store(const std::string& dir) {
+  std::error_code ec;  // a file already gone is what was wanted
+  std::filesystem::remove(std::filesystem::path(dir) / "data.mdb", ec);
+  std::filesystem::remove(std::filesystem::path(dir) / "lock.mdb", ec);
+}
+
 Result<std::unique_ptr<Replica>> Replica::create(const std::string& dir, ReplicaOptions options) {
   BIRGA_RETURN_IF_ERROR(engine::crypto_init());
   if (options.passphrase.empty()) {

@@ -2,6 +2,10 @@
 // that compress (a commit's sealer, parallel_for's helpers) live for one call, so a context
 // per thread would be made and freed on every commit; a level 3 context for a change of a
 // few hundred kilobytes is a megabyte of tables to allocate and clear each time.
+//
+// Thread-safe: any thread may lease and give back. The pool is never destroyed (an app's
+// worker thread may still compress while the process exits); release_idle() frees what it
+// keeps (Replica::release_memory calls it).
 #pragma once
 
 #include <zstd.h>
@@ -23,19 +27,27 @@ class ZstdLease {
   ZstdLease(const ZstdLease&) = delete;
   ZstdLease& operator=(const ZstdLease&) = delete;
   Ctx* get() const { return ctx_; }
+  // Frees the idle contexts (those in use are kept by their borrowers).
+  static void release_idle() {
+    std::vector<Ctx*> idle;
+    {
+      Pool& p = pool();
+      std::lock_guard<std::mutex> lock(p.mu);
+      idle.swap(p.free);
+    }
+    for (Ctx* c : idle) Free(c);
+  }
 
  private:
-  // More contexts than this are never in use at once (the cores), so no more are kept.
+  // At most this many idle contexts are kept; one given back past it is freed. More can be in
+  // use at once (a commit's sealers beside flush's compressors, several replicas).
   static constexpr size_t kKept = 8;
   struct Pool {
     std::mutex mu;
     std::vector<Ctx*> free;
-    ~Pool() {
-      for (Ctx* c : free) Free(c);
-    }
   };
   static Pool& pool() {
-    static Pool p;
+    static Pool& p = *new Pool;  // never destroyed: see the top of the file
     return p;
   }
   static Ctx* take() {

@@ -512,19 +512,30 @@ TEST_CASE("C API: a schema file that cannot be written or read is an error namin
   CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
   CHECK_THAT(err.message(), Catch::StartsWith("cannot write " + dir + "/schema: "));
   CHECK(std::filesystem::is_directory(dir + "/schema/inside"));  // left as it was
+  // The store it made first is gone again, so that a retry can succeed.
+  CHECK_FALSE(std::filesystem::exists(dir + "/data.mdb"));
   birga_error_free(err.e);
   err.e = nullptr;
-  // Opening it reads the directory as no file at all, rather than as an empty schema.
+  // Opening reads the directory as no file at all, rather than as an empty schema.
   CHECK(birga_replica_open(dir.c_str(), kPassphrase, &err.e) == nullptr);
   CHECK(err.code() == BIRGA_NOT_FOUND);
   CHECK(err.message() == "cannot read " + dir + "/schema: it is a directory, not a file");
   birga_error_free(err.e);
   err.e = nullptr;
-  // A replica whose schema file is missing says so.
+  // A missing schema file is named.
   std::filesystem::remove_all(dir + "/schema");
   CHECK(birga_replica_open(dir.c_str(), kPassphrase, &err.e) == nullptr);
   CHECK(err.code() == BIRGA_NOT_FOUND);
   CHECK(err.message() == "cannot read " + dir + "/schema: no such file or not readable");
+  birga_error_free(err.e);
+  err.e = nullptr;
+  // With the obstacle gone, creating again works, and the replica opens.
+  birga_replica_t* r = birga_replica_create(dir.c_str(), kPassphrase, kSchema, &err.e);
+  REQUIRE(r != nullptr);
+  birga_replica_close(r);
+  r = birga_replica_open(dir.c_str(), kPassphrase, &err.e);
+  CHECK(r != nullptr);
+  birga_replica_close(r);
 }
 
 TEST_CASE("C API: changes carried by file reach another device, whole or cut short",

@@ -326,7 +326,13 @@ birga_replica_t* birga_replica_create(const char* dir, const char* passphrase,
     // The schema file is what birga_replica_open (and the birga command) read at start;
     // written whole or not at all, as the birga command writes it.
     const Status written = birga::write_file(std::string(dir) + "/schema", schema_text);
-    if (!written.is_ok()) return failed(err, written);
+    if (!written.is_ok()) {
+      // Without its schema file the replica cannot be opened, and a second create would find
+      // it and refuse: the store just made goes, so that the app can free space and retry.
+      replica->reset();
+      birga::remove_new_store(dir);
+      return failed(err, written);
+    }
     return new birga_replica_t{std::move(*replica)};
   });
 }

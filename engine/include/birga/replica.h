@@ -115,6 +115,12 @@ inline constexpr size_t kMinPassphraseBytes = 8;
 
 class Transaction;
 
+// Removes the store files (data.mdb, lock.mdb) of a replica that Replica::create just made in
+// `dir` and that is closed again, for a caller whose own setup after create failed (the
+// schema file could not be written): create can then run in `dir` again. Never call it on a
+// replica in use: its keys and records would be lost.
+void remove_new_store(const std::string& dir);
+
 class Replica {
  public:
   // Creates a replica in `dir` (created if absent; must not already hold a replica).
@@ -206,7 +212,8 @@ class Replica {
 
   // Hands the store's pages that this process has read back to the kernel: they leave the
   // process's resident memory (RSS) but stay in the page cache, so nothing is lost and the next
-  // read maps them again. For an app going to the background on a tablet whose low-memory
+  // read maps them again. Also frees the compression contexts kept for the next commit or sync
+  // (up to a megabyte or so each). For an app going to the background on a tablet whose low-memory
   // killer counts RSS, or a hub after a large sync.
   Status release_memory() const;
 
