@@ -21,6 +21,7 @@
 #include <functional>
 #include <iterator>
 
+#include "child_process.h"
 #include "replica_fixture.h"
 
 namespace birga {
@@ -30,41 +31,6 @@ namespace {
 size_t entries(const std::string& dir) {
   return static_cast<size_t>(std::distance(std::filesystem::directory_iterator(dir),
                                            std::filesystem::directory_iterator()));
-}
-
-// Runs `fn` in a child process, so that what it changes (its mount namespace, its
-// capabilities) stays there, and returns what it returned. The child uses no Catch macros:
-// the parent checks the text.
-std::string in_child(const std::function<std::string()>& fn) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    close(fds[0]);
-    std::string out;
-    try {
-      out = fn();
-    } catch (...) {
-      out = "exception in the child";
-    }
-    const bool sent = write(fds[1], out.data(), out.size()) == static_cast<ssize_t>(out.size());
-    _exit(sent ? 0 : 1);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    REQUIRE(n > 0);
-    out.append(buf, static_cast<size_t>(n));
-  }
-  close(fds[0]);
-  int wstatus = 0;
-  REQUIRE(waitpid(child, &wstatus, 0) == child);
-  REQUIRE(WIFEXITED(wstatus));
-  REQUIRE(WEXITSTATUS(wstatus) == 0);
-  return out;
 }
 
 // The file's bytes, or the error reading it.
@@ -165,7 +131,7 @@ TEST_CASE("File: a full disk is resource_exhausted, says so and leaves what was 
   const std::string stick = tmp.sub("stick");
   REQUIRE(std::filesystem::create_directory(stick));
   const std::string path = stick + "/changes.bgcl";
-  const std::string out = in_child([&]() -> std::string {
+  const std::string out = test::in_child([&]() -> std::string {
     // 16 pages and 4 inodes: the directory, the file, and room for a few more.
     const std::string why = mount_private_tmpfs(stick, "size=64k,nr_inodes=4,mode=0700");
     if (!why.empty()) return "skip: " + why;
@@ -205,7 +171,7 @@ TEST_CASE("File: a directory that cannot be flushed after the rename is named, t
   const std::string path = box + "/changes.bgcl";
   REQUIRE(write_file(path, "old").is_ok());
   REQUIRE(chmod(box.c_str(), 0300) == 0);
-  const std::string out = in_child([&]() -> std::string {
+  const std::string out = test::in_child([&]() -> std::string {
     if (!drop_dac_override()) return "cannot drop the capabilities";
     return write_file(path, "new").to_string();
   });

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -18,6 +19,7 @@
 
 #include "birga/birga.h"
 #include "c_api_scenario.h"
+#include "child_process.h"
 #include "transport_fixture.h"
 
 using namespace birga;
@@ -637,12 +639,7 @@ TEST_CASE("C API: an import the store cannot hold (disk full) counts the changes
     birga_import_stats_t stats{};
     char message[512] = {};
   } outcome;
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    close(fds[0]);
+  const std::string out = test::in_child([&] {
     Outcome o;
     birga_error_t* err = nullptr;
     birga_replica_t* r = birga_replica_open(second.c_str(), kPassphrase, &err);
@@ -655,14 +652,10 @@ TEST_CASE("C API: an import the store cannot hold (disk full) counts the changes
       o.rc = birga_replica_import_changes(r, file.c_str(), &o.stats, &err);
     }
     std::snprintf(o.message, sizeof o.message, "%s", birga_error_message(err));
-    _exit(write(fds[1], &o, sizeof o) == sizeof o ? 0 : 1);  // the replica is left open
-  }
-  close(fds[1]);
-  const bool got = read(fds[0], &outcome, sizeof outcome) == sizeof outcome;
-  close(fds[0]);
-  int wstatus = 0;
-  REQUIRE(waitpid(child, &wstatus, 0) == child);
-  REQUIRE(got);
+    return std::string(reinterpret_cast<const char*>(&o), sizeof o);  // the replica left open
+  });
+  REQUIRE(out.size() == sizeof outcome);
+  std::memcpy(&outcome, out.data(), sizeof outcome);
   INFO(outcome.message);
   CHECK(outcome.rc == BIRGA_RESOURCE_EXHAUSTED);
   CHECK_THAT(outcome.message, Catch::Contains("disk full"));
