@@ -20,15 +20,15 @@
 
 namespace birga::engine {
 
+// parallel_for's bound on the threads of one call: past it, the work of one call (a batch of
+// records, of blocks) is too small for more threads to pay for starting.
+constexpr unsigned kMaxLoopThreads = 4;
+
 // Calls fn(i) once for every i in [0, n), on up to `max_threads` threads (the caller's
 // included), and returns when all calls have returned. Items are handed out one at a time,
 // so uneven items balance. Below `min_items` everything runs on the calling thread. An
 // exception thrown by fn (std::bad_alloc) stops the handing out; once every thread is joined
 // the first one is rethrown on the calling thread, as if the loop had run there.
-// parallel_for's bound on the threads of one call: past it, the work of one call (a batch of
-// records, of blocks) is too small for more threads to pay for starting.
-constexpr unsigned kMaxLoopThreads = 4;
-
 template <typename Fn>
 void parallel_for(size_t n, Fn&& fn, size_t min_items = 16,
                   unsigned max_threads = kMaxLoopThreads) {
