@@ -2,6 +2,7 @@
 #include "sealed_change.h"
 
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include <algorithm>
 #include <cstring>
@@ -148,6 +149,9 @@ Result<std::string> decompress(std::string_view src, size_t expected) {
     return Status::resource_exhausted("change body: zstd could not allocate a context");
   std::string out(expected, '\0');
   const size_t n = ZSTD_decompressDCtx(lease.get(), out.data(), out.size(), src.data(), src.size());
+  if (ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation) {  // about this process, not the change
+    return Status::resource_exhausted("change body: zstd: out of memory");
+  }
   if (ZSTD_isError(n)) {
     return Status::corrupt_input(std::string("change body: zstd: ") + ZSTD_getErrorName(n));
   }

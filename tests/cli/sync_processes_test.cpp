@@ -842,4 +842,36 @@ TEST_CASE("Sync processes: a passphrase is changed while no process has the stor
   CHECK(cli.json({"authority", "devices", "--dir", "auth"}, with_new).size() == 2);
 }
 
+TEST_CASE(
+    "Sync processes: a change zstd has no memory to open fails the import, and is taken "
+    "on a retry",
+    "[sync][processes][memory]") {
+  Cli cli;
+  hub_and_tablet(cli);
+  constexpr int kHouseholds = 12;
+  for (int i = 0; i < kHouseholds; ++i) {
+    // A long address: each change's body is over 16 KiB, more than any control record block.
+    std::string address = "Yunusobod " + std::to_string(i);
+    while (address.size() < (20u << 10)) address += " kvartal " + std::to_string(address.size());
+    cli.ok({"household", "add", "--dir", "t", "--address", address});
+  }
+  cli.ok({"changes", "export", "--dir", "t", "--out", "visits.bgcl"});
+  // zstd runs out of memory opening the households' change bodies (a test-only LD_PRELOAD
+  // shim): the import fails (a resource error), and the hub keeps nothing of it.
+  RunResult starved = cli.run({"import", "visits.bgcl", "--dir", "hub"},
+                              {{"LD_PRELOAD", std::string(BIRGA_ZSTD_FAIL_LIB)},
+                               {"BIRGA_TEST_ZSTD_FAIL_ABOVE", std::to_string(16 << 10)},
+                               {"ASAN_OPTIONS", std::string("verify_asan_link_order=0")}});
+  INFO("stderr: " << starved.err);
+  CHECK(starved.code == 4);
+  CHECK(starved.err.find("change body: zstd: out of memory") != std::string::npos);
+  CHECK(cli.json({"list", "household", "--dir", "hub"}).a.empty());
+  CHECK(cli.json({"alerts", "--dir", "hub"}).a.empty());  // no "undecryptable" alert
+  // With memory, the same file is taken whole: nothing was kept as held but unapplied.
+  Json imported = cli.json({"import", "visits.bgcl", "--dir", "hub"});
+  CHECK(imported["applied"].i == kHouseholds);  // none of them "already held"
+  CHECK(cli.json({"list", "household", "--dir", "hub"}).a.size() == kHouseholds);
+  CHECK(cli.run({"verify", "--dir", "hub"}).code == 0);
+}
+
 }  // namespace birga::test
