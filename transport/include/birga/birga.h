@@ -341,7 +341,10 @@ typedef struct {
  *     message says how many of how many and the first refusal's reason (stats.refused > 0).
  *   A store error (BIRGA_RESOURCE_EXHAUSTED: disk full; BIRGA_DATA_LOSS; ...): the transaction
  *     was rolled back and nothing imported; free space (or check the store) and import the
- *     file again. */
+ *     file again. One exception: when the file held control changes, the scope keys they
+ *     deliver to this device are stored in a write of their own after the changes; if that
+ *     write fails, the changes are kept though the counts say 0, and importing the file
+ *     again stores the keys. */
 BIRGA_API int birga_replica_import_changes(birga_replica_t* replica, const char* path,
                                            birga_import_stats_t* stats,
                                            birga_error_t** err) BIRGA_NOEXCEPT;
