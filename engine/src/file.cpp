@@ -40,6 +40,10 @@ Status failure(const std::string& what_failed, int e, Code otherwise, const std:
       code = Code::kUnavailable;
       advice = "the device failed; ";
       break;
+    case EROFS:
+      code = Code::kUnavailable;
+      advice = "the device is read-only (a stick remounted read-only after an error?); ";
+      break;
     default:
       break;
   }

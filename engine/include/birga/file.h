@@ -32,8 +32,9 @@ Result<std::string> read_file(const std::string& path);
 // Codes: invalid_argument: the file cannot be created there (no such directory, no
 // permission, a directory in its place); resource_exhausted: the disk or the quota is full
 // ("disk full: free space and retry"), or the file is too large for the file system (EFBIG);
-// unavailable: the device failed (an I/O error: a USB stick pulled out), or the directory
-// could not be flushed; worth another try.
+// unavailable: the device failed (an I/O error: a USB stick pulled out), it is read-only
+// (EROFS: a stick remounted read-only after an error), or the directory could not be flushed;
+// worth another try, on another device.
 Status write_file(const std::string& path, std::string_view bytes);
 
 }  // namespace birga
