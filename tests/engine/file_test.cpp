@@ -69,6 +69,26 @@ std::string mount_private_tmpfs(const std::string& dir, const std::string& optio
   return "";
 }
 
+// Runs `fn(stick)` in a child process with a tmpfs of `options` mounted, in a mount namespace
+// of its own, at `stick` (a new directory in `tmp`): a USB stick nobody else sees. Returns what
+// fn returned, or "skip: <why>" where no tmpfs can be mounted.
+std::string on_private_stick(const test::TempDir& tmp, const std::string& options,
+                             const std::function<std::string(const std::string&)>& fn) {
+  const std::string stick = tmp.sub("stick");
+  REQUIRE(std::filesystem::create_directory(stick));
+  return test::in_child([&]() -> std::string {
+    const std::string why = mount_private_tmpfs(stick, options);
+    return why.empty() ? fn(stick) : "skip: " + why;
+  });
+}
+
+// True (with a warning naming why) when a child reported that it could not run here.
+bool skipped(const std::string& out) {
+  if (out.rfind("skip: ", 0) != 0) return false;
+  WARN("not run: " << out);
+  return true;
+}
+
 // In the calling (child) process: gives up the capabilities that let root read any directory,
 // so that a directory's permission bits apply (nothing to give up for another user).
 bool drop_dac_override() {
@@ -128,34 +148,28 @@ TEST_CASE("File: a write that fails leaves what was there and names the file", "
 TEST_CASE("File: a full disk is resource_exhausted, says so and leaves what was there",
           "[engine][file][disk]") {
   test::TempDir tmp;
-  const std::string stick = tmp.sub("stick");
-  REQUIRE(std::filesystem::create_directory(stick));
-  const std::string path = stick + "/changes.bgcl";
-  const std::string out = test::in_child([&]() -> std::string {
-    // 16 pages and 4 inodes: the directory, the file, and room for a few more.
-    const std::string why = mount_private_tmpfs(stick, "size=64k,nr_inodes=4,mode=0700");
-    if (!why.empty()) return "skip: " + why;
-    std::string lines;
-    if (!write_file(path, "kept").is_ok()) return "cannot write the first file";
-    // More bytes than the disk holds: the temporary's write fails.
-    lines += write_file(path, std::string(200000, 'x')).to_string() + "\n";
-    lines += contents(path) + "\n";
-    lines += std::to_string(entries(stick)) + "\n";
-    // No inode left: the temporary cannot even be created.
-    for (int i = 0; i < 10; ++i) {
-      const int fd = open((stick + "/filler-" + std::to_string(i)).c_str(),
-                          O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (fd < 0) break;
-      close(fd);
-    }
-    lines += write_file(path, "new").to_string() + "\n";
-    lines += contents(path) + "\n";
-    return lines;
-  });
-  if (out.rfind("skip: ", 0) == 0) {
-    WARN("not run: " << out);
-    return;
-  }
+  const std::string path = tmp.sub("stick/changes.bgcl");
+  // 16 pages and 4 inodes: the directory, the file, and room for a few more.
+  const std::string out =
+      on_private_stick(tmp, "size=64k,nr_inodes=4,mode=0700", [&](const std::string& stick) {
+        std::string lines;
+        if (!write_file(path, "kept").is_ok()) return std::string("cannot write the first file");
+        // More bytes than the disk holds: the temporary's write fails.
+        lines += write_file(path, std::string(200000, 'x')).to_string() + "\n";
+        lines += contents(path) + "\n";
+        lines += std::to_string(entries(stick)) + "\n";
+        // No inode left: the temporary cannot even be created.
+        for (int i = 0; i < 10; ++i) {
+          const int fd = open((stick + "/filler-" + std::to_string(i)).c_str(),
+                              O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+          if (fd < 0) break;
+          close(fd);
+        }
+        lines += write_file(path, "new").to_string() + "\n";
+        lines += contents(path) + "\n";
+        return lines;
+      });
+  if (skipped(out)) return;
   const std::string full = "resource_exhausted: cannot write " + path +
                            ": No space left on device (disk full: free space and retry; " + path +
                            " is as it was)";
@@ -165,23 +179,17 @@ TEST_CASE("File: a full disk is resource_exhausted, says so and leaves what was 
 TEST_CASE("File: a read-only device is unavailable, says so and leaves what was there",
           "[engine][file][disk]") {
   test::TempDir tmp;
-  const std::string stick = tmp.sub("stick");
-  REQUIRE(std::filesystem::create_directory(stick));
-  const std::string path = stick + "/changes.bgcl";
-  const std::string out = test::in_child([&]() -> std::string {
-    const std::string why = mount_private_tmpfs(stick, "size=64k,mode=0700");
-    if (!why.empty()) return "skip: " + why;
-    if (!write_file(path, "kept").is_ok()) return "cannot write the first file";
-    // As the kernel leaves a USB stick after an error on it: remounted read-only.
-    if (mount(nullptr, stick.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
-      return std::string("skip: cannot remount read-only: ") + std::strerror(errno);
-    }
-    return write_file(path, "new").to_string() + "\n" + contents(path) + "\n";
-  });
-  if (out.rfind("skip: ", 0) == 0) {
-    WARN("not run: " << out);
-    return;
-  }
+  const std::string path = tmp.sub("stick/changes.bgcl");
+  const std::string out =
+      on_private_stick(tmp, "size=64k,mode=0700", [&](const std::string& stick) {
+        if (!write_file(path, "kept").is_ok()) return std::string("cannot write the first file");
+        // As the kernel leaves a USB stick after an error on it: remounted read-only.
+        if (mount(nullptr, stick.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
+          return std::string("skip: cannot remount read-only: ") + std::strerror(errno);
+        }
+        return write_file(path, "new").to_string() + "\n" + contents(path) + "\n";
+      });
+  if (skipped(out)) return;
   CHECK(out == "unavailable: cannot write " + path +
                    ": Read-only file system (the device is read-only (a stick remounted "
                    "read-only after an error?); " +
@@ -202,10 +210,7 @@ TEST_CASE("File: a directory that cannot be flushed after the rename is named, t
     return write_file(path, "new").to_string();
   });
   REQUIRE(chmod(box.c_str(), 0700) == 0);
-  if (out.rfind("skip: ", 0) == 0) {
-    WARN("not run: " << out);
-    return;
-  }
+  if (skipped(out)) return;
   CHECK(out == "unavailable: wrote " + path +
                    ", but flushing its directory failed: Permission denied (the new file is in "
                    "place, but its directory entry may not be durable: after a crash or power "
