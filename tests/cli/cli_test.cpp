@@ -1,4 +1,6 @@
 // The `birga` command line, end to end: the real binary in a temporary directory.
+#include <sys/stat.h>
+
 #include "cli_fixture.h"
 
 namespace birga::test {
@@ -269,6 +271,34 @@ TEST_CASE("CLI: every write command, read back with list, show and export", "[cl
     CHECK(alerts[0]["detail"].s.find(mother + ":mother") != std::string::npos);
   }
   CHECK(cli.run(with({"verify"})).code == 0);
+}
+
+// Exports hold personal data in plain text; bundles, change files and the control log hold
+// changes and sealed keys. With the common umask 022 they would be readable by every user.
+TEST_CASE("CLI: every file a command writes is readable by its owner only (0600)", "[cli]") {
+  Cli cli;
+  const mode_t old_umask = ::umask(022);  // the children inherit it
+  cli.deploy();
+  const std::string key_b = cli.ok({"init", "--dir", "b"});
+  cli.ok({"enrol", "--dir", "auth", "--device-key", key_b, "--name", "Bekzod", "--role", "field",
+          "--scope", std::string(kMahalla) + ":rw", "--out", "b.bundle"});
+  cli.ok({"person", "add", "--dir", "a", "--name", "Aziz", "--pinfl", "12345678901234"});
+  std::ofstream(cli.path("persons.csv")) << "an older export\n";
+  REQUIRE(::chmod(cli.path("persons.csv").c_str(), 0644) == 0);  // replaced, not kept
+  cli.ok({"export", "person", "--dir", "a", "--out", "persons.csv"});
+  cli.ok({"changes", "export", "--dir", "a", "--scope", kMahalla, "--out", "a.changes"});
+  cli.ok({"authority", "export", "--dir", "auth", "--out", "control.log"});
+  cli.ok({"authority", "revoke", "--dir", "auth", "--device-key", key_b, "--reason", "lost",
+          "--out", "revoke.log"});
+  ::umask(old_umask);
+  CHECK(Cli::slurp(cli.path("persons.csv")).find("12345678901234") != std::string::npos);
+  for (const char* file :
+       {"b.bundle", "persons.csv", "a.changes", "control.log", "revoke.log", "a/schema"}) {
+    struct stat st {};
+    INFO(file);
+    REQUIRE(::stat(cli.path(file).c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
 }
 
 TEST_CASE("CLI: a double delivery raises over_issuance, and a reversal corrects the total",
