@@ -429,7 +429,8 @@ std::vector<Command> trust_commands() {
        "install an enrolment bundle on this device",
        "Checks the certificate names this device and the bundle's authority is this "
        "replica's (a bundle from another deployment is refused), then ingests its key "
-       "envelopes.",
+       "envelopes. A certificate older than the installed one (a lower serial) is refused "
+       "(exit 3): it would undo a narrowed grant or an earlier expiry.",
        {kDirFlag, kJsonFlag},
        run_cert_install},
   };

@@ -151,7 +151,10 @@ class Replica {
   // the certificate against the bundle's authority (which must be this replica's, once set)
   // and this device's key, stores both, and ingests the bundle's control changes, which
   // deliver this device's scope keys. Until a replica is enrolled it checks signatures and
-  // hash chains but not authors' rights, and it cannot sync.
+  // hash chains but not authors' rights, and it cannot sync. A certificate older than the
+  // installed one (a lower serial), or a different one of the same serial, is refused
+  // (permission_denied, naming both serials) and nothing is installed: it would undo a
+  // narrowed grant or an earlier expiry. The installed one, installed again, is accepted.
   Status install_certificate(std::string_view bundle);
   // This device's certificate (raw bytes) and the deployment authority, when enrolled.
   std::optional<std::string> certificate() const;
