@@ -1,6 +1,7 @@
 // The `birga` command line, end to end: the real binary in a temporary directory.
 #include <sys/stat.h>
 
+#include "birga/crdt/schema.h"
 #include "cli_fixture.h"
 
 namespace birga::test {
@@ -255,7 +256,8 @@ TEST_CASE("CLI: every write command, read back with list, show and export", "[cl
   }
   SECTION("export as CSV and JSON") {
     const std::string csv = cli.ok(with({"export", "household", "--format", "csv"}));
-    CHECK(csv.rfind("id,scope,address,head,members,notes,phone,register_category\r\n", 0) == 0);
+    CHECK(csv.rfind("id,scope,address,head,members,notes,phone,register_category,resolutions\r\n",
+                    0) == 0);
     CHECK(csv.find(household + "," + kMahalla + ",\"12 Navoi St, \"\"Blue gate\"\"\",") !=
           std::string::npos);
     Json exported = Json::parse(cli.ok(with({"export", "aid", "--format", "json"})));
@@ -468,7 +470,13 @@ TEST_CASE("CLI: concurrent case writes on two replicas conflict until resolved",
   CHECK(household["conflict"].b);
   CHECK(household["conflicts"]["phone"].size() == 2);
   cli.ok({"resolve", "--dir", "a", h, "phone", "+998 90 2222222", "--reason", "called both"});
-  CHECK(cli.json({"show", "--dir", "a", h})["conflict"].b == false);
+  Json settled = cli.json({"show", "--dir", "a", h});
+  CHECK(settled["conflict"].b == false);
+  // The reason is kept for a household as for a case: the supervisor's audit trail.
+  REQUIRE(settled["resolutions"].size() == 1);
+  CHECK(settled["resolutions"][0]["text"].s == "phone=+998 90 2222222: called both (by Dilnoza)");
+  CHECK(cli.ok({"show", "--dir", "a", h}).find("phone=+998 90 2222222: called both (by Dilnoza)") !=
+        std::string::npos);
 
   // The resolution is a change like any other: it settles replica a too.
   cli.ok({"changes", "export", "--dir", "b", "--out", "b3.bgcl"});
@@ -476,6 +484,29 @@ TEST_CASE("CLI: concurrent case writes on two replicas conflict until resolved",
   CHECK(cli.json({"conflicts", "--dir", "a"}).size() == 0);
   CHECK(cli.json({"show", "--dir", "a", kase})["guardian"][0].s == "Malika (aunt)");
   CHECK(cli.run({"verify", "--dir", "a"}).code == 0);
+}
+
+// resolve requires a reason for any field that keeps concurrent values, so the kinds holding
+// one must keep it: a schema edit that adds a flagged field to a new kind is caught here.
+TEST_CASE("CLI: every kind of the built-in schema that can conflict keeps resolutions", "[cli]") {
+  Cli cli;
+  cli.ok({"init", "--dir", "a"});
+  auto schema = crdt::Schema::parse(Cli::slurp(cli.path("a/schema")));
+  REQUIRE(schema.is_ok());
+  size_t kinds = 0;
+  for (const auto& [name, spec] : schema->collections()) {
+    bool can_conflict = false;
+    for (const auto& [field, f] : spec.fields) {
+      can_conflict |= f.storage_kind() == crdt::FieldKind::kMv;
+    }
+    if (!can_conflict) continue;
+    INFO(name);
+    const crdt::FieldSpec* log = schema->field(name, "resolutions");
+    REQUIRE(log != nullptr);
+    CHECK(log->kind == crdt::FieldKind::kLog);
+    ++kinds;
+  }
+  CHECK(kinds == 3);  // household, person, guardianship_case
 }
 
 TEST_CASE("CLI: revocation and the control log travel as change files", "[cli]") {
@@ -560,6 +591,14 @@ TEST_CASE("CLI: init --schema copies the schema, which every command reads", "[c
   RunResult person = cli.run({"person", "add", "--dir", "a", "--name", "x"});
   CHECK(person.code == 1);
   CHECK(person.err.find("'person'") != std::string::npos);
+
+  // This schema keeps no `resolutions` for households (as version 1 of the mahalla schema):
+  // resolve refuses rather than drop the reason it requires.
+  RunResult unkept = cli.run(
+      {"resolve", "--dir", "a", h["id"].s, "address", "y", "--reason", "called the family"});
+  CHECK(unkept.code == 1);
+  CHECK(unkept.err.find("household has no `resolutions` log in this replica's schema (a/schema, "
+                        "version 2), so the reason could not be kept") != std::string::npos);
 
   std::ofstream(cli.path("a/schema"), std::ios::app) << "  field oops maybe text\n";
   RunResult broken = cli.run({"list", "household", "--dir", "a"});
