@@ -544,6 +544,61 @@ TEST_CASE("CLI: revocation and the control log travel as change files", "[cli]")
   CHECK(report["refused"].size() == 0);
 }
 
+// A revocation imported where the control changes before it are missing waits, and is not in
+// force: import says so (and what to do), status shows it, and the counts add up.
+TEST_CASE("CLI: import warns of changes left waiting and counts each change once", "[cli]") {
+  Cli cli;
+  cli.deploy();
+  cli.add_device("b", "Bekzod");
+  const std::string key_b = cli.json({"status", "--dir", "b"})["device_key"].s;
+  const Json rev = cli.json({"authority", "revoke", "--dir", "auth", "--device-key", key_b,
+                             "--reason", "tablet lost", "--out", "revoke.bgcl"});
+  const int64_t n = rev["changes"].i;
+  REQUIRE(n >= 1);
+  cli.ok({"init", "--dir", "hub"});
+
+  RunResult first = cli.run({"import", "revoke.bgcl", "--dir", "hub"});
+  INFO("stderr: " << first.err);
+  CHECK(first.code == 0);  // the import worked; what it brought is not in force yet
+  CHECK(first.out.find("0 applied, 0 already held, " + std::to_string(n) +
+                       " waiting for earlier changes") != std::string::npos);
+  CHECK(first.err.find("NOT in force yet") != std::string::npos);
+  CHECK(first.err.find("in scope '_control' waits for its change 1 (this replica holds none of "
+                       "its changes)") != std::string::npos);
+  CHECK(first.err.find("`birga authority export --dir ADIR --out FILE`") != std::string::npos);
+  CHECK(cli.json({"status", "--dir", "hub"})["pending"].i == n);
+  CHECK(cli.ok({"status", "--dir", "hub"})
+            .find("pending:     " + std::to_string(n) +
+                  " change(s) waiting for earlier changes, not in "
+                  "force") != std::string::npos);
+
+  // Again: still waiting, so pending, not "already held".
+  Json again = cli.json({"import", "revoke.bgcl", "--dir", "hub"});
+  CHECK(again["pending"].i == n);
+  CHECK(again["duplicates"].i == 0);
+  CHECK(again["waiting"].size() == static_cast<size_t>(n));
+
+  // The whole control log lets them in: each change of the file counted once, as applied.
+  cli.ok({"authority", "export", "--dir", "auth", "--out", "control.bgcl"});
+  RunResult whole = cli.run({"import", "control.bgcl", "--dir", "hub", "--json"});
+  CHECK(whole.code == 0);
+  CHECK(whole.err.empty());
+  Json report = Json::parse(whole.line());
+  CHECK(report["changes"].i == n + 2);
+  // The hub holds no control key (it is not enrolled): kept sealed rather than applied.
+  CHECK(report["applied"].i + report["sealed_only"].i == n + 2);
+  CHECK(report["duplicates"].i == 0);
+  CHECK(report["pending"].i == 0);
+  CHECK(report["released"].i == 0);
+  Json st = cli.json({"status", "--dir", "hub"});
+  CHECK(st["pending"].i == 0);
+  CHECK(st["quarantined"].i == 0);
+  // Imported once more, all of it is held: as many as were read.
+  Json held = cli.json({"import", "control.bgcl", "--dir", "hub"});
+  CHECK(held["duplicates"].i == n + 2);
+  CHECK(held["applied"].i + held["sealed_only"].i == 0);
+}
+
 TEST_CASE("CLI: sync and serve refuse clearly what they cannot do", "[cli][sync]") {
   Cli cli;
   cli.ok({"init", "--dir", "t"});
