@@ -616,6 +616,69 @@ TEST_CASE("CLI: sync and serve refuse clearly what they cannot do", "[cli][sync]
   RunResult bad = cli.run({"sync", "no-port-here", "--dir", "t"});
   CHECK(bad.code == 1);
   CHECK(bad.err.find("ADDRESS:PORT") != std::string::npos);
+  // The command is named once, though the transport names the operation too.
+  RunResult host = cli.run({"serve", "--dir", "t", "--listen", "localhost:0"});
+  CHECK(host.code == 1);
+  CHECK(host.err == "birga serve: bad address 'localhost'\n");
+}
+
+// The passphrase a command reads first is the one its help names first: init with only
+// $BIRGA_DEVICE_PASSPHRASE set works, so its help must not say $BIRGA_PASSPHRASE alone.
+TEST_CASE("CLI: every help naming $BIRGA_PASSPHRASE names the variable read before it", "[cli]") {
+  Cli cli;
+  std::istringstream commands(cli.run({"--help"}).out);
+  size_t mentions = 0;
+  bool in_list = false;
+  for (std::string line; std::getline(commands, line);) {
+    if (line == "Commands:") in_list = true;
+    if (line.empty()) in_list = false;
+    if (!in_list || line.rfind("  ", 0) != 0) continue;
+    std::vector<std::string> args;
+    std::istringstream words(line.substr(2, line.find("  ", 2) - 2));
+    for (std::string w; words >> w;) args.push_back(w);
+    args.push_back("--help");
+    std::string help = cli.run(args).out;
+    for (char& c : help) c = c == '\n' ? ' ' : c;  // the help is wrapped
+    std::string flat;
+    for (char c : help) {
+      if (!(c == ' ' && !flat.empty() && flat.back() == ' ')) flat += c;
+    }
+    INFO(Cli::join(args) << ":\n" << flat);
+    for (size_t at = flat.find("$BIRGA_PASSPHRASE"); at != std::string::npos;
+         at = flat.find("$BIRGA_PASSPHRASE", at + 1)) {
+      const std::string before = flat.substr(0, at);
+      CHECK((Catch::endsWith(before, "$BIRGA_DEVICE_PASSPHRASE, else ") ||
+             Catch::endsWith(before, "$BIRGA_AUTHORITY_PASSPHRASE, else ")));
+      ++mentions;
+    }
+  }
+  CHECK(mentions >= 6);
+  // What init's help says is what it does.
+  cli.ok({"init", "--dir", "a"},
+         {{"BIRGA_PASSPHRASE", std::nullopt}, {"BIRGA_DEVICE_PASSPHRASE", "device passphrase"}});
+}
+
+// A supervisor's first write in a mahalla nobody is enrolled in: the error says what to do, and
+// doing it works.
+TEST_CASE("CLI: a write without the scope's key says how the key is created and delivered",
+          "[cli]") {
+  Cli cli;
+  cli.ok({"authority", "init", "--dir", "auth"});
+  cli.ok({"init", "--dir", "sup"});
+  const std::string district = "tashkent/yunusobod";
+  const std::string fresh = district + "/m0500";
+  cli.ok({"enrol", "--dir", "auth", "--device", "sup", "--name", "Malika", "--role", "supervisor",
+          "--scope", district + ":rw"});
+  RunResult r = cli.run({"household", "add", "--dir", "sup", "--address", "x", "--scope", fresh});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 3);
+  CHECK(r.err.find("holds no data key for scope '" + fresh + "'") != std::string::npos);
+  CHECK(r.err.find("enrols a device with write on exactly '" + fresh + "'") != std::string::npos);
+  CHECK(r.err.find("`birga import` of the authority's control log") != std::string::npos);
+  CHECK(r.err.find("with `--scope " + fresh + ":rw` added to its grants") != std::string::npos);
+  cli.ok({"enrol", "--dir", "auth", "--device", "sup", "--name", "Malika", "--role", "supervisor",
+          "--scope", district + ":rw", "--scope", fresh + ":rw"});
+  cli.ok({"household", "add", "--dir", "sup", "--address", "x", "--scope", fresh});
 }
 
 TEST_CASE("CLI: init --schema copies the schema, which every command reads", "[cli]") {
