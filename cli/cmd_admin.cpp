@@ -161,6 +161,8 @@ void print_ingest(const Args& args, const IngestReport& r, size_t total) {
     w.key("sealed_only").value(r.sealed_only).key("quarantined").value(r.quarantined);
     w.key("refused").begin_array();
     for (const Status& s : r.refused) w.value(s.message());
+    w.end_array().key("released").value(r.released).key("waiting").begin_array();
+    for (const std::string& s : r.waiting) w.value(s);
     w.end_array().end_object();
     print_line(w.str());
     return;
@@ -171,6 +173,24 @@ void print_ingest(const Args& args, const IngestReport& r, size_t total) {
              std::to_string(r.sealed_only) + " kept sealed (no key), " +
              std::to_string(r.quarantined) + " quarantined, " + std::to_string(r.refused.size()) +
              " refused");
+  if (r.released) {
+    print_line("also let in " + std::to_string(r.released) +
+               " change(s) an earlier import left waiting");
+  }
+}
+
+// A change left waiting is not in force, and the usual one to wait is a revocation imported
+// at a hub that has not seen the control changes before it: the device stays able to sync
+// until it is applied. The import itself succeeded, so this is a warning, not an exit code.
+void warn_waiting(const IngestReport& r) {
+  if (r.waiting.empty()) return;
+  std::cerr << "warning: " << r.waiting.size()
+            << " change(s) are waiting for earlier changes and are NOT in force yet (a "
+               "revocation or a new grant among them has not taken effect):\n";
+  for (const std::string& w : r.waiting) std::cerr << "  " << w << "\n";
+  std::cerr << "import the earlier changes they wait for; for control changes ('_control'), "
+               "the authority's whole control log: `birga authority export --dir ADIR --out "
+               "FILE` on the authority, then `birga import FILE` here\n";
 }
 
 // The file is read before the replica is opened: a file that is not a change list fails
@@ -187,6 +207,7 @@ Status run_import(const Args& args) {
   for (const Status& s : imported->report.refused) {
     std::cerr << "refused: " << s.to_string() << "\n";
   }
+  warn_waiting(imported->report);
   return imported->status;
 }
 
@@ -247,7 +268,10 @@ std::vector<Command> admin_commands() {
        "FILE",
        "ingest a file of sealed changes (a control log, a revocation, ...)",
        "Every change is verified (signature, hash chain, author's rights); a refused change "
-       "is reported and the others are kept.",
+       "is reported and the others are kept. Each change is counted once, where it ended up. "
+       "A change that waits for an earlier one is kept but not in force: a warning names it "
+       "and what it waits for (import the earlier changes, for control changes the "
+       "authority's whole control log).",
        {kDirFlag, kJsonFlag},
        run_import},
       {"changes export",

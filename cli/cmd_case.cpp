@@ -111,6 +111,21 @@ Status check_resolvable(const crdt::Schema& schema, const RecordView& record,
   return Status::ok();
 }
 
+// A resolution's reason is its audit trail, so resolve writes nothing it cannot record: a
+// replica created with version 1 of the mahalla schema (or a schema of its own) may have no
+// `resolutions` log for this kind.
+Status check_resolutions_log(const crdt::Schema& schema, const std::string& collection,
+                             const std::string& dir) {
+  const crdt::FieldSpec* log = schema.field(collection, "resolutions");
+  if (log && log->kind == crdt::FieldKind::kLog) return Status::ok();
+  return Status::invalid_argument(
+      collection + " has no `resolutions` log in this replica's schema (" + dir +
+      "/schema, version " + std::to_string(schema.version()) +
+      "), so the reason could not be kept; nothing was written. Add `field resolutions log " +
+      "text` to collection " + collection + " there (the built-in mahalla schema has it from " +
+      "version 2) and raise its version");
+}
+
 Status run_resolve(const Args& args) {
   BIRGA_RETURN_IF_ERROR(args.expect_positional({"ID", "FIELD", "VALUE"}));
   auto reason = args.require("reason", "TEXT (why this value)");
@@ -128,6 +143,7 @@ Status run_resolve(const Args& args) {
   const std::string& field = args.positional()[1];
   const std::string& text = args.positional()[2];
   const crdt::Schema& schema = (*replica)->schema();
+  BIRGA_RETURN_IF_ERROR(check_resolutions_log(schema, record->collection, (*replica)->dir()));
   BIRGA_RETURN_IF_ERROR(check_resolvable(schema, *record, field));
   auto value = parse_field_value(schema, record->collection, field, text);
   if (!value.is_ok()) return value.status();
@@ -136,12 +152,9 @@ Status run_resolve(const Args& args) {
   }
   Transaction txn = (*replica)->begin();
   txn.set(record->collection, record->id, field, *value);
-  const crdt::FieldSpec* log = schema.field(record->collection, "resolutions");
-  if (log && log->kind == crdt::FieldKind::kLog) {
-    txn.append(
-        record->collection, record->id, "resolutions",
-        crdt::text(field + "=" + text + ": " + *reason + " (by " + device_label(**replica) + ")"));
-  }
+  txn.append(
+      record->collection, record->id, "resolutions",
+      crdt::text(field + "=" + text + ": " + *reason + " (by " + device_label(**replica) + ")"));
   BIRGA_RETURN_IF_ERROR(txn.commit());
   return print_written(args, **replica, record->collection, record->id);
 }
@@ -205,8 +218,10 @@ std::vector<Command> case_commands() {
        "ID FIELD VALUE --reason TEXT",
        "settle a conflict: write VALUE over every concurrent value of FIELD",
        "Refused when FIELD is not in conflict. The resolution, with its reason and who made "
-       "it, is appended to the record's `resolutions` log when its kind has one; it travels "
-       "to every replica like any change.",
+       "it, is appended to the record's `resolutions` log (shown by `birga show`); it travels "
+       "to every replica like any change. Refused when the record's kind has no "
+       "`resolutions` log in DIR/schema (a replica created with version 1 of the mahalla "
+       "schema: its households and persons).",
        {kDirFlag, kScopeFlag, {"reason", Type::kValue, "TEXT   why this value"}, kJsonFlag},
        run_resolve},
   };

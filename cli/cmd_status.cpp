@@ -1,5 +1,6 @@
 // `birga status`: the device, its certificate, the scopes held (key, version vector), record
-// counts per kind, conflicts, alerts and the store's size on disk.
+// counts per kind, conflicts, alerts, the changes held but not in force (pending, quarantined)
+// and the store's size on disk.
 #include <filesystem>
 
 #include "command.h"
@@ -27,6 +28,7 @@ struct StatusReport {
   size_t conflicts = 0;
   size_t alerts = 0;  // open: not yet acknowledged
   size_t alerts_acknowledged = 0;
+  Replica::Withheld withheld;  // held, not in force: pending and quarantined changes
   uint64_t store_bytes = 0;
 };
 
@@ -70,6 +72,9 @@ Result<StatusReport> gather(const Replica& replica) {
   auto alerts = replica.alerts();
   if (!alerts.is_ok()) return alerts.status();
   for (const Alert& a : *alerts) ++(a.open() ? report.alerts : report.alerts_acknowledged);
+  auto withheld = replica.withheld();
+  if (!withheld.is_ok()) return withheld.status();
+  report.withheld = *withheld;
   report.store_bytes = dir_bytes(replica.dir());
   return report;
 }
@@ -110,6 +115,7 @@ void write_json(const Replica& replica, const StatusReport& r) {
   for (const auto& [name, count] : r.counts) w.key(name).value(count);
   w.end_object().key("conflicts").value(r.conflicts).key("alerts").value(r.alerts);
   w.key("alerts_acknowledged").value(r.alerts_acknowledged);
+  w.key("pending").value(r.withheld.pending).key("quarantined").value(r.withheld.quarantined);
   w.key("store_bytes").value(r.store_bytes).end_object();
   print_line(w.str());
 }
@@ -154,6 +160,14 @@ void print_text(const Replica& replica, const StatusReport& r) {
   print_line("alerts:      " + std::to_string(r.alerts) + " open" +
              (r.alerts_acknowledged ? ", " + std::to_string(r.alerts_acknowledged) + " acknowledged"
                                     : std::string()));
+  // Shown even at zero: an operator checks here that a revocation took effect.
+  print_line("pending:     " + std::to_string(r.withheld.pending) +
+             " change(s) waiting for earlier changes, not in force" +
+             (r.withheld.pending ? " (import the earlier changes: for control changes, the "
+                                   "authority's whole control log)"
+                                 : std::string()));
+  print_line("quarantined: " + std::to_string(r.withheld.quarantined) + " change(s)" +
+             (r.withheld.quarantined ? " (see `birga alerts`)" : std::string()));
 }
 
 }  // namespace

@@ -388,7 +388,8 @@ std::vector<Command> trust_commands() {
        "[--dir DIR] [--schema FILE]",
        "create a replica; prints the device's public key",
        "Copies the schema (FILE, else the built-in mahalla schema) to DIR/schema, which every "
-       "later command reads. Passphrase: $BIRGA_PASSPHRASE, else a prompt.",
+       "later command reads. Passphrase: $BIRGA_DEVICE_PASSPHRASE, else $BIRGA_PASSPHRASE, "
+       "else a prompt (asked twice).",
        {kDirFlag, {"schema", Type::kValue, "FILE   the schema to use"}, kJsonFlag},
        run_init},
       {"enrol",
@@ -397,7 +398,9 @@ std::vector<Command> trust_commands() {
        "issue a device certificate (an enrolment bundle)",
        "With --device-key, writes the bundle to FILE for `birga cert install FILE` on the "
        "device. With --device, installs it at once in the replica in DEVICE_DIR on this "
-       "machine (its passphrase: $BIRGA_DEVICE_PASSPHRASE, else $BIRGA_PASSPHRASE). ROLE: "
+       "machine (its passphrase: $BIRGA_DEVICE_PASSPHRASE, else $BIRGA_PASSPHRASE). The "
+       "authority's passphrase: $BIRGA_AUTHORITY_PASSPHRASE, else $BIRGA_PASSPHRASE, else a "
+       "prompt. ROLE: "
        "field, supervisor, hub, relay. RIGHTS: r, w, relay and combinations (rw, r+relay). "
        "The certificate is valid to the end of the --expires day (UTC); without it, it does "
        "not expire.",
@@ -429,7 +432,8 @@ std::vector<Command> trust_commands() {
        "install an enrolment bundle on this device",
        "Checks the certificate names this device and the bundle's authority is this "
        "replica's (a bundle from another deployment is refused), then ingests its key "
-       "envelopes.",
+       "envelopes. A certificate older than the installed one (a lower serial) is refused "
+       "(exit 3): it would undo a narrowed grant or an earlier expiry.",
        {kDirFlag, kJsonFlag},
        run_cert_install},
   };

@@ -157,7 +157,12 @@ int run(const std::vector<std::string>& words) {
   const Status s = command->run(*args);
   std::cout.flush();
   if (s.is_ok()) return kExitOk;
-  std::cerr << "birga " << name << ": " << s.message() << "\n";
+  // Lower layers name the operation they were asked for ("serve: cannot listen on ..."):
+  // said once, not "birga serve: serve: ...".
+  std::string_view message = s.message();
+  const std::string own = std::string(name) + ": ";
+  if (message.substr(0, own.size()) == own) message.remove_prefix(own.size());
+  std::cerr << "birga " << name << ": " << message << "\n";
   return command->exit_code ? command->exit_code(s) : exit_code_for(s);
 }
 

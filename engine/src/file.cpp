@@ -74,12 +74,22 @@ int write_all(int fd, std::string_view bytes) {
 
 // Creates a new, empty temporary beside `path` (a rename is atomic only within one file
 // system). O_EXCL, so a temporary left by a crashed writer, or another writer's, is never
-// reused; mode 0666 less the umask, as the final file would have been created.
+// reused. Mode 0600 whatever the umask: these files hold personal data (exports), changes or
+// keys (enrolment bundles), and a common umask of 022 would leave them readable by every user
+// of the machine. fchmod as well as the open mode, because a umask only ever removes bits and
+// 0600 must not become 0400 under an odd one (the writer could not replace its own file).
 int create_temporary(const std::string& path, std::string* tmp) {
   static std::atomic<uint64_t> next{0};
   for (int attempt = 0;; ++attempt) {
     *tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(next++);
-    const int fd = ::open(tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    const int fd = ::open(tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0 && ::fchmod(fd, 0600) != 0) {
+      const int e = errno;
+      ::close(fd);
+      ::unlink(tmp->c_str());
+      errno = e;
+      return -1;
+    }
     if (fd >= 0 || errno != EEXIST || attempt == 100) return fd;
   }
 }

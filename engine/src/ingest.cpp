@@ -10,6 +10,7 @@
 //      relayed) until the key arrives;
 //   4. pending successors are drained.
 #include <algorithm>
+#include <map>
 #include <optional>
 
 #include "birga/crdt/sha256.h"
@@ -176,9 +177,18 @@ class Ingester {
       auto held = txn_.get(Table::kChanges, ck);
       if (!held.is_ok()) return held.status();
       if (*held && **held == sealed) {
-        ++report_.duplicates;
+        // Let in earlier in this batch from the pending table, where an earlier ingest had
+        // left it: it is counted where it went, not as held before.
+        if (auto it = let_in_unread_.find(ck); it != let_in_unread_.end()) {
+          --report_.released;
+          ++*it->second;
+          let_in_unread_.erase(it);
+        } else {
+          ++report_.duplicates;
+        }
         return Status::ok();
       }
+      ++report_.quarantined;
       return quarantine(
           sealed, v, "equivocation: a second, different change for seq " + std::to_string(h.seq));
     }
@@ -190,34 +200,75 @@ class Ingester {
     }
     if (h.seq > head->seq + 1) return hold_pending(sealed, v, ck);
     if (h.prev_hash != head->hash) {
+      ++report_.quarantined;
       return quarantine(sealed, v,
                         "equivocation: change " + std::to_string(h.seq) +
                             " does not follow the held change " + std::to_string(head->seq) +
                             " (hash chain broken)");
     }
-    BIRGA_RETURN_IF_ERROR(append(sealed, v, ck));
+    size_t* where = nullptr;
+    BIRGA_RETURN_IF_ERROR(append(sealed, v, ck, &where));
+    ++*where;
     return drain(h.scope, actor, h.seq + 1);
   }
 
+  // The changes read in this batch that are still waiting, each with what it waits for
+  // (IngestReport::waiting). Call after the last offer().
+  Status describe_waiting() {
+    for (const auto& [ck, w] : read_waiting_) {
+      auto head = read_head(txn_, w.scope, w.actor);
+      if (!head.is_ok()) return head.status();
+      report_.waiting.push_back("change " + std::to_string(w.seq) + " of device " + w.author +
+                                " in scope '" + w.scope + "' waits for its change " +
+                                std::to_string(head->seq + 1) + " (this replica holds " +
+                                (head->seq == 0 ? std::string("none of its changes")
+                                                : "its changes 1 to " + std::to_string(head->seq)) +
+                                ")");
+    }
+    return Status::ok();
+  }
+
  private:
+  // A change read here that waits for an earlier change of its author. Counted pending
+  // once however often it is read, and also when an earlier ingest left it waiting already:
+  // it is not in force, whatever brought it.
   Status hold_pending(std::string_view sealed, const engine::VerifiedChange& v,
                       const std::string& ck) {
+    if (read_waiting_.count(ck)) {
+      ++report_.duplicates;  // the same change twice in one batch
+      return Status::ok();
+    }
     auto held = txn_.get(Table::kPending, ck);
     if (!held.is_ok()) return held.status();
-    if (*held) {
-      if (**held == sealed) {
-        ++report_.duplicates;
-        return Status::ok();
-      }
+    if (*held && **held != sealed) {
+      ++report_.quarantined;
       return quarantine(
           sealed, v,
           "equivocation: two different pending changes for seq " + std::to_string(v.header.seq));
     }
     ++report_.pending;
-    return txn_.put(Table::kPending, ck, sealed);
+    read_waiting_.emplace(ck, Waiting{v.header.scope, engine::actor_of(v.header.author),
+                                      short_hex(v.header.author), v.header.seq});
+    return *held ? Status::ok() : txn_.put(Table::kPending, ck, sealed);
   }
 
-  Status append(std::string_view sealed, const engine::VerifiedChange& v, const std::string& ck) {
+  // Where a change taken from the pending table (`*where`: applied, sealed_only or
+  // quarantined) is counted: read in this batch, it leaves pending; left by an earlier ingest
+  // and not read yet, it counts as released until (if) it is read later in this batch.
+  void settle(const std::string& ck, size_t* where) {
+    if (read_waiting_.erase(ck)) {
+      --report_.pending;
+      ++*where;
+    } else if (where != &report_.quarantined) {
+      ++report_.released;
+      let_in_unread_[ck] = where;
+    }
+  }
+
+  // Appends and applies (or keeps sealed) the change; `*where` is the report's count it
+  // belongs in, left to the caller to count.
+  Status append(std::string_view sealed, const engine::VerifiedChange& v, const std::string& ck,
+                size_t** where) {
     const engine::ChangeHeader& h = v.header;
     const crdt::ActorId actor = engine::actor_of(h.author);
     BIRGA_RETURN_IF_ERROR(txn_.put(Table::kChanges, ck, sealed));
@@ -233,10 +284,10 @@ class Ingester {
     }
     const engine::Key32* key = replica_.find_scope_key(h.scope, h.key_epoch);
     if (!key) {
-      ++report_.sealed_only;
+      *where = &report_.sealed_only;
       return txn_.put(Table::kUnapplied, ck, "");
     }
-    ++report_.applied;
+    *where = &report_.applied;
     return apply_change_body(replica_, txn_, batch_, v, *key, opened_ahead_);
   }
 
@@ -254,17 +305,20 @@ class Ingester {
       auto head = read_head(txn_, scope, actor);
       if (!head.is_ok()) return head.status();
       if (v->header.prev_hash != head->hash) {
+        settle(ck, &report_.quarantined);
         return quarantine(sealed, *v,
                           "equivocation: pending change " + std::to_string(seq) +
                               " does not follow change " + std::to_string(seq - 1));
       }
-      BIRGA_RETURN_IF_ERROR(append(sealed, *v, ck));
+      size_t* where = nullptr;
+      BIRGA_RETURN_IF_ERROR(append(sealed, *v, ck, &where));
+      settle(ck, where);
     }
   }
 
+  // Stores the change in quarantine and raises the alert; the caller counts it.
   Status quarantine(std::string_view sealed, const engine::VerifiedChange& v,
                     const std::string& reason) {
-    ++report_.quarantined;
     crdt::ByteWriter w;
     w.bytes(reason);
     w.bytes(sealed);
@@ -276,10 +330,22 @@ class Ingester {
                                   "or compromised device?)");
   }
 
+  struct Waiting {
+    std::string scope;
+    crdt::ActorId actor;
+    std::string author;  // short hex, for the description
+    uint64_t seq = 0;
+  };
+
   Replica::Impl& replica_;
   Txn& txn_;
   engine::RecordBatch& batch_;
   IngestReport& report_;
+  // Every change read is counted once, where it ends up (IngestReport). Read and waiting, by
+  // change key: counted pending until a later change lets it in.
+  std::map<std::string, Waiting> read_waiting_;
+  // Let in from the pending table though not read (yet) in this batch: the count it went to.
+  std::map<std::string, size_t*> let_in_unread_;
 
  public:
   // The body of the change offered next, opened ahead (used when the ids match).
@@ -344,6 +410,7 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
       ingester.opened_ahead_ = &opened[i];
       BIRGA_RETURN_IF_ERROR(ingester.offer(sealed[i], *verified[i]));
     }
+    BIRGA_RETURN_IF_ERROR(ingester.describe_waiting());
     BIRGA_RETURN_IF_ERROR(batch.flush());
     // A large batch is freed while the commit writes and syncs the pages; a small one costs
     // less to free here than a thread costs to start.

@@ -473,6 +473,22 @@ Result<std::vector<Alert>> Replica::alerts() const {
   return out;
 }
 
+Result<Replica::Withheld> Replica::withheld() const {
+  Withheld out;
+  Status s = impl_->env->read([&](const Txn& txn) {
+    BIRGA_RETURN_IF_ERROR(txn.scan(Table::kPending, "", [&](std::string_view, std::string_view) {
+      ++out.pending;
+      return true;
+    }));
+    return txn.scan(Table::kQuarantine, "", [&](std::string_view, std::string_view) {
+      ++out.quarantined;
+      return true;
+    });
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
 Result<Alert> Replica::acknowledge_alert(uint64_t position, std::string_view note) {
   if (note.empty()) {
     return Status::invalid_argument("an acknowledgement needs a note (what was found or done)");

@@ -134,6 +134,9 @@ class Replica::Impl {
   Result<Certificate> parse_certificate(const std::string& bytes);
   std::map<std::string, Certificate> certificate_cache;  // by certificate bytes
 
+  // permission_denied, naming both serials, when `next` would replace this device's installed
+  // certificate with an older one (or another of the same serial); ok for the installed one.
+  Status check_not_older(const Certificate& next);
   // Once enrolled, a local write must be one this device's certificate allows (write right on
   // the scope, not expired, not revoked): peers would refuse it anyway.
   Status check_own_write(const std::string& scope);

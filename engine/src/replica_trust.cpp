@@ -65,6 +65,7 @@ Status Replica::install_certificate(std::string_view bundle_bytes) {
                                     short_key(cert->device) + ", not this one (" +
                                     short_key(impl.device.public_key) + ")");
   }
+  BIRGA_RETURN_IF_ERROR(impl.check_not_older(*cert));
   // Open every control key first: a bundle that is not for this device changes nothing.
   auto xpk = engine::ed25519_pk_to_x25519(impl.device.public_key);
   auto xsk = engine::ed25519_sk_to_x25519(impl.device.secret_key);
@@ -94,6 +95,34 @@ Status Replica::install_certificate(std::string_view bundle_bytes) {
   auto report = ingest(bundle->control_changes);
   if (!report.is_ok()) return report.status();
   if (!report->refused.empty()) return report->refused.front().with_context("enrolment bundle");
+  return Status::ok();
+}
+
+// An older bundle installed over a newer one would undo what the newer one changed: a narrowed
+// grant would widen again, a shortened expiry grow back, and the device would present that in
+// every handshake. So a certificate is only ever replaced by a later one (the authority's
+// serials only grow). The one installed, installed again, changes nothing and is allowed, so
+// that a bundle can be installed twice; two different certificates of one serial come from two
+// copies of the authority, and neither is the newer.
+Status Replica::Impl::check_not_older(const Certificate& next) {
+  if (certificate.empty() || certificate == next.bytes) return Status::ok();
+  auto held = parse_certificate(certificate);
+  if (!held.is_ok()) return Status::ok();  // a damaged one is replaced, not defended
+  const std::string held_serial = std::to_string(held->serial);
+  const std::string next_serial = std::to_string(next.serial);
+  if (next.serial < held->serial) {
+    return Status::permission_denied(
+        "the bundle's certificate has serial " + next_serial + ", older than the installed " +
+        "one's, serial " + held_serial + ": installing it would undo what serial " + held_serial +
+        " changed (a narrowed grant, an earlier expiry); nothing was installed. " +
+        "Install the newest bundle the authority issued for this device");
+  }
+  if (next.serial == held->serial) {
+    return Status::permission_denied(
+        "the bundle's certificate has serial " + next_serial + ", the installed one's serial, " +
+        "but differs from it: two certificates of one serial come from two copies of the " +
+        "authority (a restored backup?); nothing was installed");
+  }
   return Status::ok();
 }
 

@@ -338,8 +338,19 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       BIRGA_RETURN_IF_ERROR(check_own_write(scope));
       const auto epoch = current_epoch(scope);
       if (!epoch) {
-        return Status::permission_denied("this device holds no data key for scope '" + scope +
-                                         "', so it cannot write there");
+        // Where the key comes from is not guessable, and the usual case (a supervisor's first
+        // write in a mahalla nobody was enrolled in yet) has a fix: say it.
+        return Status::permission_denied(
+            "this device holds no data key for scope '" + scope +
+            "', so it cannot write there. The authority creates a scope's key when it first "
+            "enrols a device with write on exactly '" +
+            scope +
+            "', and the key reaches each device that may read the scope in that enrolment's "
+            "control change: by a sync with a hub that holds it, or by `birga import` of the "
+            "authority's control log (`birga authority export`). If nobody has been enrolled "
+            "with write on '" +
+            scope + "' yet, enrol a device so (this one, with `--scope " + scope +
+            ":rw` added to its grants) and install the new bundle");
       }
       auto next = next_change_header(txn, scope, device.public_key);
       if (!next.is_ok()) return next.status();

@@ -229,6 +229,36 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
   CHECK(cli.run(in_a({"verify"})).code == 0);
 }
 
+// Re-enrolling narrows a grant only if the older bundle cannot be installed back.
+TEST_CASE("CLI: cert install refuses a certificate older than the installed one", "[cli]") {
+  Cli cli;
+  cli.ok({"authority", "init", "--dir", "auth"});
+  const std::string key = cli.ok({"init", "--dir", "t"});
+  const std::string other = "tashkent/yunusobod/m0977";
+  auto enrol = [&](const std::string& scope, const std::string& out) {
+    cli.ok({"enrol", "--dir", "auth", "--device-key", key, "--name", "Bekzod", "--role", "field",
+            "--scope", scope + ":rw", "--out", out});
+  };
+  enrol(kMahalla, "b1.bundle");  // serial 1
+  enrol(other, "b2.bundle");     // serial 2: moved to another mahalla
+  cli.ok({"cert", "install", "b1.bundle", "--dir", "t"});
+  cli.ok({"cert", "install", "b2.bundle", "--dir", "t"});
+  const std::string before = snapshot(cli, "t");
+
+  RunResult older = cli.run({"cert", "install", "b1.bundle", "--dir", "t"});
+  expect_refused(older, 3, "serial 1, older than the installed one's, serial 2");
+  CHECK(older.err.find("nothing was installed") != std::string::npos);
+  Json st = cli.json({"status", "--dir", "t"});
+  CHECK(st["certificate"]["scopes"][0]["path"].s == other);
+  CHECK(snapshot(cli, "t") == before);
+  // The installed bundle, installed again, changes nothing and is no error.
+  CHECK(cli.json({"cert", "install", "b2.bundle", "--dir", "t"})["scopes"][0]["path"].s == other);
+  // A newer one replaces it.
+  enrol(kMahalla, "b3.bundle");
+  cli.ok({"cert", "install", "b3.bundle", "--dir", "t"});
+  CHECK(cli.json({"status", "--dir", "t"})["certificate"]["scopes"][0]["path"].s == kMahalla);
+}
+
 TEST_CASE("CLI: verify fails with exit 4 on a damaged store", "[cli]") {
   Cli cli;
   cli.deploy();

@@ -1,4 +1,7 @@
 // The `birga` command line, end to end: the real binary in a temporary directory.
+#include <sys/stat.h>
+
+#include "birga/crdt/schema.h"
 #include "cli_fixture.h"
 
 namespace birga::test {
@@ -253,7 +256,8 @@ TEST_CASE("CLI: every write command, read back with list, show and export", "[cl
   }
   SECTION("export as CSV and JSON") {
     const std::string csv = cli.ok(with({"export", "household", "--format", "csv"}));
-    CHECK(csv.rfind("id,scope,address,head,members,notes,phone,register_category\r\n", 0) == 0);
+    CHECK(csv.rfind("id,scope,address,head,members,notes,phone,register_category,resolutions\r\n",
+                    0) == 0);
     CHECK(csv.find(household + "," + kMahalla + ",\"12 Navoi St, \"\"Blue gate\"\"\",") !=
           std::string::npos);
     Json exported = Json::parse(cli.ok(with({"export", "aid", "--format", "json"})));
@@ -269,6 +273,34 @@ TEST_CASE("CLI: every write command, read back with list, show and export", "[cl
     CHECK(alerts[0]["detail"].s.find(mother + ":mother") != std::string::npos);
   }
   CHECK(cli.run(with({"verify"})).code == 0);
+}
+
+// Exports hold personal data in plain text; bundles, change files and the control log hold
+// changes and sealed keys. With the common umask 022 they would be readable by every user.
+TEST_CASE("CLI: every file a command writes is readable by its owner only (0600)", "[cli]") {
+  Cli cli;
+  const mode_t old_umask = ::umask(022);  // the children inherit it
+  cli.deploy();
+  const std::string key_b = cli.ok({"init", "--dir", "b"});
+  cli.ok({"enrol", "--dir", "auth", "--device-key", key_b, "--name", "Bekzod", "--role", "field",
+          "--scope", std::string(kMahalla) + ":rw", "--out", "b.bundle"});
+  cli.ok({"person", "add", "--dir", "a", "--name", "Aziz", "--pinfl", "12345678901234"});
+  std::ofstream(cli.path("persons.csv")) << "an older export\n";
+  REQUIRE(::chmod(cli.path("persons.csv").c_str(), 0644) == 0);  // replaced, not kept
+  cli.ok({"export", "person", "--dir", "a", "--out", "persons.csv"});
+  cli.ok({"changes", "export", "--dir", "a", "--scope", kMahalla, "--out", "a.changes"});
+  cli.ok({"authority", "export", "--dir", "auth", "--out", "control.log"});
+  cli.ok({"authority", "revoke", "--dir", "auth", "--device-key", key_b, "--reason", "lost",
+          "--out", "revoke.log"});
+  ::umask(old_umask);
+  CHECK(Cli::slurp(cli.path("persons.csv")).find("12345678901234") != std::string::npos);
+  for (const char* file :
+       {"b.bundle", "persons.csv", "a.changes", "control.log", "revoke.log", "a/schema"}) {
+    struct stat st {};
+    INFO(file);
+    REQUIRE(::stat(cli.path(file).c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
 }
 
 TEST_CASE("CLI: a double delivery raises over_issuance, and a reversal corrects the total",
@@ -438,7 +470,13 @@ TEST_CASE("CLI: concurrent case writes on two replicas conflict until resolved",
   CHECK(household["conflict"].b);
   CHECK(household["conflicts"]["phone"].size() == 2);
   cli.ok({"resolve", "--dir", "a", h, "phone", "+998 90 2222222", "--reason", "called both"});
-  CHECK(cli.json({"show", "--dir", "a", h})["conflict"].b == false);
+  Json settled = cli.json({"show", "--dir", "a", h});
+  CHECK(settled["conflict"].b == false);
+  // The reason is kept for a household as for a case: the supervisor's audit trail.
+  REQUIRE(settled["resolutions"].size() == 1);
+  CHECK(settled["resolutions"][0]["text"].s == "phone=+998 90 2222222: called both (by Dilnoza)");
+  CHECK(cli.ok({"show", "--dir", "a", h}).find("phone=+998 90 2222222: called both (by Dilnoza)") !=
+        std::string::npos);
 
   // The resolution is a change like any other: it settles replica a too.
   cli.ok({"changes", "export", "--dir", "b", "--out", "b3.bgcl"});
@@ -446,6 +484,29 @@ TEST_CASE("CLI: concurrent case writes on two replicas conflict until resolved",
   CHECK(cli.json({"conflicts", "--dir", "a"}).size() == 0);
   CHECK(cli.json({"show", "--dir", "a", kase})["guardian"][0].s == "Malika (aunt)");
   CHECK(cli.run({"verify", "--dir", "a"}).code == 0);
+}
+
+// resolve requires a reason for any field that keeps concurrent values, so the kinds holding
+// one must keep it: a schema edit that adds a flagged field to a new kind is caught here.
+TEST_CASE("CLI: every kind of the built-in schema that can conflict keeps resolutions", "[cli]") {
+  Cli cli;
+  cli.ok({"init", "--dir", "a"});
+  auto schema = crdt::Schema::parse(Cli::slurp(cli.path("a/schema")));
+  REQUIRE(schema.is_ok());
+  size_t kinds = 0;
+  for (const auto& [name, spec] : schema->collections()) {
+    bool can_conflict = false;
+    for (const auto& [field, f] : spec.fields) {
+      can_conflict |= f.storage_kind() == crdt::FieldKind::kMv;
+    }
+    if (!can_conflict) continue;
+    INFO(name);
+    const crdt::FieldSpec* log = schema->field(name, "resolutions");
+    REQUIRE(log != nullptr);
+    CHECK(log->kind == crdt::FieldKind::kLog);
+    ++kinds;
+  }
+  CHECK(kinds == 3);  // household, person, guardianship_case
 }
 
 TEST_CASE("CLI: revocation and the control log travel as change files", "[cli]") {
@@ -483,6 +544,61 @@ TEST_CASE("CLI: revocation and the control log travel as change files", "[cli]")
   CHECK(report["refused"].size() == 0);
 }
 
+// A revocation imported where the control changes before it are missing waits, and is not in
+// force: import says so (and what to do), status shows it, and the counts add up.
+TEST_CASE("CLI: import warns of changes left waiting and counts each change once", "[cli]") {
+  Cli cli;
+  cli.deploy();
+  cli.add_device("b", "Bekzod");
+  const std::string key_b = cli.json({"status", "--dir", "b"})["device_key"].s;
+  const Json rev = cli.json({"authority", "revoke", "--dir", "auth", "--device-key", key_b,
+                             "--reason", "tablet lost", "--out", "revoke.bgcl"});
+  const int64_t n = rev["changes"].i;
+  REQUIRE(n >= 1);
+  cli.ok({"init", "--dir", "hub"});
+
+  RunResult first = cli.run({"import", "revoke.bgcl", "--dir", "hub"});
+  INFO("stderr: " << first.err);
+  CHECK(first.code == 0);  // the import worked; what it brought is not in force yet
+  CHECK(first.out.find("0 applied, 0 already held, " + std::to_string(n) +
+                       " waiting for earlier changes") != std::string::npos);
+  CHECK(first.err.find("NOT in force yet") != std::string::npos);
+  CHECK(first.err.find("in scope '_control' waits for its change 1 (this replica holds none of "
+                       "its changes)") != std::string::npos);
+  CHECK(first.err.find("`birga authority export --dir ADIR --out FILE`") != std::string::npos);
+  CHECK(cli.json({"status", "--dir", "hub"})["pending"].i == n);
+  CHECK(cli.ok({"status", "--dir", "hub"})
+            .find("pending:     " + std::to_string(n) +
+                  " change(s) waiting for earlier changes, not in "
+                  "force") != std::string::npos);
+
+  // Again: still waiting, so pending, not "already held".
+  Json again = cli.json({"import", "revoke.bgcl", "--dir", "hub"});
+  CHECK(again["pending"].i == n);
+  CHECK(again["duplicates"].i == 0);
+  CHECK(again["waiting"].size() == static_cast<size_t>(n));
+
+  // The whole control log lets them in: each change of the file counted once, as applied.
+  cli.ok({"authority", "export", "--dir", "auth", "--out", "control.bgcl"});
+  RunResult whole = cli.run({"import", "control.bgcl", "--dir", "hub", "--json"});
+  CHECK(whole.code == 0);
+  CHECK(whole.err.empty());
+  Json report = Json::parse(whole.line());
+  CHECK(report["changes"].i == n + 2);
+  // The hub holds no control key (it is not enrolled): kept sealed rather than applied.
+  CHECK(report["applied"].i + report["sealed_only"].i == n + 2);
+  CHECK(report["duplicates"].i == 0);
+  CHECK(report["pending"].i == 0);
+  CHECK(report["released"].i == 0);
+  Json st = cli.json({"status", "--dir", "hub"});
+  CHECK(st["pending"].i == 0);
+  CHECK(st["quarantined"].i == 0);
+  // Imported once more, all of it is held: as many as were read.
+  Json held = cli.json({"import", "control.bgcl", "--dir", "hub"});
+  CHECK(held["duplicates"].i == n + 2);
+  CHECK(held["applied"].i + held["sealed_only"].i == 0);
+}
+
 TEST_CASE("CLI: sync and serve refuse clearly what they cannot do", "[cli][sync]") {
   Cli cli;
   cli.ok({"init", "--dir", "t"});
@@ -500,6 +616,69 @@ TEST_CASE("CLI: sync and serve refuse clearly what they cannot do", "[cli][sync]
   RunResult bad = cli.run({"sync", "no-port-here", "--dir", "t"});
   CHECK(bad.code == 1);
   CHECK(bad.err.find("ADDRESS:PORT") != std::string::npos);
+  // The command is named once, though the transport names the operation too.
+  RunResult host = cli.run({"serve", "--dir", "t", "--listen", "localhost:0"});
+  CHECK(host.code == 1);
+  CHECK(host.err == "birga serve: bad address 'localhost'\n");
+}
+
+// The passphrase a command reads first is the one its help names first: init with only
+// $BIRGA_DEVICE_PASSPHRASE set works, so its help must not say $BIRGA_PASSPHRASE alone.
+TEST_CASE("CLI: every help naming $BIRGA_PASSPHRASE names the variable read before it", "[cli]") {
+  Cli cli;
+  std::istringstream commands(cli.run({"--help"}).out);
+  size_t mentions = 0;
+  bool in_list = false;
+  for (std::string line; std::getline(commands, line);) {
+    if (line == "Commands:") in_list = true;
+    if (line.empty()) in_list = false;
+    if (!in_list || line.rfind("  ", 0) != 0) continue;
+    std::vector<std::string> args;
+    std::istringstream words(line.substr(2, line.find("  ", 2) - 2));
+    for (std::string w; words >> w;) args.push_back(w);
+    args.push_back("--help");
+    std::string help = cli.run(args).out;
+    for (char& c : help) c = c == '\n' ? ' ' : c;  // the help is wrapped
+    std::string flat;
+    for (char c : help) {
+      if (!(c == ' ' && !flat.empty() && flat.back() == ' ')) flat += c;
+    }
+    INFO(Cli::join(args) << ":\n" << flat);
+    for (size_t at = flat.find("$BIRGA_PASSPHRASE"); at != std::string::npos;
+         at = flat.find("$BIRGA_PASSPHRASE", at + 1)) {
+      const std::string before = flat.substr(0, at);
+      CHECK((Catch::endsWith(before, "$BIRGA_DEVICE_PASSPHRASE, else ") ||
+             Catch::endsWith(before, "$BIRGA_AUTHORITY_PASSPHRASE, else ")));
+      ++mentions;
+    }
+  }
+  CHECK(mentions >= 6);
+  // What init's help says is what it does.
+  cli.ok({"init", "--dir", "a"},
+         {{"BIRGA_PASSPHRASE", std::nullopt}, {"BIRGA_DEVICE_PASSPHRASE", "device passphrase"}});
+}
+
+// A supervisor's first write in a mahalla nobody is enrolled in: the error says what to do, and
+// doing it works.
+TEST_CASE("CLI: a write without the scope's key says how the key is created and delivered",
+          "[cli]") {
+  Cli cli;
+  cli.ok({"authority", "init", "--dir", "auth"});
+  cli.ok({"init", "--dir", "sup"});
+  const std::string district = "tashkent/yunusobod";
+  const std::string fresh = district + "/m0500";
+  cli.ok({"enrol", "--dir", "auth", "--device", "sup", "--name", "Malika", "--role", "supervisor",
+          "--scope", district + ":rw"});
+  RunResult r = cli.run({"household", "add", "--dir", "sup", "--address", "x", "--scope", fresh});
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 3);
+  CHECK(r.err.find("holds no data key for scope '" + fresh + "'") != std::string::npos);
+  CHECK(r.err.find("enrols a device with write on exactly '" + fresh + "'") != std::string::npos);
+  CHECK(r.err.find("`birga import` of the authority's control log") != std::string::npos);
+  CHECK(r.err.find("with `--scope " + fresh + ":rw` added to its grants") != std::string::npos);
+  cli.ok({"enrol", "--dir", "auth", "--device", "sup", "--name", "Malika", "--role", "supervisor",
+          "--scope", district + ":rw", "--scope", fresh + ":rw"});
+  cli.ok({"household", "add", "--dir", "sup", "--address", "x", "--scope", fresh});
 }
 
 TEST_CASE("CLI: init --schema copies the schema, which every command reads", "[cli]") {
@@ -530,6 +709,14 @@ TEST_CASE("CLI: init --schema copies the schema, which every command reads", "[c
   RunResult person = cli.run({"person", "add", "--dir", "a", "--name", "x"});
   CHECK(person.code == 1);
   CHECK(person.err.find("'person'") != std::string::npos);
+
+  // This schema keeps no `resolutions` for households (as version 1 of the mahalla schema):
+  // resolve refuses rather than drop the reason it requires.
+  RunResult unkept = cli.run(
+      {"resolve", "--dir", "a", h["id"].s, "address", "y", "--reason", "called the family"});
+  CHECK(unkept.code == 1);
+  CHECK(unkept.err.find("household has no `resolutions` log in this replica's schema (a/schema, "
+                        "version 2), so the reason could not be kept") != std::string::npos);
 
   std::ofstream(cli.path("a/schema"), std::ios::app) << "  field oops maybe text\n";
   RunResult broken = cli.run({"list", "household", "--dir", "a"});

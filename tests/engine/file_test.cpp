@@ -118,6 +118,36 @@ TEST_CASE("File: a write replaces the file whole, its bytes as given", "[engine]
   CHECK(read_file(path).value() == large);
 }
 
+// What a write_file leaves is personal data, changes or keys: readable by its owner only,
+// whatever the umask says, and whatever mode the file it replaces had.
+TEST_CASE("File: a written file is readable by its owner only (0600) under any umask",
+          "[engine][file]") {
+  test::TempDir tmp;
+  const std::string path = tmp.sub("persons.csv");
+  auto mode = [&] {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+  };
+  const mode_t old_umask = ::umask(022);
+  const bool created = write_file(path, "pinfl,name\n").is_ok();
+  const mode_t fresh = created ? mode() : 0;
+  REQUIRE(::chmod(path.c_str(), 0644) == 0);
+  ::umask(0);
+  const bool replaced = write_file(path, "pinfl,name\n1,x\n").is_ok();
+  const mode_t after_replace = replaced ? mode() : 0;
+  ::umask(0277);  // would leave 0400: the owner could not write the file again
+  const bool odd = write_file(path, "again").is_ok();
+  const mode_t after_odd = odd ? mode() : 0;
+  ::umask(old_umask);
+  REQUIRE(created);
+  REQUIRE(replaced);
+  REQUIRE(odd);
+  CHECK(fresh == 0600);
+  CHECK(after_replace == 0600);
+  CHECK(after_odd == 0600);
+}
+
 TEST_CASE("File: a write that fails leaves what was there and names the file", "[engine][file]") {
   test::TempDir tmp;
   // A directory (not empty) stands at the path: the rename over it fails.

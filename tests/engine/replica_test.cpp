@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "birga/trust.h"
 #include "lmdb_env.h"
 #include "replica_fixture.h"
 
@@ -332,6 +333,82 @@ TEST_CASE("Replica: find uses the index, conflicts and the change feed report",
   CHECK(a->state_hash(kScope).value() == b->state_hash(kScope).value());
 }
 
+namespace {
+
+// What an IngestReport counts: each change given exactly once.
+size_t counted(const IngestReport& r) {
+  return r.applied + r.duplicates + r.pending + r.sealed_only + r.quarantined + r.refused.size();
+}
+
+}  // namespace
+
+// An operator reads these counts to tell whether a revocation took effect: a change that waits
+// must show as waiting (not as held), and none may be counted twice.
+TEST_CASE("Replica: ingest counts every change given once and where it ended up",
+          "[engine][replica][ingest]") {
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  REQUIRE(a);
+  for (int i = 0; i < 4; ++i) {
+    Transaction t = a->begin();
+    const crdt::RecordId v = t.create("visit", kScope);
+    t.set("visit", v, "household", text("hh-" + std::to_string(i)));
+    REQUIRE(t.commit().is_ok());
+  }
+  auto all = a->export_missing(kScope, crdt::VersionVector());
+  REQUIRE(all.is_ok());
+  REQUIRE(all->size() == 4);
+
+  SECTION("a change that waits is pending however often it comes, until let in") {
+    auto b = make_replica(tmp.sub("b"), {kScope});
+    REQUIRE(b);
+    auto first = b->ingest({(*all)[2]});
+    REQUIRE(first.is_ok());
+    CHECK(first->pending == 1);
+    REQUIRE(first->waiting.size() == 1);
+    CHECK(first->waiting[0] == "change 3 of device " + key_hex(a->device_key()).substr(0, 16) +
+                                   " in scope '" + kScope +
+                                   "' waits for its change 1 (this replica holds none of its "
+                                   "changes)");
+    auto again = b->ingest({(*all)[2], (*all)[2]});  // still waiting: not "already held"
+    CHECK(again->pending == 1);
+    CHECK(again->duplicates == 1);  // the second copy in the batch
+    CHECK(counted(*again) == 2);
+    CHECK(again->waiting.size() == 1);
+    // The whole log: 1 and 2 let the waiting 3 in before it is read again, then 4 follows.
+    auto whole = b->ingest(*all);
+    CHECK(whole->applied == 4);
+    CHECK(whole->duplicates == 0);
+    CHECK(whole->pending == 0);
+    CHECK(whole->released == 0);
+    CHECK(whole->waiting.empty());
+    CHECK(counted(*whole) == 4);
+    CHECK(b->list("visit")->size() == 4);
+    CHECK(b->withheld()->pending == 0);
+  }
+  SECTION("changes that wait for one later in the same batch count once, as applied") {
+    auto c = make_replica(tmp.sub("c"), {kScope});
+    REQUIRE(c);
+    auto r = c->ingest({(*all)[3], (*all)[2], (*all)[1], (*all)[0]});
+    CHECK(r->applied == 4);
+    CHECK(r->pending == 0);
+    CHECK(counted(*r) == 4);
+    CHECK(r->waiting.empty());
+  }
+  SECTION("a change left waiting by an earlier ingest and let in now is released") {
+    auto d = make_replica(tmp.sub("d"), {kScope});
+    REQUIRE(d);
+    CHECK(d->ingest({(*all)[1]})->pending == 1);
+    CHECK(d->withheld()->pending == 1);
+    auto r = d->ingest({(*all)[0]});
+    CHECK(r->applied == 1);
+    CHECK(r->released == 1);
+    CHECK(counted(*r) == 1);
+    CHECK(d->withheld()->pending == 0);
+    CHECK(d->list("visit")->size() == 2);
+  }
+}
+
 TEST_CASE("Replica: ingest is idempotent, fills gaps, and relays what it cannot read",
           "[engine][replica][ingest]") {
   TempDir tmp;
@@ -355,7 +432,8 @@ TEST_CASE("Replica: ingest is idempotent, fills gaps, and relays what it cannot 
   auto r2 = relay->ingest({(*all)[0]});
   CHECK(r2->sealed_only == 1);
   auto r3 = relay->ingest({(*all)[1], (*all)[1], (*all)[0]});
-  CHECK(r3->sealed_only == 3);  // 2, then the drained 3 and 4
+  CHECK(r3->sealed_only == 1);  // 2; the drained 3 and 4 were not among those given
+  CHECK(r3->released == 2);
   CHECK(r3->duplicates == 2);
   CHECK(relay->version_vector(kScope)->get(a->actor()) == 4);
   CHECK(relay->list("visit")->empty());  // it holds no key: nothing readable

@@ -20,7 +20,9 @@ Result<std::string> read_file(const std::string& path);
 // Replaces (or creates) the file at `path` with `bytes`: writes them to a new temporary file in
 // the same directory, flushes it to the device (fsync), renames it over `path` and flushes the
 // directory. Once it returns ok the file survives a crash or a power cut, and no reader ever
-// finds it half written (a crash may leave a `PATH.tmp-*` beside it).
+// finds it half written (a crash may leave a `PATH.tmp-*` beside it). The file is created
+// with mode 0600 (owner read and write only) whatever the umask, and replacing a file does
+// not keep its old mode: what is written here is personal data, changes or keys.
 //
 // A failure says, in its message, what is on disk now. Before the rename, "cannot write PATH:
 // <reason> (...; PATH is as it was)": `path` is untouched and the temporary removed (when

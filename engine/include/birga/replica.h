@@ -86,13 +86,26 @@ struct Head {
   ChangeHash hash{};  // id of change `seq`
 };
 
+// Every change given to ingest is counted exactly once, in the one category where it ended
+// up: applied + duplicates + pending + sealed_only + quarantined + refused.size() is the number
+// of changes given. A change that waited and was let in by a later change of the same batch
+// counts as applied (or sealed_only), not as pending too; one that an earlier ingest left
+// waiting counts as pending again while it still waits, and as applied once this batch lets
+// it in, not as already held.
 struct IngestReport {
   size_t applied = 0;           // verified, chained, and (if the key is held) applied
-  size_t duplicates = 0;        // already held: no-op
-  size_t pending = 0;           // waiting for a missing predecessor
+  size_t duplicates = 0;        // already held (or twice in the batch): no-op
+  size_t pending = 0;           // still waiting for a missing predecessor: not in force
   size_t sealed_only = 0;       // stored and relayable, not applied: scope key not held
   size_t quarantined = 0;       // equivocations: a second change for a held (scope, author, seq)
   std::vector<Status> refused;  // each refused change with why (forged, malformed, ...)
+  // Not among the changes given: changes an earlier ingest left waiting that this one let in
+  // (applied or kept sealed), since their missing predecessor came with this batch.
+  size_t released = 0;
+  // One line per pending change: which change of which device and scope waits for which
+  // missing one, e.g. "change 7 of device 31f3b7b51bac598a in scope '_control' waits for its
+  // change 5 (this replica holds its changes 1 to 4)".
+  std::vector<std::string> waiting;
 };
 
 struct Alert {
@@ -151,7 +164,10 @@ class Replica {
   // the certificate against the bundle's authority (which must be this replica's, once set)
   // and this device's key, stores both, and ingests the bundle's control changes, which
   // deliver this device's scope keys. Until a replica is enrolled it checks signatures and
-  // hash chains but not authors' rights, and it cannot sync.
+  // hash chains but not authors' rights, and it cannot sync. A certificate older than the
+  // installed one (a lower serial), or a different one of the same serial, is refused
+  // (permission_denied, naming both serials) and nothing is installed: it would undo a
+  // narrowed grant or an earlier expiry. The installed one, installed again, is accepted.
   Status install_certificate(std::string_view bundle);
   // This device's certificate (raw bytes) and the deployment authority, when enrolled.
   std::optional<std::string> certificate() const;
@@ -182,6 +198,14 @@ class Replica {
   // Records changed (written locally or ingested) after feed position `since`.
   Result<ChangedRecords> changed_since(uint64_t since) const;
   Result<std::vector<Alert>> alerts() const;
+  // Changes held here but not in force: `pending` wait for an earlier change of their author
+  // and scope that has not arrived (a revocation among them does not take effect yet);
+  // `quarantined` are equivocations, kept for review (alerts() names them).
+  struct Withheld {
+    size_t pending = 0;
+    size_t quarantined = 0;
+  };
+  Result<Withheld> withheld() const;
   // Marks alert `position` as reviewed, with a note saying what the person found or did (not
   // empty), and returns it so. It stays in alerts(), acknowledged. kNotFound when there is no
   // such alert, kAlreadyExists when it is already acknowledged (the first note is kept).
