@@ -4,6 +4,8 @@
 
 #include "birga/crdt/codec.h"
 #include "birga/file.h"
+#include "birga/trust.h"
+#include "sealed_change.h"
 
 namespace birga {
 
@@ -93,8 +95,33 @@ Result<ChangeListFile> read_change_list(const std::string& path) {
 }
 
 Result<ChangeListImport> import_change_list(Replica& replica, const ChangeListFile& file) {
-  auto report = replica.ingest(file.changes);
+  // A node keeps only the scopes it may receive, by file as by sync (sync_session.cpp): a
+  // tablet of one mahalla does not store another's changes and offer them at every sync. The
+  // certificate is this replica's own, checked against its authority when it was installed.
+  std::optional<Certificate> own;
+  if (auto bytes = replica.certificate()) {
+    auto parsed = Certificate::parse_self_signed_claim(*bytes);
+    if (!parsed.is_ok()) return parsed.status().with_context("this replica's certificate");
+    own = std::move(*parsed);
+  }
+  std::vector<std::string> accepted;
+  std::vector<Status> not_entitled;
+  accepted.reserve(file.changes.size());
+  for (const std::string& change : file.changes) {
+    auto h = engine::read_header(change);
+    if (h.is_ok() && h->header.scope != kControlScope && !(own && own->may_receive(h->header.scope))) {
+      not_entitled.push_back(Status::permission_denied(
+          own ? "change of scope '" + h->header.scope + "' refused: this replica's certificate "
+                    "grants neither read nor relay on it"
+              : "change of scope '" + h->header.scope + "' refused: this replica is not "
+                    "enrolled (install its certificate with birga cert install first)"));
+      continue;
+    }
+    accepted.push_back(change);  // a malformed header is refused by ingest, which says why
+  }
+  auto report = replica.ingest(accepted);
   if (!report.is_ok()) return report.status();
+  for (Status& s : not_entitled) report->refused.push_back(std::move(s));
   ChangeListImport out{std::move(*report), Status::ok()};
   const std::string count = std::to_string(file.changes.size());
   if (!file.damage.is_ok()) {

@@ -544,6 +544,46 @@ TEST_CASE("CLI: revocation and the control log travel as change files", "[cli]")
   CHECK(report["refused"].size() == 0);
 }
 
+// A node keeps, from a file as from a sync, only the scopes its certificate lets it receive: a
+// tablet of another mahalla, or a replica not yet enrolled, refuses the data changes (and says
+// why) but keeps the control changes.
+TEST_CASE("CLI: import refuses the changes of scopes the replica may not receive", "[cli]") {
+  Cli cli;
+  cli.deploy();
+  cli.ok({"household", "add", "--dir", "a", "--address", "Yunusobod 4-17"});
+  cli.ok({"changes", "export", "--dir", "a", "--out", "all.bgcl"});
+  const int64_t total = cli.json({"changes", "export", "--dir", "a", "--scope",
+                                  std::string(kMahalla), "--out", "data.bgcl"})["changes"].i;
+  REQUIRE(total >= 1);
+
+  cli.ok({"init", "--dir", "other"});
+  cli.ok({"enrol", "--dir", "auth", "--device", "other", "--name", "Kamola", "--role", "field",
+          "--scope", "tashkent/yunusobod/m0977:rw"});
+  RunResult other = cli.run({"import", "all.bgcl", "--dir", "other", "--json"});
+  INFO("stdout: " << other.out << " stderr: " << other.err);
+  CHECK(other.code == 1);  // some were refused, the others kept
+  Json report = Json::parse(other.line());
+  CHECK(report["refused"].size() == static_cast<size_t>(total));
+  CHECK(report["sealed_only"].i == 0);
+  CHECK(report["refused"][0].s.find("grants neither read nor relay") != std::string::npos);
+  const Json status = cli.json({"status", "--dir", "other"});
+  for (const Json& scope : status["scopes"].a) CHECK(scope["scope"].s != kMahalla);
+
+  cli.ok({"init", "--dir", "blank"});
+  RunResult blank = cli.run({"import", "all.bgcl", "--dir", "blank"});
+  CHECK(blank.code == 1);
+  CHECK(blank.err.find("not enrolled") != std::string::npos);
+  CHECK(blank.out.find(std::to_string(total) + " refused") != std::string::npos);
+
+  // The hub's grant covers the mahalla: it keeps them all.
+  cli.ok({"init", "--dir", "hub"});
+  cli.ok({"enrol", "--dir", "auth", "--device", "hub", "--name", "Hub", "--role", "hub",
+          "--scope", "tashkent/yunusobod:r+relay"});
+  Json hub = cli.json({"import", "data.bgcl", "--dir", "hub"});
+  CHECK(hub["refused"].size() == 0);
+  CHECK(hub["applied"].i == total);
+}
+
 // A revocation imported where the control changes before it are missing waits, and is not in
 // force: import says so (and what to do), status shows it, and the counts add up.
 TEST_CASE("CLI: import warns of changes left waiting and counts each change once", "[cli]") {

@@ -59,6 +59,11 @@ struct Certificate {
 
   // The union of the rights of every grant covering `scope`.
   uint8_t rights_on(std::string_view scope) const;
+  // Whether its device may receive changes of `scope` (by sync or by file): it reads or
+  // relays the scope, or the scope is the control scope.
+  bool may_receive(std::string_view scope) const {
+    return scope == kControlScope || (rights_on(scope) & (kRead | kRelay));
+  }
   bool expired_at(uint64_t now_ms) const { return expires_ms != 0 && now_ms >= expires_ms; }
 
   // The signed certificate bytes (Cap'n Proto, see docs/protocol.md).

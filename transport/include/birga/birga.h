@@ -316,12 +316,16 @@ typedef struct {
   uint64_t changes_read; /* complete changes read from the file */
   uint64_t applied;      /* new, verified and applied: their records are readable */
   uint64_t duplicates;   /* already held: nothing to do */
-  uint64_t pending;      /* kept, waiting for an earlier change of their author (one that
-                            arrives later in the same file counts again, as applied) */
+  uint64_t pending;      /* kept, waiting for an earlier change of their author: not in
+                            force yet (each change of the file is counted once, where it
+                            ended up: one let in by a later change of the file is applied) */
   uint64_t sealed_only;  /* kept and relayable, not readable: no key for their scope here */
   uint64_t quarantined;  /* a second, different change for one position of an author's chain,
                             kept aside (an alert names the device) */
-  uint64_t refused;      /* failed a check (forged, tampered, no right): not kept */
+  uint64_t refused;      /* failed a check (forged, tampered, no right), or of a scope this
+                            replica may not receive (its certificate grants neither read nor
+                            relay on it; not enrolled: every scope but the control scope):
+                            not kept */
 } birga_import_stats_t;
 
 /* Imports the change-list file at `path` into the replica, in one durable transaction; each
