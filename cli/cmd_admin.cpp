@@ -89,7 +89,7 @@ Status run_alerts_ack(const Args& args) {
   BIRGA_RETURN_IF_ERROR(check_line(*note, "--note"));
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
-  const std::string signed_note = *note + " (by " + device_label(**replica) + ")";
+  const std::string signed_note = signed_text(*note, **replica);
   auto alert = (*replica)->acknowledge_alert(static_cast<uint64_t>(*position), signed_note);
   if (!alert.is_ok()) return alert.status();
   if (args.has("json")) {

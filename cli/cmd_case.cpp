@@ -154,7 +154,7 @@ Status run_resolve(const Args& args) {
   txn.set(record->collection, record->id, field, *value);
   txn.append(
       record->collection, record->id, "resolutions",
-      crdt::text(field + "=" + text + ": " + *reason + " (by " + device_label(**replica) + ")"));
+      crdt::text(signed_text(field + "=" + text + ": " + *reason, **replica)));
   BIRGA_RETURN_IF_ERROR(txn.commit());
   return print_written(args, **replica, record->collection, record->id);
 }

@@ -160,7 +160,7 @@ Status run_visit_add(const Args& args) {
     }
     if (auto text = args.get("notes")) {
       BIRGA_RETURN_IF_ERROR(check_text(*text, "--notes"));
-      txn.append("visit", id, "notes", crdt::text(*text));
+      txn.append("visit", id, "notes", crdt::text(signed_text(*text, replica)));
     }
     return txn.status();
   };

@@ -265,6 +265,10 @@ std::string device_label(const Replica& replica) {
   return "device " + key_hex(replica.device_key()).substr(0, 16);
 }
 
+std::string signed_text(std::string_view text, const Replica& replica) {
+  return std::string(text) + " (by " + device_label(replica) + ")";
+}
+
 std::string grants_text(const std::vector<ScopeGrant>& grants) {
   std::string out;
   for (const ScopeGrant& g : grants) {

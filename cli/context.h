@@ -70,6 +70,9 @@ Result<Certificate> writer_certificate(const Replica& replica);
 Result<std::string> write_scope(const Replica& replica, const Args& args);
 // Who a resolution or note is by: the certificate's name, else the device key's prefix.
 std::string device_label(const Replica& replica);
+// A note, amendment, decision, consent entry, resolution or acknowledgement as it is kept:
+// "TEXT (by NAME)", NAME being device_label().
+std::string signed_text(std::string_view text, const Replica& replica);
 
 // "tashkent/yunusobod/m0421:rw tashkent/yunusobod:relay"
 std::string grants_text(const std::vector<ScopeGrant>& grants);

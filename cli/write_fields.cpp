@@ -134,7 +134,7 @@ Status append_entry(const Args& args, const std::string& collection, const std::
   if (!record.is_ok()) return record.status();
   Transaction txn = (*replica)->begin();
   txn.append(collection, record->id, field,
-             crdt::text(text + " (by " + device_label(**replica) + ")"));
+             crdt::text(signed_text(text, **replica)));
   BIRGA_RETURN_IF_ERROR(txn.commit());
   return print_written(args, **replica, collection, record->id);
 }

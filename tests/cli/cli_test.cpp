@@ -163,7 +163,7 @@ TEST_CASE("CLI: every write command, read back with list, show and export", "[cl
   CHECK(v["consent"].b == true);
   CHECK(v["needs"].size() == 2);
   CHECK(v["referrals"][0].s == "polyclinic");
-  CHECK(v["notes"][0]["text"].s == "first visit");
+  CHECK(v["notes"][0]["text"].s == "first visit (by Dilnoza)");  // as every other note
   CHECK(v["notes"][0]["time"].s.size() == 24);
   CHECK(v["amendments"][0]["text"].s == "the date was 2026-11-19 (by Dilnoza)");
   CHECK(v["persons_present"][0].s == child);
