@@ -283,8 +283,9 @@ TEST_CASE("Sync: a cloned device is detected from the summaries", "[sync][trust]
   write_visit(**orig, kMahallaA, "from-original");
   write_visit(**clone, kMahallaA, "from-clone");
   require_synced(**orig, *m.hub);
+  // The clone sees from the hub's summary that its own chain was forked, and stops.
   auto out = memory_sync(**clone, *m.hub);
-  REQUIRE(out.completed);
+  CHECK(out.status.code() == Code::kDataLoss);
   auto alerts = m.hub->alerts();
   REQUIRE(alerts.is_ok());
   const bool flagged = std::any_of(alerts->begin(), alerts->end(),
@@ -374,4 +375,86 @@ TEST_CASE("Sync: a device refuses to write what its own certificate does not all
   CHECK(hs.code() == Code::kPermissionDenied);
   CHECK_THAT(hs.message(), Catch::Contains("no write right"));
   CHECK(m.hub->find("visit", "household", text("from the hub"))->empty());
+}
+
+TEST_CASE("Sync: the sender learns which of its changes the peer did not keep and why",
+          "[sync][trust]") {
+  Mahallas m;
+  require_synced(*m.a1, *m.hub);
+  // The authority moves tablet-a1 to mahalla B; the hub learns it, the tablet (which missed
+  // the new bundle) still holds its old certificate and writes in mahalla A. 70 changes: more
+  // than one message lists.
+  auto moved = m.d.authority->enrol(m.a1->device_key(), "tablet-a1", Role::kField,
+                                    {{kMahallaB, kRead | kWrite}}, 0);
+  REQUIRE(moved.is_ok());
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  for (int i = 0; i < 70; ++i) write_visit(*m.a1, kMahallaA, "after-move-" + std::to_string(i));
+  auto out = memory_sync(*m.a1, *m.hub);
+  REQUIRE(out.status.is_ok());
+  REQUIRE(out.completed);
+  CHECK(out.b.refused.size() == 70);
+  REQUIRE(out.a.peer_not_kept.size() == kMaxNotKeptListed);
+  CHECK(out.a.peer_not_kept_unlisted == 70 - kMaxNotKeptListed);
+  CHECK(out.a.own_not_kept() == kMaxNotKeptListed);
+  const PeerNotKept& first = out.a.peer_not_kept.front();
+  CHECK(first.own);
+  CHECK(first.scope == kMahallaA);
+  CHECK(first.seq == 1);
+  CHECK(first.outcome == PeerNotKept::Outcome::kRefused);
+  CHECK_THAT(first.reason, Catch::Contains("write"));
+  CHECK(first.reason.size() <= kMaxNotKeptReasonBytes);
+  // The id is the change's: what the tablet holds at that seq.
+  auto sealed = m.a1->export_missing(kMahallaA, crdt::VersionVector(), 1 << 20);
+  REQUIRE(sealed.is_ok());
+  const auto listed = std::any_of(sealed->begin(), sealed->end(), [&](const std::string& c) {
+    auto report = m.hub->ingest({c});
+    return report.is_ok() && !report->not_kept.empty() &&
+           report->not_kept[0].change == first.change;
+  });
+  CHECK(listed);
+  // Nothing of the hub's was refused by the tablet.
+  CHECK(out.b.peer_not_kept.empty());
+}
+
+TEST_CASE("Sync: a store restored from a backup stops at the summary and sends nothing",
+          "[sync][trust]") {
+  Mahallas m;
+  write_visit(*m.a1, kMahallaA, "before-backup");
+  require_synced(*m.a1, *m.hub);
+  m.a1.reset();
+  std::filesystem::copy(m.d.dir("tablet-a1"), m.d.dir("backup"));
+  {
+    auto live = Replica::open(m.d.dir("tablet-a1"), test::test_options());
+    REQUIRE(live.is_ok());
+    write_visit(**live, kMahallaA, "after-backup");
+    require_synced(**live, *m.hub);
+  }
+  auto restored = Replica::open(m.d.dir("backup"), test::test_options());
+  REQUIRE(restored.is_ok());
+
+  SECTION("before it writes: the hub holds more of its chain") {
+    auto out = memory_sync(**restored, *m.hub);
+    CHECK(out.status.code() == Code::kDataLoss);
+    CHECK_THAT(out.status.message(), Catch::Contains("changes 1..2 in scope '" + kMahallaA +
+                                                     "', but this store's last is 1"));
+  }
+  SECTION("after it writes: a different change 2") {
+    write_visit(**restored, kMahallaA, "after-restore");
+    auto out = memory_sync(**restored, *m.hub);
+    CHECK(out.status.code() == Code::kDataLoss);
+    CHECK_THAT(out.status.message(),
+               Catch::Contains("a different change 2 of this device in scope '" + kMahallaA));
+    CHECK_THAT(out.status.message(), Catch::Contains("restored from a backup or copied"));
+    CHECK_THAT(out.status.message(), Catch::Contains("re-enrol the device with a new key"));
+    CHECK(out.a.changes_sent == 0);
+    CHECK(m.hub->find("visit", "household", text("after-restore"))->empty());
+    auto hub_alerts = m.hub->alerts();  // nothing sent, so nothing quarantined there
+    REQUIRE(hub_alerts.is_ok());
+    for (const Alert& a : *hub_alerts) CHECK_THAT(a.detail, !Catch::Contains("quarantined"));
+  }
+  // The store keeps the finding, so `birga status` shows it after the sync.
+  auto alerts = (*restored)->alerts();
+  REQUIRE(alerts.is_ok());
+  CHECK(std::any_of(alerts->begin(), alerts->end(),
+                    [](const Alert& a) { return a.kind == "restored_store"; }));
 }

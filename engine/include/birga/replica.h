@@ -93,13 +93,23 @@ struct IngestReport {
   size_t sealed_only = 0;       // stored and relayable, not applied: scope key not held
   size_t quarantined = 0;       // equivocations: a second change for a held (scope, author, seq)
   std::vector<Status> refused;  // each refused change with why (forged, malformed, ...)
+
+  // Each change of the batch not kept as applied, held sealed or a duplicate, with its change
+  // id, so a sync can tell the sender which of its changes did not arrive.
+  struct NotKept {
+    enum class Outcome { kRefused, kQuarantined, kWaiting };
+    ChangeHash change{};
+    Outcome outcome = Outcome::kRefused;
+    std::string reason;
+  };
+  std::vector<NotKept> not_kept;
 };
 
 struct Alert {
   uint64_t position = 0;
   // "clock_skew", "equivocation" (also a broken hash chain), "undecryptable",
   // "malformed_change", "refused_op", "bad_envelope", "removed_member", "over_issuance",
-  // "revoked_author"
+  // "revoked_author", "restored_store" (a sync found this store behind its own chain)
   std::string kind;
   std::string detail;  // human-readable, names the device and scope
   // Set by acknowledge_alert() on this replica: when (wall ms; 0 while the alert is open) and
