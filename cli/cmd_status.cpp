@@ -27,6 +27,9 @@ struct StatusReport {
   size_t conflicts = 0;
   size_t alerts = 0;  // open: not yet acknowledged
   size_t alerts_acknowledged = 0;
+  // A sync found this store behind this device's own chain (the "restored_store" alert): an
+  // acknowledgement does not make it safe to write here again, so it shows until re-enrolment.
+  std::optional<std::string> restored;
   uint64_t store_bytes = 0;
 };
 
@@ -69,7 +72,10 @@ Result<StatusReport> gather(const Replica& replica) {
   report.conflicts = conflicts->size();
   auto alerts = replica.alerts();
   if (!alerts.is_ok()) return alerts.status();
-  for (const Alert& a : *alerts) ++(a.open() ? report.alerts : report.alerts_acknowledged);
+  for (const Alert& a : *alerts) {
+    ++(a.open() ? report.alerts : report.alerts_acknowledged);
+    if (a.kind == "restored_store") report.restored = a.detail;
+  }
   report.store_bytes = dir_bytes(replica.dir());
   return report;
 }
@@ -109,7 +115,12 @@ void write_json(const Replica& replica, const StatusReport& r) {
   w.end_array().key("records").begin_object();
   for (const auto& [name, count] : r.counts) w.key(name).value(count);
   w.end_object().key("conflicts").value(r.conflicts).key("alerts").value(r.alerts);
-  w.key("alerts_acknowledged").value(r.alerts_acknowledged);
+  w.key("alerts_acknowledged").value(r.alerts_acknowledged).key("restored_store");
+  if (r.restored) {
+    w.value(*r.restored);
+  } else {
+    w.null();
+  }
   w.key("store_bytes").value(r.store_bytes).end_object();
   print_line(w.str());
 }
@@ -129,6 +140,12 @@ void print_certificate(const Replica& replica, const StatusReport& r) {
     print_line("  REVOKED on " + date_of_ms(*r.revoked_ms) +
                ": this device can no longer write, sync, or read what is written after that; "
                "hand it to the administrator");
+  }
+  if (r.restored) {
+    print_line(
+        "  RESTORED OR COPIED: do not write on this store; re-enrol the device with a new "
+        "key. " +
+        *r.restored);
   }
   print_line("  grants:    " + grants_text(cert->scopes));
   print_line("authority:   " + key_hex(*replica.authority()));
