@@ -447,6 +447,11 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       // raised here, and the peer will see the fork when the histories meet again).
       for (std::string& c : s.forced) {
         if (bytes + c.size() > kMaxFrameBytes / 2) continue;
+        if (auto h = engine::read_header(c); h.is_ok()) {
+          sent_changes[engine::change_id(c)] = {
+              h->header.scope, h->header.seq,
+              engine::actor_of(h->header.author) == replica_.actor()};
+        }
         bytes += c.size();
         changes.push_back(std::move(c));
       }

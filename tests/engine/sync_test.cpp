@@ -458,3 +458,51 @@ TEST_CASE("Sync: a store restored from a backup stops at the summary and sends n
   CHECK(std::any_of(alerts->begin(), alerts->end(),
                     [](const Alert& a) { return a.kind == "restored_store"; }));
 }
+
+TEST_CASE("Sync: evidence of a fork that the peer quarantines comes back as not kept",
+          "[sync][trust]") {
+  Mahallas m;
+  m.a1.reset();
+  std::filesystem::copy(m.d.dir("tablet-a1"), m.d.dir("clone"));
+  auto orig = Replica::open(m.d.dir("tablet-a1"), test::test_options());
+  auto clone = Replica::open(m.d.dir("clone"), test::test_options());
+  REQUIRE((orig.is_ok() && clone.is_ok()));
+  write_visit(**orig, kMahallaA, "from-original");
+  write_visit(**clone, kMahallaA, "from-clone");
+  require_synced(**orig, *m.hub);
+  require_synced(**clone, *m.a2);  // a colleague carries the clone's change
+  auto out = memory_sync(*m.a2, *m.hub);
+  REQUIRE(out.completed);
+  REQUIRE(out.a.peer_not_kept.size() == 1);
+  const PeerNotKept& n = out.a.peer_not_kept[0];
+  CHECK(n.outcome == PeerNotKept::Outcome::kQuarantined);
+  CHECK_FALSE(n.own);  // the clone's change, not tablet-a2's: its sync succeeds
+  CHECK(n.scope == kMahallaA);
+  CHECK(n.seq == 1);
+  CHECK_THAT(n.reason, Catch::Contains("quarantined: equivocation"));
+  CHECK(out.a.own_not_kept() == 0);
+}
+
+TEST_CASE("Ingest: a change waiting for its predecessor is listed as not kept until it arrives",
+          "[sync][ingest]") {
+  Mahallas m;
+  write_visit(*m.a1, kMahallaA, "first");
+  write_visit(*m.a1, kMahallaA, "second");
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  auto changes = m.a1->export_missing(kMahallaA, crdt::VersionVector());
+  REQUIRE(changes.is_ok());
+  REQUIRE(changes->size() == 2);
+  SECTION("alone: waiting") {
+    auto report = m.hub->ingest({(*changes)[1]});
+    REQUIRE(report.is_ok());
+    REQUIRE(report->not_kept.size() == 1);
+    CHECK(report->not_kept[0].outcome == IngestReport::NotKept::Outcome::kWaiting);
+    CHECK_THAT(report->not_kept[0].reason, Catch::Contains("waits here for the earlier change 1"));
+  }
+  SECTION("with its predecessor after it in the same batch: kept") {
+    auto report = m.hub->ingest({(*changes)[1], (*changes)[0]});
+    REQUIRE(report.is_ok());
+    CHECK(report->applied == 2);
+    CHECK(report->not_kept.empty());
+  }
+}

@@ -92,8 +92,8 @@ Status own_changes_not_kept(const SyncResult& r) {
   // Said for the field worker: the sync ran, but these records are not at the hub.
   return Status::permission_denied(
       peer + " did not keep " + std::to_string(own) +
-      " of the changes this device wrote: those records did not reach it, and will not however "
-      "often you sync. First: " +
+      " of the changes this device wrote: those records did not reach it, and syncing again "
+      "will not change that. First: " +
       describe(*first) +
       ". Ask the supervisor or hub operator (not entitled or no write right: the device's grant; "
       "quarantined: the device was restored or copied and must be re-enrolled)");
