@@ -8,6 +8,7 @@
 // With the acknowledgement go the ids of that batch's changes the receiver did not keep, and
 // why: without them a sender whose changes are refused or quarantined believes they arrived.
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "birga/session.h"
@@ -165,12 +166,34 @@ Status check_own_chain(const std::string& scope, const std::map<crdt::ActorId, H
       "with a new key (birga init in a new directory, then enrol it)");
 }
 
+// The mirror of check_own_chain, seen from the other side: the peer lists a scope but holds
+// less of its own chain there than this node does. Its store was restored or copied; it
+// stops its own session (check_own_chain), and this node keeps an alert saying why.
+std::optional<std::string> peer_behind(const std::string& scope,
+                                       const std::map<crdt::ActorId, Head>& theirs,
+                                       const std::map<crdt::ActorId, Head>& mine,
+                                       const Certificate& peer) {
+  const crdt::ActorId actor = engine::actor_of(peer.device);
+  const auto held = mine.find(actor);
+  if (held == mine.end()) return std::nullopt;
+  const auto listed = theirs.find(actor);
+  const uint64_t peer_seq = listed == theirs.end() ? 0 : listed->second.seq;
+  if (peer_seq >= held->second.seq) return std::nullopt;
+  return "device '" + peer.name + "' holds its own changes in scope '" + scope + "' only to " +
+         std::to_string(peer_seq) + ", and this node holds them to " +
+         std::to_string(held->second.seq) +
+         ": its store was restored from a backup or copied. It must not write again: re-enrol "
+         "it with a new key and revoke this one";
+}
+
 // Reads the peer's summary into per-scope heads; checks each shared chain's hash at the
 // peer's seq against ours, returning our change where they differ (a forked chain).
 Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
-                    const Replica::Impl& impl, const std::string& peer_name,
+                    const Replica::Impl& impl, const Certificate& peer,
                     std::map<std::string, std::map<crdt::ActorId, Head>>* peer_heads,
-                    std::vector<std::pair<std::string, std::string>>* forks) {
+                    std::vector<std::pair<std::string, std::string>>* forks,
+                    std::vector<std::string>* restored_peer) {
+  const std::string& peer_name = peer.name;
   for (auto scope : summary.getScopes()) {
     const std::string name = scope.getScope().cStr();
     BIRGA_RETURN_IF_ERROR(engine::check_name("summary scope", name));
@@ -191,12 +214,22 @@ Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
     auto mine = replica.heads(scope);
     if (!mine.is_ok()) return mine.status();
     BIRGA_RETURN_IF_ERROR(check_own_chain(scope, heads, *mine, replica, impl, peer_name));
+    if (auto behind = peer_behind(scope, heads, *mine, peer)) {
+      restored_peer->push_back(std::move(*behind));
+    }
     for (const auto& [actor, theirs] : heads) {
       auto it = mine->find(actor);
       if (it == mine->end() || theirs.seq == 0 || theirs.seq > it->second.seq) continue;
       auto change = impl.change_at(scope, actor, theirs.seq);
       if (!change.is_ok()) return change.status();
       if (*change && engine::change_id(**change) != theirs.hash) {
+        if (actor == engine::actor_of(peer.device)) {
+          restored_peer->push_back(
+              "device '" + peer_name + "' holds a different change " + std::to_string(theirs.seq) +
+              " of its own in scope '" + scope +
+              "' than this node: its store was restored from a backup or copied. It must not "
+              "write again: re-enrol it with a new key and revoke this one");
+        }
         forks->emplace_back(scope, std::move(**change));
       }
     }
@@ -306,8 +339,9 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             kind = kSummary;
             std::map<std::string, std::map<crdt::ActorId, Head>> peer_heads;
             std::vector<std::pair<std::string, std::string>> forks;
-            Status read = read_summary(msg.getSummary(), replica_, *replica_.impl_, peer_.name,
-                                       &peer_heads, &forks);
+            std::vector<std::string> restored_peer;
+            Status read = read_summary(msg.getSummary(), replica_, *replica_.impl_, peer_,
+                                       &peer_heads, &forks, &restored_peer);
             if (read.code() == Code::kDataLoss) {
               // Kept in the store, so status shows it after this session is gone.
               BIRGA_RETURN_IF_ERROR(replica_.impl_->env->write([&](Txn& txn) {
@@ -315,6 +349,11 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
               }));
             }
             BIRGA_RETURN_IF_ERROR(read);
+            for (const std::string& detail : restored_peer) {
+              BIRGA_RETURN_IF_ERROR(replica_.impl_->env->write([&](Txn& txn) {
+                return replica_.impl_->add_alert(txn, "restored_peer", detail);
+              }));
+            }
             auto scopes = replica_.scopes();
             if (!scopes.is_ok()) return scopes.status();
             for (const std::string& scope : *scopes) {

@@ -938,10 +938,14 @@ TEST_CASE("Sync processes: a tablet restored from a backup is stopped at sync an
   CHECK(error.find("restored from a backup or copied") != std::string::npos);
   CHECK(error.find("re-enrol the device with a new key") != std::string::npos);
   CHECK(hub.stop() == 0);
-  // The hub quarantined nothing (nothing was sent) and still has the record of before.
+  // The hub quarantined nothing (nothing was sent), says what it saw, and still has the
+  // records of before.
+  bool hub_saw = false;
   for (const Json& alert : cli.json({"alerts", "--dir", "hub"}).a) {
     CHECK(alert["detail"].s.find("quarantined") == std::string::npos);
+    hub_saw = hub_saw || alert["kind"].s == "restored_peer";
   }
+  CHECK(hub_saw);
   CHECK(cli.json({"list", "household", "--dir", "hub"}).a.size() == 2);
   // And the tablet's status says so after the sync.
   CHECK(!cli.json({"status", "--dir", "t"})["restored_store"].s.empty());

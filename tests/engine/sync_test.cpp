@@ -432,13 +432,17 @@ TEST_CASE("Sync: a store restored from a backup stops at the summary and sends n
   auto restored = Replica::open(m.d.dir("backup"), test::test_options());
   REQUIRE(restored.is_ok());
 
+  std::string hub_saw;
   SECTION("before it writes: the hub holds more of its chain") {
+    hub_saw = "device 'tablet-a1' holds its own changes in scope '" + kMahallaA +
+              "' only to 1, and this node holds them to 2";
     auto out = memory_sync(**restored, *m.hub);
     CHECK(out.status.code() == Code::kDataLoss);
     CHECK_THAT(out.status.message(), Catch::Contains("changes 1..2 in scope '" + kMahallaA +
                                                      "', but this store's last is 1"));
   }
   SECTION("after it writes: a different change 2") {
+    hub_saw = "device 'tablet-a1' holds a different change 2 of its own in scope '" + kMahallaA;
     write_visit(**restored, kMahallaA, "after-restore");
     auto out = memory_sync(**restored, *m.hub);
     CHECK(out.status.code() == Code::kDataLoss);
@@ -452,6 +456,12 @@ TEST_CASE("Sync: a store restored from a backup stops at the summary and sends n
     REQUIRE(hub_alerts.is_ok());
     for (const Alert& a : *hub_alerts) CHECK_THAT(a.detail, !Catch::Contains("quarantined"));
   }
+  // The hub read the restored store's summary first, and says what it saw.
+  auto seen = m.hub->alerts();
+  REQUIRE(seen.is_ok());
+  CHECK(std::any_of(seen->begin(), seen->end(), [&](const Alert& a) {
+    return a.kind == "restored_peer" && a.detail.find(hub_saw) != std::string::npos;
+  }));
   // The store keeps the finding, so `birga status` shows it after the sync.
   auto alerts = (*restored)->alerts();
   REQUIRE(alerts.is_ok());

@@ -25,8 +25,9 @@
 //      (SyncStats::peer_not_kept).
 //   4. A store restored from a backup or copied: when the peer's summary shows it holds more
 //      of this device's own chain than this store (or a different change at one of its seqs),
-//      receive() fails with kDataLoss before anything is sent, and an alert is raised; its
-//      next writes would fork the chain, and every peer would quarantine them.
+//      receive() fails with kDataLoss before anything is sent, and a "restored_store" alert
+//      is raised; its next writes would fork the chain, and every peer would quarantine them.
+//      The peer, seeing the same from its end, raises a "restored_peer" alert and goes on.
 //
 // Thread rule: one session object per connection, used from one thread; the Replica it
 // works on must not be used concurrently from another thread.
