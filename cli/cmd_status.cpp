@@ -29,6 +29,9 @@ struct StatusReport {
   size_t alerts = 0;  // open: not yet acknowledged
   size_t alerts_acknowledged = 0;
   Replica::Withheld withheld;  // held, not in force: pending and quarantined changes
+  // A sync found this store behind this device's own chain (the "restored_store" alert): an
+  // acknowledgement does not make it safe to write here again, so it shows until re-enrolment.
+  std::optional<std::string> restored;
   uint64_t store_bytes = 0;
 };
 
@@ -71,7 +74,10 @@ Result<StatusReport> gather(const Replica& replica) {
   report.conflicts = conflicts->size();
   auto alerts = replica.alerts();
   if (!alerts.is_ok()) return alerts.status();
-  for (const Alert& a : *alerts) ++(a.open() ? report.alerts : report.alerts_acknowledged);
+  for (const Alert& a : *alerts) {
+    ++(a.open() ? report.alerts : report.alerts_acknowledged);
+    if (a.kind == "restored_store") report.restored = a.detail;
+  }
   auto withheld = replica.withheld();
   if (!withheld.is_ok()) return withheld.status();
   report.withheld = *withheld;
@@ -116,6 +122,12 @@ void write_json(const Replica& replica, const StatusReport& r) {
   w.end_object().key("conflicts").value(r.conflicts).key("alerts").value(r.alerts);
   w.key("alerts_acknowledged").value(r.alerts_acknowledged);
   w.key("pending").value(r.withheld.pending).key("quarantined").value(r.withheld.quarantined);
+  w.key("restored_store");
+  if (r.restored) {
+    w.value(*r.restored);
+  } else {
+    w.null();
+  }
   w.key("store_bytes").value(r.store_bytes).end_object();
   print_line(w.str());
 }
@@ -135,6 +147,12 @@ void print_certificate(const Replica& replica, const StatusReport& r) {
     print_line("  REVOKED on " + date_of_ms(*r.revoked_ms) +
                ": this device can no longer write, sync, or read what is written after that; "
                "hand it to the administrator");
+  }
+  if (r.restored) {
+    print_line(
+        "  RESTORED OR COPIED: do not write on this store; re-enrol the device with a new "
+        "key. " +
+        *r.restored);
   }
   print_line("  grants:    " + grants_text(cert->scopes));
   print_line("authority:   " + key_hex(*replica.authority()));

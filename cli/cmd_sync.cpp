@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "birga/crdt/codec.h"
 #include "birga/transport/client.h"
 #include "birga/transport/discovery.h"
 #include "birga/transport/server.h"
@@ -84,8 +85,21 @@ Status seconds_flag(const Args& args, const char* flag, std::chrono::millisecond
   return Status::ok();
 }
 
-void write_result_json(JsonWriter& w, const transport::SyncResult& r) {
-  w.begin_object().key("ok").value(r.status.is_ok());
+const char* outcome_name(PeerNotKept::Outcome o) {
+  switch (o) {
+    case PeerNotKept::Outcome::kQuarantined:
+      return "quarantined";
+    case PeerNotKept::Outcome::kWaiting:
+      return "waiting";
+    case PeerNotKept::Outcome::kRefused:
+      break;
+  }
+  return "refused";
+}
+
+// `failure`: the session's status, or why it is a failure all the same (own changes not kept).
+void write_result_json(JsonWriter& w, const transport::SyncResult& r, const Status& failure) {
+  w.begin_object().key("ok").value(failure.is_ok());
   // A peer the handshake did not authenticate has no name or key: null, not zeros.
   if (r.peer.device == PublicKey{}) {
     w.key("peer").null().key("peer_key").null();
@@ -115,7 +129,17 @@ void write_result_json(JsonWriter& w, const transport::SyncResult& r) {
   w.key("refused").begin_array();
   for (const Status& s : r.stats.refused) w.value(s.message());
   w.end_array();
-  if (!r.status.is_ok()) w.key("error").value(r.status.message());
+  // What of ours the peer did not keep (the first kMaxPeerNotKeptKept; the rest counted).
+  w.key("peer_refused").begin_array();
+  for (const PeerNotKept& n : r.stats.peer_not_kept) {
+    w.begin_object().key("change").value(crdt::to_hex(n.change)).key("outcome");
+    w.value(outcome_name(n.outcome)).key("reason").value(n.reason).key("own").value(n.own);
+    if (!n.scope.empty()) w.key("scope").value(n.scope).key("seq").value(n.seq);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("peer_refused_unlisted").value(r.stats.peer_not_kept_unlisted);
+  if (!failure.is_ok()) w.key("error").value(failure.message());
   w.end_object();
 }
 
@@ -162,7 +186,7 @@ Status run_serve(const Args& args) {
   if (args.has("json")) {
     options.on_session = [](const transport::SyncResult& r) {
       JsonWriter w;
-      write_result_json(w, r);
+      write_result_json(w, r, r.status);
       std::cout << w.str() << std::endl;
     };
   }
@@ -262,17 +286,28 @@ Status run_sync(const Args& args) {
   if (const std::string warning = transport::clock_warning(r); !warning.empty()) {
     std::cerr << "warning: " << warning << "\n";
   }
+  // A completed session whose peer did not keep changes this device wrote failed all the
+  // same: the worker's records are not at the hub.
+  const Status not_kept = transport::own_changes_not_kept(r);
   if (args.has("json")) {
     JsonWriter w;
-    write_result_json(w, r);
+    write_result_json(w, r, r.status.is_ok() ? not_kept : r.status);
     std::cout << w.str() << "\n";
   } else if (r.status.is_ok()) {
     std::cout << "synced with " << result_line(r) << "\n";
     for (const Status& s : r.stats.refused) std::cout << "  refused: " << s.message() << "\n";
+    for (const PeerNotKept& n : r.stats.peer_not_kept) {
+      std::cout << "  not kept by the peer: " << transport::describe(n) << "\n";
+    }
+    if (r.stats.peer_not_kept_unlisted > 0) {
+      std::cout << "  not kept by the peer: " << r.stats.peer_not_kept_unlisted
+                << " more change(s)\n";
+    }
   }
-  if (r.status.is_ok()) return Status::ok();
+  if (r.status.is_ok() && not_kept.is_ok()) return Status::ok();
   g_network_failure = true;
-  return r.status.with_context("sync with " + host + ":" + std::to_string(port));
+  return (r.status.is_ok() ? not_kept : r.status)
+      .with_context("sync with " + host + ":" + std::to_string(port));
 }
 
 int sync_exit_code(const Status& s) {
@@ -297,8 +332,10 @@ std::vector<Command> sync_commands() {
        "ADDRESS:PORT | --discover",
        "sync once with a hub or a colleague's device and print what moved",
        "Both sides send what the other lacks of the scopes both certificates allow. Exit "
-       "codes: 0 synced, 5 unreachable, 6 refused (by either side), 7 protocol error. A sync "
-       "longer than a second shows progress on a terminal.",
+       "codes: 0 synced, 4 this store was restored from a backup or copied (re-enrol the "
+       "device with a new key), 5 unreachable, 6 refused (by either side, also when the "
+       "peer did not keep changes this device wrote: each is listed), 7 protocol error. A "
+       "sync longer than a second shows progress on a terminal.",
        {kDirFlag,
         kJsonFlag,
         {"discover", Type::kSwitch, "       find a node of this deployment on the LAN"},

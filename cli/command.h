@@ -20,9 +20,9 @@ enum ExitCode : int {
   kExitUsage = 1,        // usage or invalid input
   kExitNotFound = 2,     // not available in this build, or a named thing does not exist
   kExitPermission = 3,   // wrong passphrase, not entitled, another deployment
-  kExitData = 4,         // data problem: verify failed, damaged store
+  kExitData = 4,         // data problem: verify failed, damaged store, restored store (sync)
   kExitUnreachable = 5,  // sync: peer unreachable
-  kExitRefused = 6,      // sync: the peer refused us
+  kExitRefused = 6,      // sync: the peer refused us, or did not keep changes we wrote
   kExitProtocol = 7,     // sync: the peer broke the protocol
 };
 

@@ -19,9 +19,10 @@ constexpr std::string_view kExitCodes =
     "  1  usage or invalid input (a bad flag, id, date, value or file)\n"
     "  2  not available in this build, or not found (no replica, unknown id)\n"
     "  3  permission: wrong passphrase, not enrolled or not entitled, another deployment\n"
-    "  4  data problem: `birga verify` failed, the store is damaged\n"
+    "  4  data problem: `birga verify` failed, the store is damaged; sync: this store was\n"
+    "     restored from a backup or copied (re-enrol the device with a new key)\n"
     "  5  sync: the peer is unreachable\n"
-    "  6  sync: the peer refused this device\n"
+    "  6  sync: the peer refused this device, or did not keep changes it wrote\n"
     "  7  sync: protocol error\n";
 
 constexpr std::string_view kEnvironment =

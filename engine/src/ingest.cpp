@@ -195,6 +195,7 @@ class Ingester {
     // A change new here: its author must be entitled to it (checked once, not per duplicate).
     if (Status s = replica_.check_author(batch_, h); !s.is_ok()) {
       if (s.code() != Code::kPermissionDenied) return s;
+      not_kept(v.id, IngestReport::NotKept::Outcome::kRefused, s.message());
       report_.refused.push_back(s);
       return Status::ok();
     }
@@ -249,6 +250,10 @@ class Ingester {
     ++report_.pending;
     read_waiting_.emplace(ck, Waiting{v.header.scope, engine::actor_of(v.header.author),
                                       short_hex(v.header.author), v.header.seq});
+    not_kept(v.id, IngestReport::NotKept::Outcome::kWaiting,
+             "change " + std::to_string(v.header.seq) + " of device " + short_hex(v.header.author) +
+                 " in scope '" + v.header.scope + "' waits here for the earlier change " +
+                 std::to_string(v.header.seq - 1));
     return *held ? Status::ok() : txn_.put(Table::kPending, ck, sealed);
   }
 
@@ -271,6 +276,16 @@ class Ingester {
                 size_t** where) {
     const engine::ChangeHeader& h = v.header;
     const crdt::ActorId actor = engine::actor_of(h.author);
+    if (waiting_ > 0) {  // held pending earlier in this batch, appended now: kept after all
+      auto& list = report_.not_kept;
+      const auto it = std::find_if(list.begin(), list.end(), [&](const IngestReport::NotKept& n) {
+        return n.change == v.id;
+      });
+      if (it != list.end()) {
+        list.erase(it);
+        --waiting_;
+      }
+    }
     BIRGA_RETURN_IF_ERROR(txn_.put(Table::kChanges, ck, sealed));
     BIRGA_RETURN_IF_ERROR(write_head(txn_, h.scope, actor, Head{h.seq, v.id}));
 
@@ -319,6 +334,9 @@ class Ingester {
   // Stores the change in quarantine and raises the alert; the caller counts it.
   Status quarantine(std::string_view sealed, const engine::VerifiedChange& v,
                     const std::string& reason) {
+    not_kept(v.id, IngestReport::NotKept::Outcome::kQuarantined,
+             "change " + std::to_string(v.header.seq) + " of device " + short_hex(v.header.author) +
+                 " in scope '" + v.header.scope + "' quarantined: " + reason);
     crdt::ByteWriter w;
     w.bytes(reason);
     w.bytes(sealed);
@@ -337,6 +355,12 @@ class Ingester {
     uint64_t seq = 0;
   };
 
+  void not_kept(const engine::ChangeId& id, IngestReport::NotKept::Outcome outcome,
+                std::string reason) {
+    if (outcome == IngestReport::NotKept::Outcome::kWaiting) ++waiting_;
+    report_.not_kept.push_back({id, outcome, std::move(reason)});
+  }
+
   Replica::Impl& replica_;
   Txn& txn_;
   engine::RecordBatch& batch_;
@@ -346,6 +370,7 @@ class Ingester {
   std::map<std::string, Waiting> read_waiting_;
   // Let in from the pending table though not read (yet) in this batch: the count it went to.
   std::map<std::string, size_t*> let_in_unread_;
+  size_t waiting_ = 0;  // kWaiting entries in report_.not_kept
 
  public:
   // The body of the change offered next, opened ahead (used when the ids match).
@@ -365,6 +390,9 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
     for (size_t i = 0; i < sealed.size(); ++i) {
       report.refused.push_back(
           verified[i].status().with_context("change " + std::to_string(i) + " of the batch"));
+      report.not_kept.push_back({engine::change_id(sealed[i]),
+                                 IngestReport::NotKept::Outcome::kRefused,
+                                 report.refused.back().message()});
     }
     return report;
   }
@@ -404,6 +432,9 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
       if (!verified[i].is_ok()) {
         report.refused.push_back(
             verified[i].status().with_context("change " + std::to_string(i) + " of the batch"));
+        report.not_kept.push_back({engine::change_id(sealed[i]),
+                                   IngestReport::NotKept::Outcome::kRefused,
+                                   report.refused.back().message()});
         continue;
       }
       if (ahead) ahead->ready(i);

@@ -85,8 +85,29 @@ struct Batch {
   changes @1 :List(Data);     # sealed changes, in chain order per author
   last @2 :Bool;              # the sender has nothing more to send in this session
   acks @3 :List(UInt64);      # ids of the peer's batches durably ingested
+  notKept @4 :NotKeptList;    # of the batches in `acks`, the changes not kept; null: none
 }
 
 struct Ack {
   acks @0 :List(UInt64);
+  notKept @1 :NotKeptList;    # as in Batch
+}
+
+# The changes of the acknowledged batches that the receiver did not keep as applied or held
+# (added after the first release: a peer that predates it sends none and ignores them).
+struct NotKeptList {
+  listed @0 :List(NotKept);   # at most 64
+  unlisted @1 :UInt64;        # more such changes, beyond the 64 listed
+}
+
+# One change not kept. The reason is at most 256 bytes.
+struct NotKept {
+  change @0 :Data;            # 32-byte change id
+  outcome @1 :Outcome;
+  reason @2 :Text;            # why, for a person: names the scope, the author, the check
+  enum Outcome {
+    refused @0;               # not entitled, malformed, forged, no right: dropped
+    quarantined @1;           # an equivocation: a different change holds its seq here
+    waiting @2;               # held until an earlier change of its author arrives
+  }
 }

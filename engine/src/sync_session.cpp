@@ -5,7 +5,10 @@
 // each scope in name order, chain order per author), at most `window` unacknowledged at a
 // time. Each received batch is ingested in one transaction and its id acknowledged, riding on
 // the next outgoing batch or in an Ack. A side's last batch says so (`last`), possibly empty.
+// With the acknowledgement go the ids of that batch's changes the receiver did not keep, and
+// why: without them a sender whose changes are refused or quarantined believes they arrived.
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "birga/session.h"
@@ -30,7 +33,27 @@ std::string flat(capnp::MallocMessageBuilder& mb) {
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
 }
 
+// What this side sent in a batch, to name a change the peer reports not kept.
+struct SentChange {
+  std::string scope;
+  uint64_t seq = 0;
+  bool own = false;
+};
+
+std::string cut_reason(std::string reason) {
+  if (reason.size() > kMaxNotKeptReasonBytes) {
+    reason.resize(kMaxNotKeptReasonBytes - 3);
+    reason += "...";
+  }
+  return reason;
+}
+
 }  // namespace
+
+size_t SyncStats::own_not_kept() const {
+  return static_cast<size_t>(std::count_if(peer_not_kept.begin(), peer_not_kept.end(),
+                                           [](const PeerNotKept& n) { return n.own; }));
+}
 
 class SyncSession::State {
  public:
@@ -42,10 +65,13 @@ class SyncSession::State {
   std::vector<std::string> forced;  // evidence of a fork to show the peer
   uint64_t next_batch = 1;
   std::set<uint64_t> in_flight;
+  std::map<uint64_t, std::map<ChangeHash, SentChange>> in_flight_changes;  // by batch id
   bool all_sent = false;
   // Incoming.
   bool peer_last = false;
   std::vector<uint64_t> acks_to_send;
+  std::vector<IngestReport::NotKept> not_kept_to_send;  // at most kMaxNotKeptListed
+  uint64_t not_kept_unlisted = 0;
   uint32_t data_hops = 0;
 };
 
@@ -57,15 +83,6 @@ SyncSession::SyncSession(Replica& replica, Certificate peer, SyncOptions options
 
 SyncSession::~SyncSession() = default;
 
-namespace {
-
-// Scopes `cert` may receive: read or relay on it, and the control scope.
-bool may_receive(const Certificate& cert, std::string_view scope) {
-  return scope == kControlScope || (cert.rights_on(scope) & (kRead | kRelay));
-}
-
-}  // namespace
-
 std::vector<std::string> SyncSession::start() {
   capnp::MallocMessageBuilder mb;
   auto msg = mb.initRoot<engine::wire::SyncMessage>();
@@ -74,7 +91,7 @@ std::vector<std::string> SyncSession::start() {
   std::vector<std::pair<std::string, std::map<crdt::ActorId, Head>>> listed;
   if (scopes.is_ok()) {
     for (const std::string& s : *scopes) {
-      if (!may_receive(peer_, s)) continue;
+      if (!peer_.may_receive(s)) continue;
       auto h = replica_.heads(s);
       if (h.is_ok()) listed.emplace_back(s, std::move(*h));
     }
@@ -107,12 +124,67 @@ bool SyncSession::done() const {
 
 namespace {
 
+// Whether the peer holds more of this device's own chain in `scope` than this store, or a
+// different change at one of its seqs: then this store is behind what this device itself
+// wrote (restored from a backup, or copied to another device), and every change it writes
+// from there forks the chain, which every peer quarantines. kDataLoss names the scope and
+// the seqs; nothing of this device may be sent, and it must not write under this key again.
+Status check_own_chain(const std::string& scope, const std::map<crdt::ActorId, Head>& theirs,
+                       const std::map<crdt::ActorId, Head>& mine, const Replica& replica,
+                       const Replica::Impl& impl, const std::string& peer_name) {
+  const auto peer_head = theirs.find(replica.actor());
+  if (peer_head == theirs.end() || peer_head->second.seq == 0) return Status::ok();
+  const uint64_t peer_seq = peer_head->second.seq;
+  const auto own = mine.find(replica.actor());
+  const uint64_t own_seq = own == mine.end() ? 0 : own->second.seq;
+  std::string what;
+  if (peer_seq > own_seq) {
+    what = "peer '" + peer_name + "' holds this device's changes 1.." + std::to_string(peer_seq) +
+           " in scope '" + scope + "', but this store's last is " + std::to_string(own_seq);
+  } else {
+    auto change = impl.change_at(scope, replica.actor(), peer_seq);
+    if (!change.is_ok()) return change.status();
+    if (!*change || engine::change_id(**change) == peer_head->second.hash) return Status::ok();
+    what = "peer '" + peer_name + "' holds a different change " + std::to_string(peer_seq) +
+           " of this device in scope '" + scope + "' than this store (whose last is " +
+           std::to_string(own_seq) + ")";
+  }
+  return Status::data_loss(
+      what +
+      ": this store is behind what this device itself wrote, so it was restored from a "
+      "backup or copied from another device. Nothing was sent: its changes from there would "
+      "be quarantined as equivocations. Do not write on this store again; re-enrol the device "
+      "with a new key (birga init in a new directory, then enrol it)");
+}
+
+// The mirror of check_own_chain, seen from the other side: the peer lists a scope but holds
+// less of its own chain there than this node does. Its store was restored or copied; it
+// stops its own session (check_own_chain), and this node keeps an alert saying why.
+std::optional<std::string> peer_behind(const std::string& scope,
+                                       const std::map<crdt::ActorId, Head>& theirs,
+                                       const std::map<crdt::ActorId, Head>& mine,
+                                       const Certificate& peer) {
+  const crdt::ActorId actor = engine::actor_of(peer.device);
+  const auto held = mine.find(actor);
+  if (held == mine.end()) return std::nullopt;
+  const auto listed = theirs.find(actor);
+  const uint64_t peer_seq = listed == theirs.end() ? 0 : listed->second.seq;
+  if (peer_seq >= held->second.seq) return std::nullopt;
+  return "device '" + peer.name + "' holds its own changes in scope '" + scope + "' only to " +
+         std::to_string(peer_seq) + ", and this node holds them to " +
+         std::to_string(held->second.seq) +
+         ": its store was restored from a backup or copied. It must not write again: re-enrol "
+         "it with a new key and revoke this one";
+}
+
 // Reads the peer's summary into per-scope heads; checks each shared chain's hash at the
 // peer's seq against ours, returning our change where they differ (a forked chain).
 Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
-                    const Replica::Impl& impl,
+                    const Replica::Impl& impl, const Certificate& peer,
                     std::map<std::string, std::map<crdt::ActorId, Head>>* peer_heads,
-                    std::vector<std::pair<std::string, std::string>>* forks) {
+                    std::vector<std::pair<std::string, std::string>>* forks,
+                    std::vector<std::string>* restored_peer) {
+  const std::string& peer_name = peer.name;
   for (auto scope : summary.getScopes()) {
     const std::string name = scope.getScope().cStr();
     BIRGA_RETURN_IF_ERROR(engine::check_name("summary scope", name));
@@ -132,17 +204,47 @@ Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
   for (const auto& [scope, heads] : *peer_heads) {
     auto mine = replica.heads(scope);
     if (!mine.is_ok()) return mine.status();
+    BIRGA_RETURN_IF_ERROR(check_own_chain(scope, heads, *mine, replica, impl, peer_name));
+    if (auto behind = peer_behind(scope, heads, *mine, peer)) {
+      restored_peer->push_back(std::move(*behind));
+    }
     for (const auto& [actor, theirs] : heads) {
       auto it = mine->find(actor);
       if (it == mine->end() || theirs.seq == 0 || theirs.seq > it->second.seq) continue;
       auto change = impl.change_at(scope, actor, theirs.seq);
       if (!change.is_ok()) return change.status();
       if (*change && engine::change_id(**change) != theirs.hash) {
+        if (actor == engine::actor_of(peer.device)) {
+          restored_peer->push_back(
+              "device '" + peer_name + "' holds a different change " + std::to_string(theirs.seq) +
+              " of its own in scope '" + scope +
+              "' than this node: its store was restored from a backup or copied. It must not "
+              "write again: re-enrol it with a new key and revoke this one");
+        }
         forks->emplace_back(scope, std::move(**change));
       }
     }
   }
   return Status::ok();
+}
+
+// Moves the list of changes not kept into the message that carries their acknowledgement.
+// Null (nothing at all on the wire) when every change was kept.
+void set_not_kept(engine::wire::NotKeptList::Builder report, SyncSession::State& s) {
+  using Outcome = IngestReport::NotKept::Outcome;
+  report.setUnlisted(s.not_kept_unlisted);
+  s.not_kept_unlisted = 0;
+  auto list = report.initListed(static_cast<unsigned>(s.not_kept_to_send.size()));
+  for (size_t i = 0; i < s.not_kept_to_send.size(); ++i) {
+    const IngestReport::NotKept& n = s.not_kept_to_send[i];
+    auto e = list[static_cast<unsigned>(i)];
+    e.setChange(engine::data_of(engine::key_bytes(n.change)));
+    e.setOutcome(n.outcome == Outcome::kQuarantined ? engine::wire::NotKept::Outcome::QUARANTINED
+                 : n.outcome == Outcome::kWaiting   ? engine::wire::NotKept::Outcome::WAITING
+                                                    : engine::wire::NotKept::Outcome::REFUSED);
+    e.setReason(n.reason);
+  }
+  s.not_kept_to_send.clear();
 }
 
 }  // namespace
@@ -157,6 +259,65 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
   uint64_t incoming_id = 0;
   enum { kSummary, kBatch, kAck } kind = kAck;
 
+  // The peer's acknowledgements, and what of those batches it did not keep: named from what
+  // was sent, before the batches leave in_flight.
+  auto take_acks = [&](capnp::List<uint64_t>::Reader acks, bool has_not_kept,
+                       engine::wire::NotKeptList::Reader report) -> Status {
+    const auto not_kept =
+        has_not_kept ? report.getListed() : capnp::List<engine::wire::NotKept>::Reader();
+    const uint64_t unlisted = has_not_kept ? report.getUnlisted() : 0;
+    if (not_kept.size() > kMaxNotKeptListed) {
+      return Status::corrupt_input("the peer listed " + std::to_string(not_kept.size()) +
+                                   " changes not kept in one message (at most " +
+                                   std::to_string(kMaxNotKeptListed) + ")");
+    }
+    uint64_t extra = 0;
+    if (__builtin_add_overflow(stats_.peer_not_kept_unlisted, unlisted, &extra)) {
+      return Status::corrupt_input("the peer's count of changes not kept overflows");
+    }
+    stats_.peer_not_kept_unlisted = extra;
+    for (auto n : not_kept) {
+      if (n.getChange().size() != 32) {
+        return Status::corrupt_input("a change not kept whose id is " +
+                                     std::to_string(n.getChange().size()) + " bytes, not 32");
+      }
+      if (stats_.peer_not_kept.size() >= kMaxPeerNotKeptKept) {
+        ++stats_.peer_not_kept_unlisted;
+        continue;
+      }
+      PeerNotKept entry;
+      std::copy(n.getChange().begin(), n.getChange().end(), entry.change.begin());
+      switch (n.getOutcome()) {
+        case engine::wire::NotKept::Outcome::QUARANTINED:
+          entry.outcome = PeerNotKept::Outcome::kQuarantined;
+          break;
+        case engine::wire::NotKept::Outcome::WAITING:
+          entry.outcome = PeerNotKept::Outcome::kWaiting;
+          break;
+        default:  // refused, or an outcome added after this version: not kept either way
+          entry.outcome = PeerNotKept::Outcome::kRefused;
+      }
+      const auto reason = n.getReason();
+      entry.reason = cut_reason(std::string(reason.begin(), reason.size()));
+      for (uint64_t id : acks) {
+        const auto batch = s.in_flight_changes.find(id);
+        if (batch == s.in_flight_changes.end()) continue;
+        const auto sent = batch->second.find(entry.change);
+        if (sent == batch->second.end()) continue;
+        entry.own = sent->second.own;
+        entry.scope = sent->second.scope;
+        entry.seq = sent->second.seq;
+        break;
+      }
+      stats_.peer_not_kept.push_back(std::move(entry));
+    }
+    for (uint64_t id : acks) {
+      s.in_flight_changes.erase(id);
+      if (s.in_flight.erase(id)) ++stats_.batches_acked;
+    }
+    return Status::ok();
+  };
+
   Status parsed =
       engine::read_message(message, kSyncLimits, "sync message", [&](capnp::MessageReader& m) {
         auto msg = m.getRoot<engine::wire::SyncMessage>();
@@ -169,12 +330,25 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             kind = kSummary;
             std::map<std::string, std::map<crdt::ActorId, Head>> peer_heads;
             std::vector<std::pair<std::string, std::string>> forks;
-            BIRGA_RETURN_IF_ERROR(
-                read_summary(msg.getSummary(), replica_, *replica_.impl_, &peer_heads, &forks));
+            std::vector<std::string> restored_peer;
+            Status read = read_summary(msg.getSummary(), replica_, *replica_.impl_, peer_,
+                                       &peer_heads, &forks, &restored_peer);
+            if (read.code() == Code::kDataLoss) {
+              // Kept in the store, so status shows it after this session is gone.
+              BIRGA_RETURN_IF_ERROR(replica_.impl_->env->write([&](Txn& txn) {
+                return replica_.impl_->add_alert(txn, "restored_store", read.message());
+              }));
+            }
+            BIRGA_RETURN_IF_ERROR(read);
+            for (const std::string& detail : restored_peer) {
+              BIRGA_RETURN_IF_ERROR(replica_.impl_->env->write([&](Txn& txn) {
+                return replica_.impl_->add_alert(txn, "restored_peer", detail);
+              }));
+            }
             auto scopes = replica_.scopes();
             if (!scopes.is_ok()) return scopes.status();
             for (const std::string& scope : *scopes) {
-              if (!may_receive(peer_, scope)) continue;
+              if (!peer_.may_receive(scope)) continue;
               s.send_scopes.push_back(scope);
               crdt::VersionVector& vv = s.sent[scope];
               for (const auto& [actor, head] : peer_heads[scope]) vv.advance(actor, head.seq);
@@ -203,19 +377,15 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             auto b = msg.getBatch();
             incoming_id = b.getId();
             incoming_last = b.getLast();
-            for (uint64_t id : b.getAcks()) {
-              if (s.in_flight.erase(id)) ++stats_.batches_acked;
-            }
+            BIRGA_RETURN_IF_ERROR(take_acks(b.getAcks(), b.hasNotKept(), b.getNotKept()));
             for (auto c : b.getChanges()) {
               incoming.emplace_back(reinterpret_cast<const char*>(c.begin()), c.size());
             }
             return Status::ok();
           }
           case engine::wire::SyncMessage::ACK: {
-            for (uint64_t id : msg.getAck().getAcks()) {
-              if (s.in_flight.erase(id)) ++stats_.batches_acked;
-            }
-            return Status::ok();
+            auto a = msg.getAck();
+            return take_acks(a.getAcks(), a.hasNotKept(), a.getNotKept());
           }
           default:
             return Status::corrupt_input("unknown sync message kind");
@@ -226,6 +396,7 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
   if (kind == kBatch) {
     // Refuse what this node may not receive or the peer may not send, before ingest.
     std::vector<std::string> accepted;
+    std::vector<IngestReport::NotKept> not_kept;
     const bool carried_changes = !incoming.empty();
     auto own = replica_.impl_->parse_certificate(replica_.impl_->certificate);
     if (!own.is_ok()) return own.status().with_context("this node's certificate");
@@ -233,13 +404,19 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       auto h = engine::read_header(c);
       if (!h.is_ok()) {
         stats_.refused.push_back(h.status());
+        not_kept.push_back(
+            {engine::change_id(c), IngestReport::NotKept::Outcome::kRefused, h.status().message()});
         continue;
       }
       const std::string& scope = h->header.scope;
       const bool peer_may = scope == kControlScope || peer_.rights_on(scope) != 0;
-      if (!may_receive(*own, scope) || !peer_may) {
+      if (!own->may_receive(scope) || !peer_may) {
         stats_.refused.push_back(Status::permission_denied(
             "change of scope '" + scope + "' from '" + peer_.name + "' refused: not entitled"));
+        not_kept.push_back({engine::change_id(c), IngestReport::NotKept::Outcome::kRefused,
+                            "change " + std::to_string(h->header.seq) + " in scope '" + scope +
+                                "' refused: '" + peer_.name + "' may not send it or '" + own->name +
+                                "' may not receive it (not entitled)"});
         continue;
       }
       accepted.push_back(std::move(c));
@@ -249,6 +426,15 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     stats_.changes_received +=
         report->applied + report->pending + report->sealed_only + report->quarantined;
     for (Status& r : report->refused) stats_.refused.push_back(std::move(r));
+    for (auto& n : report->not_kept) not_kept.push_back(std::move(n));
+    for (auto& n : not_kept) {
+      if (s.not_kept_to_send.size() >= kMaxNotKeptListed) {
+        ++s.not_kept_unlisted;
+        continue;
+      }
+      n.reason = cut_reason(std::move(n.reason));
+      s.not_kept_to_send.push_back(std::move(n));
+    }
     s.acks_to_send.push_back(incoming_id);
     if (incoming_last) s.peer_last = true;
     if (carried_changes) s.data_hops = std::max(s.data_hops, hop);
@@ -263,6 +449,7 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     auto msg = mb.initRoot<engine::wire::SyncMessage>();
     msg.setHop(reply_hop);
     std::vector<std::string> changes;
+    std::map<ChangeHash, SentChange> sent_changes;
     size_t bytes = 0;
     while (s.cursor < s.send_scopes.size() && bytes < options_.max_batch_bytes) {
       const std::string& scope = s.send_scopes[s.cursor];
@@ -275,7 +462,9 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       for (std::string& c : *more) {
         auto h = engine::read_header(c);
         if (!h.is_ok()) return Status::data_loss("a stored change does not parse");
-        s.sent[scope].advance(engine::actor_of(h->header.author), h->header.seq);
+        const crdt::ActorId author = engine::actor_of(h->header.author);
+        s.sent[scope].advance(author, h->header.seq);
+        sent_changes[engine::change_id(c)] = {scope, h->header.seq, author == replica_.actor()};
         bytes += c.size();
         changes.push_back(std::move(c));
       }
@@ -288,6 +477,11 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       // raised here, and the peer will see the fork when the histories meet again).
       for (std::string& c : s.forced) {
         if (bytes + c.size() > kMaxFrameBytes / 2) continue;
+        if (auto h = engine::read_header(c); h.is_ok()) {
+          sent_changes[engine::change_id(c)] = {
+              h->header.scope, h->header.seq,
+              engine::actor_of(h->header.author) == replica_.actor()};
+        }
         bytes += c.size();
         changes.push_back(std::move(c));
       }
@@ -302,7 +496,9 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     auto acks = b.initAcks(static_cast<unsigned>(s.acks_to_send.size()));
     for (size_t i = 0; i < s.acks_to_send.size(); ++i) acks.set(i, s.acks_to_send[i]);
     s.acks_to_send.clear();
+    if (!s.not_kept_to_send.empty() || s.not_kept_unlisted > 0) set_not_kept(b.initNotKept(), s);
     s.in_flight.insert(id);
+    if (!sent_changes.empty()) s.in_flight_changes[id] = std::move(sent_changes);
     s.all_sent = last;
     stats_.changes_sent += changes.size();
     if (!changes.empty()) s.data_hops = std::max(s.data_hops, reply_hop);
@@ -312,9 +508,11 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     capnp::MallocMessageBuilder mb;
     auto msg = mb.initRoot<engine::wire::SyncMessage>();
     msg.setHop(reply_hop);
-    auto acks = msg.initAck().initAcks(static_cast<unsigned>(s.acks_to_send.size()));
+    auto ack = msg.initAck();
+    auto acks = ack.initAcks(static_cast<unsigned>(s.acks_to_send.size()));
     for (size_t i = 0; i < s.acks_to_send.size(); ++i) acks.set(i, s.acks_to_send[i]);
     s.acks_to_send.clear();
+    if (!s.not_kept_to_send.empty() || s.not_kept_unlisted > 0) set_not_kept(ack.initNotKept(), s);
     out.push_back(flat(mb));
   }
   for (const std::string& m : out) stats_.bytes_sent += m.size();

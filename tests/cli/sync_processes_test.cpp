@@ -874,4 +874,82 @@ TEST_CASE(
   CHECK(cli.run({"verify", "--dir", "hub"}).code == 0);
 }
 
+TEST_CASE("Sync processes: a tablet is told which of its records the hub did not keep and why",
+          "[sync][processes][trust]") {
+  Cli cli;
+  hub_and_tablet(cli);
+  // The authority moves Dilnoza to mahalla B and the hub learns it; her tablet never gets
+  // the new bundle, so it still writes in mahalla A, and the hub refuses those changes.
+  cli.ok({"enrol", "--dir", "auth", "--device-key", device_key(cli, "t"), "--out", "moved.bundle",
+          "--name", "Dilnoza", "--role", "field", "--scope", grant(kMahallaB, "rw")});
+  publish_control_log(cli, {"hub"});
+  cli.ok({"household", "add", "--dir", "t", "--address", "written after the move"});
+
+  Serve hub(cli, "hub");
+  SyncRun r = sync_with(cli, "t", hub.address());
+  INFO("stderr: " << r.err << "\nhub log: " << hub.log());
+  CHECK(r.code == 6);  // refused, as when the hub refuses the device itself
+  REQUIRE(r.result.has("peer_refused"));
+  CHECK_FALSE(r.result["ok"].b);
+  REQUIRE(r.result["peer_refused"].size() == 1);
+  const Json& refused = r.result["peer_refused"][0];
+  CHECK(refused["own"].b);
+  CHECK(refused["outcome"].s == "refused");
+  CHECK(refused["scope"].s == kMahallaA);
+  CHECK(refused["seq"].i == 1);
+  CHECK(refused["change"].s.size() == 64);
+  CHECK(refused["reason"].s.find("no write right") != std::string::npos);
+  CHECK(r.result["error"].s.find("did not reach it") != std::string::npos);
+  // The text output lists it, and says the same on stderr.
+  RunResult text = run_bounded(cli, {"sync", hub.address(), "--dir", "t", "--timeout", "5"});
+  CHECK(text.code == 6);
+  CHECK(text.out.find("not kept by the peer: your change 1 in scope '" + std::string(kMahallaA) +
+                      "'") != std::string::npos);
+  CHECK(text.err.find("did not keep 1 of the changes this device wrote") != std::string::npos);
+  REQUIRE(hub.wait_sessions(2));
+  CHECK(hub.stop() == 0);
+  CHECK(cli.json({"list", "household", "--dir", "hub"}).a.empty());
+}
+
+TEST_CASE("Sync processes: a tablet restored from a backup is stopped at sync and told to re-enrol",
+          "[sync][processes][trust]") {
+  Cli cli;
+  hub_and_tablet(cli);
+  cli.ok({"household", "add", "--dir", "t", "--address", "before the backup"});
+  Serve hub(cli, "hub");
+  REQUIRE(sync_with(cli, "t", hub.address()).code == 0);
+  std::filesystem::copy(cli.path("t"), cli.path("t-backup"),
+                        std::filesystem::copy_options::recursive);
+  cli.ok({"household", "add", "--dir", "t", "--address", "after the backup"});
+  REQUIRE(sync_with(cli, "t", hub.address()).code == 0);
+  // The tablet is restored from the backup, and the worker goes on writing.
+  std::filesystem::remove_all(cli.path("t"));
+  std::filesystem::copy(cli.path("t-backup"), cli.path("t"),
+                        std::filesystem::copy_options::recursive);
+  cli.ok({"household", "add", "--dir", "t", "--address", "after the restore"});
+
+  SyncRun r = sync_with(cli, "t", hub.address());
+  INFO("stderr: " << r.err << "\nhub log: " << hub.log());
+  CHECK(r.code == 4);  // a data problem: this store must not be written again
+  CHECK(r.sent() == 0);
+  const std::string error = r.result["error"].s;
+  CHECK(error.find("a different change 2 of this device in scope '" + std::string(kMahallaA)) !=
+        std::string::npos);
+  CHECK(error.find("restored from a backup or copied") != std::string::npos);
+  CHECK(error.find("re-enrol the device with a new key") != std::string::npos);
+  CHECK(hub.stop() == 0);
+  // The hub quarantined nothing (nothing was sent), says what it saw, and still has the
+  // records of before.
+  bool hub_saw = false;
+  for (const Json& alert : cli.json({"alerts", "--dir", "hub"}).a) {
+    CHECK(alert["detail"].s.find("quarantined") == std::string::npos);
+    hub_saw = hub_saw || alert["kind"].s == "restored_peer";
+  }
+  CHECK(hub_saw);
+  CHECK(cli.json({"list", "household", "--dir", "hub"}).a.size() == 2);
+  // And the tablet's status says so after the sync.
+  CHECK(!cli.json({"status", "--dir", "t"})["restored_store"].s.empty());
+  CHECK(cli.ok({"status", "--dir", "t"}).find("RESTORED OR COPIED") != std::string::npos);
+}
+
 }  // namespace birga::test

@@ -283,8 +283,9 @@ TEST_CASE("Sync: a cloned device is detected from the summaries", "[sync][trust]
   write_visit(**orig, kMahallaA, "from-original");
   write_visit(**clone, kMahallaA, "from-clone");
   require_synced(**orig, *m.hub);
+  // The clone sees from the hub's summary that its own chain was forked, and stops.
   auto out = memory_sync(**clone, *m.hub);
-  REQUIRE(out.completed);
+  CHECK(out.status.code() == Code::kDataLoss);
   auto alerts = m.hub->alerts();
   REQUIRE(alerts.is_ok());
   const bool flagged = std::any_of(alerts->begin(), alerts->end(),
@@ -374,4 +375,144 @@ TEST_CASE("Sync: a device refuses to write what its own certificate does not all
   CHECK(hs.code() == Code::kPermissionDenied);
   CHECK_THAT(hs.message(), Catch::Contains("no write right"));
   CHECK(m.hub->find("visit", "household", text("from the hub"))->empty());
+}
+
+TEST_CASE("Sync: the sender learns which of its changes the peer did not keep and why",
+          "[sync][trust]") {
+  Mahallas m;
+  require_synced(*m.a1, *m.hub);
+  // The authority moves tablet-a1 to mahalla B; the hub learns it, the tablet (which missed
+  // the new bundle) still holds its old certificate and writes in mahalla A. 70 changes: more
+  // than one message lists.
+  auto moved = m.d.authority->enrol(m.a1->device_key(), "tablet-a1", Role::kField,
+                                    {{kMahallaB, kRead | kWrite}}, 0);
+  REQUIRE(moved.is_ok());
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  for (int i = 0; i < 70; ++i) write_visit(*m.a1, kMahallaA, "after-move-" + std::to_string(i));
+  auto out = memory_sync(*m.a1, *m.hub);
+  REQUIRE(out.status.is_ok());
+  REQUIRE(out.completed);
+  CHECK(out.b.refused.size() == 70);
+  REQUIRE(out.a.peer_not_kept.size() == kMaxNotKeptListed);
+  CHECK(out.a.peer_not_kept_unlisted == 70 - kMaxNotKeptListed);
+  CHECK(out.a.own_not_kept() == kMaxNotKeptListed);
+  const PeerNotKept& first = out.a.peer_not_kept.front();
+  CHECK(first.own);
+  CHECK(first.scope == kMahallaA);
+  CHECK(first.seq == 1);
+  CHECK(first.outcome == PeerNotKept::Outcome::kRefused);
+  CHECK_THAT(first.reason, Catch::Contains("write"));
+  CHECK(first.reason.size() <= kMaxNotKeptReasonBytes);
+  // The id is the change's: what the tablet holds at that seq.
+  auto sealed = m.a1->export_missing(kMahallaA, crdt::VersionVector(), 1 << 20);
+  REQUIRE(sealed.is_ok());
+  const auto listed = std::any_of(sealed->begin(), sealed->end(), [&](const std::string& c) {
+    auto report = m.hub->ingest({c});
+    return report.is_ok() && !report->not_kept.empty() &&
+           report->not_kept[0].change == first.change;
+  });
+  CHECK(listed);
+  // Nothing of the hub's was refused by the tablet.
+  CHECK(out.b.peer_not_kept.empty());
+}
+
+TEST_CASE("Sync: a store restored from a backup stops at the summary and sends nothing",
+          "[sync][trust]") {
+  Mahallas m;
+  write_visit(*m.a1, kMahallaA, "before-backup");
+  require_synced(*m.a1, *m.hub);
+  m.a1.reset();
+  std::filesystem::copy(m.d.dir("tablet-a1"), m.d.dir("backup"));
+  {
+    auto live = Replica::open(m.d.dir("tablet-a1"), test::test_options());
+    REQUIRE(live.is_ok());
+    write_visit(**live, kMahallaA, "after-backup");
+    require_synced(**live, *m.hub);
+  }
+  auto restored = Replica::open(m.d.dir("backup"), test::test_options());
+  REQUIRE(restored.is_ok());
+
+  std::string hub_saw;
+  SECTION("before it writes: the hub holds more of its chain") {
+    hub_saw = "device 'tablet-a1' holds its own changes in scope '" + kMahallaA +
+              "' only to 1, and this node holds them to 2";
+    auto out = memory_sync(**restored, *m.hub);
+    CHECK(out.status.code() == Code::kDataLoss);
+    CHECK_THAT(out.status.message(), Catch::Contains("changes 1..2 in scope '" + kMahallaA +
+                                                     "', but this store's last is 1"));
+  }
+  SECTION("after it writes: a different change 2") {
+    hub_saw = "device 'tablet-a1' holds a different change 2 of its own in scope '" + kMahallaA;
+    write_visit(**restored, kMahallaA, "after-restore");
+    auto out = memory_sync(**restored, *m.hub);
+    CHECK(out.status.code() == Code::kDataLoss);
+    CHECK_THAT(out.status.message(),
+               Catch::Contains("a different change 2 of this device in scope '" + kMahallaA));
+    CHECK_THAT(out.status.message(), Catch::Contains("restored from a backup or copied"));
+    CHECK_THAT(out.status.message(), Catch::Contains("re-enrol the device with a new key"));
+    CHECK(out.a.changes_sent == 0);
+    CHECK(m.hub->find("visit", "household", text("after-restore"))->empty());
+    auto hub_alerts = m.hub->alerts();  // nothing sent, so nothing quarantined there
+    REQUIRE(hub_alerts.is_ok());
+    for (const Alert& a : *hub_alerts) CHECK_THAT(a.detail, !Catch::Contains("quarantined"));
+  }
+  // The hub read the restored store's summary first, and says what it saw.
+  auto seen = m.hub->alerts();
+  REQUIRE(seen.is_ok());
+  CHECK(std::any_of(seen->begin(), seen->end(), [&](const Alert& a) {
+    return a.kind == "restored_peer" && a.detail.find(hub_saw) != std::string::npos;
+  }));
+  // The store keeps the finding, so `birga status` shows it after the sync.
+  auto alerts = (*restored)->alerts();
+  REQUIRE(alerts.is_ok());
+  CHECK(std::any_of(alerts->begin(), alerts->end(),
+                    [](const Alert& a) { return a.kind == "restored_store"; }));
+}
+
+TEST_CASE("Sync: evidence of a fork that the peer quarantines comes back as not kept",
+          "[sync][trust]") {
+  Mahallas m;
+  m.a1.reset();
+  std::filesystem::copy(m.d.dir("tablet-a1"), m.d.dir("clone"));
+  auto orig = Replica::open(m.d.dir("tablet-a1"), test::test_options());
+  auto clone = Replica::open(m.d.dir("clone"), test::test_options());
+  REQUIRE((orig.is_ok() && clone.is_ok()));
+  write_visit(**orig, kMahallaA, "from-original");
+  write_visit(**clone, kMahallaA, "from-clone");
+  require_synced(**orig, *m.hub);
+  require_synced(**clone, *m.a2);  // a colleague carries the clone's change
+  auto out = memory_sync(*m.a2, *m.hub);
+  REQUIRE(out.completed);
+  REQUIRE(out.a.peer_not_kept.size() == 1);
+  const PeerNotKept& n = out.a.peer_not_kept[0];
+  CHECK(n.outcome == PeerNotKept::Outcome::kQuarantined);
+  CHECK_FALSE(n.own);  // the clone's change, not tablet-a2's: its sync succeeds
+  CHECK(n.scope == kMahallaA);
+  CHECK(n.seq == 1);
+  CHECK_THAT(n.reason, Catch::Contains("quarantined: equivocation"));
+  CHECK(out.a.own_not_kept() == 0);
+}
+
+TEST_CASE("Ingest: a change waiting for its predecessor is listed as not kept until it arrives",
+          "[sync][ingest]") {
+  Mahallas m;
+  write_visit(*m.a1, kMahallaA, "first");
+  write_visit(*m.a1, kMahallaA, "second");
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  auto changes = m.a1->export_missing(kMahallaA, crdt::VersionVector());
+  REQUIRE(changes.is_ok());
+  REQUIRE(changes->size() == 2);
+  SECTION("alone: waiting") {
+    auto report = m.hub->ingest({(*changes)[1]});
+    REQUIRE(report.is_ok());
+    REQUIRE(report->not_kept.size() == 1);
+    CHECK(report->not_kept[0].outcome == IngestReport::NotKept::Outcome::kWaiting);
+    CHECK_THAT(report->not_kept[0].reason, Catch::Contains("waits here for the earlier change 1"));
+  }
+  SECTION("with its predecessor after it in the same batch: kept") {
+    auto report = m.hub->ingest({(*changes)[1], (*changes)[0]});
+    REQUIRE(report.is_ok());
+    CHECK(report->applied == 2);
+    CHECK(report->not_kept.empty());
+  }
 }

@@ -683,3 +683,41 @@ TEST_CASE("C API: an import the store cannot hold (disk full) counts the changes
   CHECK(stats.applied == 20);
   birga_replica_close(r);
 }
+
+TEST_CASE("C API: a sync whose hub did not keep the app's changes is permission denied",
+          "[transport][c_api]") {
+  CDeployment d;
+  // The authority moves the tablet to another mahalla; the hub knows, the tablet does not.
+  PublicKey key{};
+  {
+    auto device = Replica::open(d.device_dir, CDeployment::options());
+    REQUIRE(device.is_ok());
+    key = (*device)->device_key();
+  }
+  REQUIRE(
+      d.authority->enrol(key, "tablet-1", Role::kField, {{kDistrict + "/m9999", kRead | kWrite}}, 0)
+          .is_ok());
+  REQUIRE(d.hub->ingest(*d.authority->control_log()).is_ok());
+  Error err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(r);
+  birga_txn_t* t = birga_txn_begin(r);
+  char* id = birga_txn_create(t, "case", kMahalla.c_str(), &err.e);
+  REQUIRE(id);
+  birga_txn_set_text(t, "case", id, "title", "written after the move");
+  REQUIRE(birga_txn_commit(t, &err.e) == BIRGA_OK);
+  birga_free(id);
+  birga_txn_free(t);
+  {
+    RunningServer server(*d.hub, quick_server());
+    REQUIRE(server.listen_status().is_ok());
+    birga_sync_stats_t stats{};
+    CHECK(birga_replica_sync(r, "127.0.0.1", server.port(), &stats, &err.e) ==
+          BIRGA_PERMISSION_DENIED);
+    CHECK(stats.changes_sent == 1);
+    CHECK(err.message().find("did not keep 1 of the changes this device wrote") !=
+          std::string::npos);
+    CHECK(err.message().find("no write right") != std::string::npos);
+  }
+  birga_replica_close(r);
+}

@@ -657,7 +657,9 @@ int birga_replica_sync(birga_replica_t* r, const char* host, uint16_t port,
                 result.peer_clock_offset_ms.value_or(0),
                 result.peer_clock_offset_ms ? 1 : 0};
     }
-    return failed_code(err, result.status);
+    // A completed session whose peer did not keep this device's changes is a refusal too.
+    return failed_code(err, result.status.is_ok() ? birga::transport::own_changes_not_kept(result)
+                                                  : result.status);
   });
 }
 

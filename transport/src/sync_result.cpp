@@ -1,5 +1,6 @@
 #include "birga/transport/sync_result.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <sstream>
@@ -56,7 +57,46 @@ std::string describe(const SyncResult& r) {
       << r.stats.changes_received << "; bytes sent " << r.wire_bytes_sent << ", received "
       << r.wire_bytes_received << ")";
   if (const std::string warning = clock_warning(r); !warning.empty()) out << "; " << warning;
+  for (const PeerNotKept& n : r.stats.peer_not_kept)
+    out << "\n  not kept by the peer: " << describe(n);
+  if (r.stats.peer_not_kept_unlisted > 0) {
+    out << "\n  not kept by the peer: " << r.stats.peer_not_kept_unlisted << " more change(s)";
+  }
   return out.str();
+}
+
+std::string describe(const PeerNotKept& n) {
+  std::string text = n.own ? "your change" : "change";
+  if (!n.scope.empty()) text += " " + std::to_string(n.seq) + " in scope '" + n.scope + "'";
+  text += " (id " + crdt::to_hex(n.change).substr(0, 16) + "): ";
+  switch (n.outcome) {
+    case PeerNotKept::Outcome::kRefused:
+      text += "refused by the peer: ";
+      break;
+    case PeerNotKept::Outcome::kQuarantined:
+      text += "quarantined by the peer: ";
+      break;
+    case PeerNotKept::Outcome::kWaiting:
+      text += "waiting at the peer for an earlier change: ";
+      break;
+  }
+  return text + n.reason;
+}
+
+Status own_changes_not_kept(const SyncResult& r) {
+  const size_t own = r.stats.own_not_kept();
+  if (!r.status.is_ok() || own == 0) return Status::ok();
+  const auto first = std::find_if(r.stats.peer_not_kept.begin(), r.stats.peer_not_kept.end(),
+                                  [](const PeerNotKept& n) { return n.own; });
+  const std::string peer = r.peer.name.empty() ? r.remote : "'" + r.peer.name + "'";
+  // Said for the field worker: the sync ran, but these records are not at the hub.
+  return Status::permission_denied(
+      peer + " did not keep " + std::to_string(own) +
+      " of the changes this device wrote: those records did not reach it, and syncing again "
+      "will not change that. First: " +
+      describe(*first) +
+      ". Ask the supervisor or hub operator (not entitled or no write right: the device's grant; "
+      "quarantined: the device was restored or copied and must be re-enrolled)");
 }
 
 std::string clock_warning(const SyncResult& r) {

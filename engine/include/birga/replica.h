@@ -106,13 +106,24 @@ struct IngestReport {
   // missing one, e.g. "change 7 of device 31f3b7b51bac598a in scope '_control' waits for its
   // change 5 (this replica holds its changes 1 to 4)".
   std::vector<std::string> waiting;
+
+  // Each change of the batch not kept as applied, held sealed or a duplicate, with its change
+  // id, so a sync can tell the sender which of its changes did not arrive.
+  struct NotKept {
+    enum class Outcome { kRefused, kQuarantined, kWaiting };
+    ChangeHash change{};
+    Outcome outcome = Outcome::kRefused;
+    std::string reason;
+  };
+  std::vector<NotKept> not_kept;
 };
 
 struct Alert {
   uint64_t position = 0;
   // "clock_skew", "equivocation" (also a broken hash chain), "undecryptable",
   // "malformed_change", "refused_op", "bad_envelope", "removed_member", "over_issuance",
-  // "revoked_author"
+  // "revoked_author", "restored_store" (a sync found this store behind its own chain),
+  // "restored_peer" (a sync found the peer's store behind the peer's own chain)
   std::string kind;
   std::string detail;  // human-readable, names the device and scope
   // Set by acknowledge_alert() on this replica: when (wall ms; 0 while the alert is open) and

@@ -20,6 +20,14 @@
 //      returns, until done(). Changes stream in bounded batches; each received batch is
 //      ingested in one transaction and acknowledged. The receiver's summary is built from
 //      what it durably holds, so a cut session, started again, resends nothing acknowledged.
+//      With each acknowledgement the receiver lists the changes of that batch it did not
+//      keep (refused, quarantined, waiting), so the sender learns what did not arrive
+//      (SyncStats::peer_not_kept).
+//   4. A store restored from a backup or copied: when the peer's summary shows it holds more
+//      of this device's own chain than this store (or a different change at one of its seqs),
+//      receive() fails with kDataLoss before anything is sent, and a "restored_store" alert
+//      is raised; its next writes would fork the chain, and every peer would quarantine them.
+//      The peer, seeing the same from its end, raises a "restored_peer" alert and goes on.
 //
 // Thread rule: one session object per connection, used from one thread; the Replica it
 // works on must not be used concurrently from another thread.
@@ -103,6 +111,24 @@ struct SyncOptions {
   size_t window = 4;                           // batches in flight before acks are needed
 };
 
+// A change this side sent that the peer did not keep, as the peer reported it.
+struct PeerNotKept {
+  enum class Outcome { kRefused, kQuarantined, kWaiting };
+  ChangeHash change{};
+  Outcome outcome = Outcome::kRefused;
+  std::string reason;  // the peer's words, cut to kMaxNotKeptReasonBytes
+  // From what this side sent: whether this device wrote it, and where. `own` is false and
+  // `scope` empty for an id this side did not send in the batches the report acknowledged.
+  bool own = false;
+  std::string scope;
+  uint64_t seq = 0;
+};
+
+// Bounds on what a peer can make this side keep or send about changes not kept.
+constexpr size_t kMaxNotKeptListed = 64;        // entries per message, each way
+constexpr size_t kMaxNotKeptReasonBytes = 256;  // reason text per entry
+constexpr size_t kMaxPeerNotKeptKept = 256;     // entries kept in SyncStats::peer_not_kept
+
 struct SyncStats {
   uint64_t bytes_sent = 0;      // message bytes produced by this session
   uint64_t bytes_received = 0;  // message bytes given to receive()
@@ -113,6 +139,12 @@ struct SyncStats {
   uint64_t batches_acked = 0;     // of ours, acknowledged by the peer
   uint64_t round_trips = 0;       // message exchanges on the critical path (see docs)
   std::vector<Status> refused;    // changes the peer sent that were refused
+  // Changes this side sent that the peer did not keep: the first kMaxPeerNotKeptKept it
+  // listed, then only counted in peer_not_kept_unlisted (with those the peer left unlisted).
+  std::vector<PeerNotKept> peer_not_kept;
+  uint64_t peer_not_kept_unlisted = 0;
+  // Of peer_not_kept, those this device wrote.
+  size_t own_not_kept() const;
 };
 
 class SyncSession {

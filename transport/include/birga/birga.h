@@ -285,7 +285,12 @@ typedef struct {
 
 /* Connects to host:port (a name or an IPv4/IPv6 literal) and runs one sync session; blocks
  * until it ends. BIRGA_OK (0) or the error's code: BIRGA_UNAVAILABLE (refused, unreachable,
- * timed out, cut: retry later), BIRGA_PERMISSION_DENIED (either side refused the other),
+ * timed out, cut: retry later), BIRGA_PERMISSION_DENIED (either side refused the other; or
+ * the session completed but the peer did not keep some changes this device wrote: refused,
+ * quarantined or left waiting there, so those records did not reach it; the message counts
+ * them and gives the first one's reason), BIRGA_DATA_LOSS (the peer holds more of this
+ * device's own changes than this store, or different ones: the store was restored from a
+ * backup or copied; nothing was sent, and the device must be re-enrolled with a new key),
  * BIRGA_CORRUPT_INPUT (protocol error). `stats` (may be NULL) gets what was exchanged, also
  * on failure: what was received and acknowledged before it is kept. */
 BIRGA_API int birga_replica_sync(birga_replica_t* replica, const char* host, uint16_t port,

@@ -78,7 +78,18 @@ std::string clock_warning(const SyncResult& result);
 // (the certificate name and the first 16 hex digits of the device key).
 std::string peer_label(const std::string& remote, const Certificate* peer);
 
-// One line describing a finished session, for logs and the CLI.
+// One line describing a finished session, for logs and the CLI; with the changes the peer
+// did not keep, if any, on lines of their own ("  not kept by the peer: ...").
 std::string describe(const SyncResult& result);
+
+// The words for one change the peer did not keep: "your change 3 in scope 'S' (id 1a2b3c4d):
+// refused by the peer: REASON".
+std::string describe(const PeerNotKept& not_kept);
+
+// permission_denied when the session completed but the peer did not keep some of the changes
+// this device wrote (SyncStats::own_not_kept): they did not reach it, and will be sent, and
+// not kept, again at every sync. The message says how many, the first one and what to do.
+// ok otherwise (also when the session itself failed: that is result.status).
+Status own_changes_not_kept(const SyncResult& result);
 
 }  // namespace birga::transport
