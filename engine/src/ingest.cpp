@@ -235,10 +235,8 @@ class Ingester {
   // it is not in force, whatever brought it.
   Status hold_pending(std::string_view sealed, const engine::VerifiedChange& v,
                       const std::string& ck) {
-    if (read_waiting_.count(ck)) {
-      ++report_.duplicates;  // the same change twice in one batch
-      return Status::ok();
-    }
+    // Compared with what waits under its key first (put there by an earlier ingest or earlier
+    // in this batch): a different change for the same seq is a fork, never a duplicate.
     auto held = txn_.get(Table::kPending, ck);
     if (!held.is_ok()) return held.status();
     if (*held && **held != sealed) {
@@ -247,9 +245,13 @@ class Ingester {
           sealed, v,
           "equivocation: two different pending changes for seq " + std::to_string(v.header.seq));
     }
+    if (read_waiting_.count(ck)) {
+      ++report_.duplicates;  // the same change twice in one batch
+      return Status::ok();
+    }
     ++report_.pending;
     read_waiting_.emplace(ck, Waiting{v.header.scope, engine::actor_of(v.header.author),
-                                      short_hex(v.header.author), v.header.seq});
+                                      short_hex(v.header.author), v.header.seq, v.id});
     not_kept(v.id, IngestReport::NotKept::Outcome::kWaiting,
              "change " + std::to_string(v.header.seq) + " of device " + short_hex(v.header.author) +
                  " in scope '" + v.header.scope + "' waits here for the earlier change " +
@@ -260,14 +262,20 @@ class Ingester {
   // Where a change taken from the pending table (`*where`: applied, sealed_only or
   // quarantined) is counted: read in this batch, it leaves pending; left by an earlier ingest
   // and not read yet, it counts as released until (if) it is read later in this batch.
-  void settle(const std::string& ck, size_t* where) {
-    if (read_waiting_.erase(ck)) {
+  // Returns whether it was read in this batch (then it is no longer listed as waiting).
+  bool settle(const std::string& ck, size_t* where) {
+    if (auto it = read_waiting_.find(ck); it != read_waiting_.end()) {
+      drop_waiting(it->second.id);
+      read_waiting_.erase(it);
       --report_.pending;
       ++*where;
-    } else if (where != &report_.quarantined) {
+      return true;
+    }
+    if (where != &report_.quarantined) {
       ++report_.released;
       let_in_unread_[ck] = where;
     }
+    return false;
   }
 
   // Appends and applies (or keeps sealed) the change; `*where` is the report's count it
@@ -276,16 +284,6 @@ class Ingester {
                 size_t** where) {
     const engine::ChangeHeader& h = v.header;
     const crdt::ActorId actor = engine::actor_of(h.author);
-    if (waiting_ > 0) {  // held pending earlier in this batch, appended now: kept after all
-      auto& list = report_.not_kept;
-      const auto it = std::find_if(list.begin(), list.end(), [&](const IngestReport::NotKept& n) {
-        return n.change == v.id;
-      });
-      if (it != list.end()) {
-        list.erase(it);
-        --waiting_;
-      }
-    }
     BIRGA_RETURN_IF_ERROR(txn_.put(Table::kChanges, ck, sealed));
     BIRGA_RETURN_IF_ERROR(write_head(txn_, h.scope, actor, Head{h.seq, v.id}));
 
@@ -320,10 +318,11 @@ class Ingester {
       auto head = read_head(txn_, scope, actor);
       if (!head.is_ok()) return head.status();
       if (v->header.prev_hash != head->hash) {
-        settle(ck, &report_.quarantined);
+        const bool read_here = settle(ck, &report_.quarantined);
         return quarantine(sealed, *v,
                           "equivocation: pending change " + std::to_string(seq) +
-                              " does not follow change " + std::to_string(seq - 1));
+                              " does not follow change " + std::to_string(seq - 1),
+                          read_here);
       }
       size_t* where = nullptr;
       BIRGA_RETURN_IF_ERROR(append(sealed, *v, ck, &where));
@@ -331,12 +330,17 @@ class Ingester {
     }
   }
 
-  // Stores the change in quarantine and raises the alert; the caller counts it.
+  // Stores the change in quarantine and raises the alert; the caller counts it. It is listed
+  // as not kept when it was read in this batch (`listed`), not when an earlier ingest left it
+  // waiting (the sender of this batch did not send it).
   Status quarantine(std::string_view sealed, const engine::VerifiedChange& v,
-                    const std::string& reason) {
-    not_kept(v.id, IngestReport::NotKept::Outcome::kQuarantined,
-             "change " + std::to_string(v.header.seq) + " of device " + short_hex(v.header.author) +
-                 " in scope '" + v.header.scope + "' quarantined: " + reason);
+                    const std::string& reason, bool listed = true) {
+    if (listed) {
+      not_kept(v.id, IngestReport::NotKept::Outcome::kQuarantined,
+               "change " + std::to_string(v.header.seq) + " of device " +
+                   short_hex(v.header.author) + " in scope '" + v.header.scope +
+                   "' quarantined: " + reason);
+    }
     crdt::ByteWriter w;
     w.bytes(reason);
     w.bytes(sealed);
@@ -353,12 +357,22 @@ class Ingester {
     crdt::ActorId actor;
     std::string author;  // short hex, for the description
     uint64_t seq = 0;
+    engine::ChangeId id{};  // its entry in report_.not_kept
   };
 
   void not_kept(const engine::ChangeId& id, IngestReport::NotKept::Outcome outcome,
                 std::string reason) {
     if (outcome == IngestReport::NotKept::Outcome::kWaiting) ++waiting_;
     report_.not_kept.push_back({id, outcome, std::move(reason)});
+  }
+  // A change listed as waiting has left the pending table (let in, or quarantined).
+  void drop_waiting(const engine::ChangeId& id) {
+    if (waiting_ == 0) return;
+    auto& list = report_.not_kept;
+    const auto it = std::find_if(list.begin(), list.end(), [&](const IngestReport::NotKept& n) {
+      return n.outcome == IngestReport::NotKept::Outcome::kWaiting && n.change == id;
+    });
+    if (it != list.end()) list.erase(it), --waiting_;
   }
 
   Replica::Impl& replica_;

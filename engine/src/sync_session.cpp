@@ -40,9 +40,17 @@ struct SentChange {
   bool own = false;
 };
 
+// A reason as it is sent and as it is shown: a peer's text reaches terminals and the hub's log,
+// so control characters (a forged log line, terminal escapes) become spaces, and a long one is
+// cut on a UTF-8 character boundary (names and scopes may be Cyrillic).
 std::string cut_reason(std::string reason) {
+  for (char& c : reason) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
   if (reason.size() > kMaxNotKeptReasonBytes) {
-    reason.resize(kMaxNotKeptReasonBytes - 3);
+    size_t keep = kMaxNotKeptReasonBytes - 3;
+    while (keep > 0 && (static_cast<unsigned char>(reason[keep]) & 0xc0) == 0x80) --keep;
+    reason.resize(keep);
     reason += "...";
   }
   return reason;
@@ -127,13 +135,18 @@ namespace {
 // Whether the peer holds more of this device's own chain in `scope` than this store, or a
 // different change at one of its seqs: then this store is behind what this device itself
 // wrote (restored from a backup, or copied to another device), and every change it writes
-// from there forks the chain, which every peer quarantines. kDataLoss names the scope and
+// from there forks the chain, which every peer quarantines. `*restored` names the scope and
 // the seqs; nothing of this device may be sent, and it must not write under this key again.
+// A summary is the peer's word, not signed changes: only scopes this store holds are judged,
+// and the words say whose claim it is. An error is the store's own.
 Status check_own_chain(const std::string& scope, const std::map<crdt::ActorId, Head>& theirs,
                        const std::map<crdt::ActorId, Head>& mine, const Replica& replica,
-                       const Replica::Impl& impl, const std::string& peer_name) {
+                       const Replica::Impl& impl, const std::string& peer_name,
+                       std::optional<std::string>* restored) {
   const auto peer_head = theirs.find(replica.actor());
-  if (peer_head == theirs.end() || peer_head->second.seq == 0) return Status::ok();
+  if (mine.empty() || peer_head == theirs.end() || peer_head->second.seq == 0) {
+    return Status::ok();
+  }
   const uint64_t peer_seq = peer_head->second.seq;
   const auto own = mine.find(replica.actor());
   const uint64_t own_seq = own == mine.end() ? 0 : own->second.seq;
@@ -149,12 +162,14 @@ Status check_own_chain(const std::string& scope, const std::map<crdt::ActorId, H
            " of this device in scope '" + scope + "' than this store (whose last is " +
            std::to_string(own_seq) + ")";
   }
-  return Status::data_loss(
+  *restored =
       what +
       ": this store is behind what this device itself wrote, so it was restored from a "
       "backup or copied from another device. Nothing was sent: its changes from there would "
       "be quarantined as equivocations. Do not write on this store again; re-enrol the device "
-      "with a new key (birga init in a new directory, then enrol it)");
+      "with a new key (birga init in a new directory, then enrol it). (This is what the peer "
+      "says it holds: if this store was never restored or copied, report that peer.)";
+  return Status::ok();
 }
 
 // The mirror of check_own_chain, seen from the other side: the peer lists a scope but holds
@@ -183,7 +198,8 @@ Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
                     const Replica::Impl& impl, const Certificate& peer,
                     std::map<std::string, std::map<crdt::ActorId, Head>>* peer_heads,
                     std::vector<std::pair<std::string, std::string>>* forks,
-                    std::vector<std::string>* restored_peer) {
+                    std::vector<std::string>* restored_peer,
+                    std::optional<std::string>* restored_self) {
   const std::string& peer_name = peer.name;
   for (auto scope : summary.getScopes()) {
     const std::string name = scope.getScope().cStr();
@@ -204,7 +220,9 @@ Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
   for (const auto& [scope, heads] : *peer_heads) {
     auto mine = replica.heads(scope);
     if (!mine.is_ok()) return mine.status();
-    BIRGA_RETURN_IF_ERROR(check_own_chain(scope, heads, *mine, replica, impl, peer_name));
+    BIRGA_RETURN_IF_ERROR(
+        check_own_chain(scope, heads, *mine, replica, impl, peer_name, restored_self));
+    if (*restored_self) return Status::data_loss(**restored_self);
     if (auto behind = peer_behind(scope, heads, *mine, peer)) {
       restored_peer->push_back(std::move(*behind));
     }
@@ -318,6 +336,16 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     return Status::ok();
   };
 
+  // An alert kept in the store unless the same one is open already.
+  auto alert_once = [&](const std::string& kind, const std::string& detail) -> Status {
+    auto alerts = replica_.alerts();
+    if (!alerts.is_ok()) return alerts.status();
+    for (const Alert& a : *alerts) {
+      if (a.open() && a.kind == kind && a.detail == detail) return Status::ok();
+    }
+    return replica_.impl_->env->write(
+        [&](Txn& txn) { return replica_.impl_->add_alert(txn, kind, detail); });
+  };
   Status parsed =
       engine::read_message(message, kSyncLimits, "sync message", [&](capnp::MessageReader& m) {
         auto msg = m.getRoot<engine::wire::SyncMessage>();
@@ -331,19 +359,15 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             std::map<std::string, std::map<crdt::ActorId, Head>> peer_heads;
             std::vector<std::pair<std::string, std::string>> forks;
             std::vector<std::string> restored_peer;
+            std::optional<std::string> restored_self;
             Status read = read_summary(msg.getSummary(), replica_, *replica_.impl_, peer_,
-                                       &peer_heads, &forks, &restored_peer);
-            if (read.code() == Code::kDataLoss) {
-              // Kept in the store, so status shows it after this session is gone.
-              BIRGA_RETURN_IF_ERROR(replica_.impl_->env->write([&](Txn& txn) {
-                return replica_.impl_->add_alert(txn, "restored_store", read.message());
-              }));
-            }
+                                       &peer_heads, &forks, &restored_peer, &restored_self);
+            // Kept in the store, so status shows it after this session is gone (once: a
+            // device that keeps retrying does not pile up the same alert).
+            if (restored_self) BIRGA_RETURN_IF_ERROR(alert_once("restored_store", *restored_self));
             BIRGA_RETURN_IF_ERROR(read);
             for (const std::string& detail : restored_peer) {
-              BIRGA_RETURN_IF_ERROR(replica_.impl_->env->write([&](Txn& txn) {
-                return replica_.impl_->add_alert(txn, "restored_peer", detail);
-              }));
+              BIRGA_RETURN_IF_ERROR(alert_once("restored_peer", detail));
             }
             auto scopes = replica_.scopes();
             if (!scopes.is_ok()) return scopes.status();

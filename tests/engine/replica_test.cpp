@@ -527,6 +527,59 @@ TEST_CASE("Replica: a cloned device's second change for a seq is quarantined",
   CHECK(hub->verify().is_ok());
 }
 
+// Two forks of one seq that both wait for an earlier change: the second is compared with the
+// first (not taken for it), quarantined and listed as not kept.
+TEST_CASE("Replica: a second waiting change for a seq is a fork and not a duplicate",
+          "[engine][replica][ingest]") {
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  REQUIRE(a);
+  auto write = [](Replica& r, const std::string& household) {
+    Transaction t = r.begin();
+    const crdt::RecordId v = t.create("visit", kScope);
+    t.set("visit", v, "household", text(household));
+    REQUIRE(t.commit().is_ok());
+  };
+  write(*a, "first");  // seq 1, which the hub will lack
+  a.reset();
+  std::filesystem::copy(tmp.sub("a"), tmp.sub("clone"));
+  auto orig = Replica::open(tmp.sub("a"), test_options());
+  auto clone = Replica::open(tmp.sub("clone"), test_options());
+  auto hub = make_replica(tmp.sub("hub"), {kScope});
+  REQUIRE((orig.is_ok() && clone.is_ok() && hub));
+  write(**orig, "original");  // seq 2
+  write(**clone, "clone");    // another seq 2
+  auto second = [&](Replica& r) {
+    auto all = r.export_missing(kScope, crdt::VersionVector());
+    REQUIRE(all.is_ok());
+    REQUIRE(all->size() == 2);
+    return all->back();
+  };
+  auto rep = hub->ingest({second(**orig), second(**clone)});
+  REQUIRE(rep.is_ok());
+  CHECK(rep->pending == 1);
+  CHECK(rep->quarantined == 1);
+  CHECK(rep->duplicates == 0);
+  REQUIRE(rep->not_kept.size() == 2);
+  CHECK(rep->not_kept[0].outcome == IngestReport::NotKept::Outcome::kWaiting);
+  CHECK(rep->not_kept[1].outcome == IngestReport::NotKept::Outcome::kQuarantined);
+  auto alerts = hub->alerts();
+  REQUIRE(alerts.is_ok());
+  REQUIRE(alerts->size() == 1);
+  CHECK((*alerts)[0].kind == "equivocation");
+
+  // Seq 1 lets the waiting fork in: it leaves the waiting list and counts as released.
+  auto first = (*orig)->export_missing(kScope, crdt::VersionVector());
+  REQUIRE(first.is_ok());
+  auto rest = hub->ingest({first->front()});
+  REQUIRE(rest.is_ok());
+  CHECK(rest->applied == 1);
+  CHECK(rest->released == 1);
+  CHECK(rest->not_kept.empty());
+  CHECK(hub->find("visit", "household", text("original"))->size() == 1);
+  CHECK(hub->find("visit", "household", text("clone"))->empty());
+}
+
 TEST_CASE("Replica: a flagged lww field keeps concurrent writes for review",
           "[engine][replica][domain]") {
   TempDir tmp;

@@ -462,11 +462,17 @@ TEST_CASE("Sync: a store restored from a backup stops at the summary and sends n
   CHECK(std::any_of(seen->begin(), seen->end(), [&](const Alert& a) {
     return a.kind == "restored_peer" && a.detail.find(hub_saw) != std::string::npos;
   }));
-  // The store keeps the finding, so `birga status` shows it after the sync.
-  auto alerts = (*restored)->alerts();
-  REQUIRE(alerts.is_ok());
-  CHECK(std::any_of(alerts->begin(), alerts->end(),
-                    [](const Alert& a) { return a.kind == "restored_store"; }));
+  // The store keeps the finding, so `birga status` shows it after the sync; a second attempt
+  // fails the same way but adds no second alert on either side.
+  CHECK(memory_sync(**restored, *m.hub).status.code() == Code::kDataLoss);
+  auto count = [](Replica& r, const std::string& kind) {
+    auto alerts = r.alerts();
+    REQUIRE(alerts.is_ok());
+    return std::count_if(alerts->begin(), alerts->end(),
+                         [&](const Alert& a) { return a.kind == kind; });
+  };
+  CHECK(count(**restored, "restored_store") == 1);
+  CHECK(count(*m.hub, "restored_peer") == 1);
 }
 
 TEST_CASE("Sync: evidence of a fork that the peer quarantines comes back as not kept",
