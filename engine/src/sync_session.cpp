@@ -421,6 +421,9 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     // Refuse what this node may not receive or the peer may not send, before ingest.
     std::vector<std::string> accepted;
     std::vector<IngestReport::NotKept> not_kept;
+    // The peer's own changes, by id or by place in `accepted`: listed first if the list is cut.
+    std::set<engine::ChangeId> peers_own;
+    std::vector<size_t> peers_own_accepted;
     const bool carried_changes = !incoming.empty();
     auto own = replica_.impl_->parse_certificate(replica_.impl_->certificate);
     if (!own.is_ok()) return own.status().with_context("this node's certificate");
@@ -437,12 +440,14 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       if (!own->may_receive(scope) || !peer_may) {
         stats_.refused.push_back(Status::permission_denied(
             "change of scope '" + scope + "' from '" + peer_.name + "' refused: not entitled"));
+        if (h->header.author == peer_.device) peers_own.insert(engine::change_id(c));
         not_kept.push_back({engine::change_id(c), IngestReport::NotKept::Outcome::kRefused,
                             "change " + std::to_string(h->header.seq) + " in scope '" + scope +
                                 "' refused: '" + peer_.name + "' may not send it or '" + own->name +
                                 "' may not receive it (not entitled)"});
         continue;
       }
+      if (h->header.author == peer_.device) peers_own_accepted.push_back(accepted.size());
       accepted.push_back(std::move(c));
     }
     auto report = replica_.ingest(accepted);
@@ -451,6 +456,15 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
         report->applied + report->pending + report->sealed_only + report->quarantined;
     for (Status& r : report->refused) stats_.refused.push_back(std::move(r));
     for (auto& n : report->not_kept) not_kept.push_back(std::move(n));
+    if (s.not_kept_to_send.size() + not_kept.size() > kMaxNotKeptListed) {
+      // More than a message lists: the peer's own changes go first, since they are what its
+      // device must be told of (a tablet relaying a colleague's refused changes would else
+      // hear nothing of its own).
+      for (size_t i : peers_own_accepted) peers_own.insert(engine::change_id(accepted[i]));
+      std::stable_partition(not_kept.begin(), not_kept.end(), [&](const auto& n) {
+        return peers_own.count(n.change) > 0;
+      });
+    }
     for (auto& n : not_kept) {
       if (s.not_kept_to_send.size() >= kMaxNotKeptListed) {
         ++s.not_kept_unlisted;

@@ -91,8 +91,12 @@ Status own_changes_not_kept(const SyncResult& r) {
   const std::string peer = r.peer.name.empty() ? r.remote : "'" + r.peer.name + "'";
   // Said for the field worker: the sync ran, but these records are not at the hub.
   return Status::permission_denied(
-      peer + " did not keep " + std::to_string(own) +
-      " of the changes this device wrote: those records did not reach it, and syncing again "
+      peer + " did not keep " + std::to_string(own) + " of the changes this device wrote" +
+      (r.stats.peer_not_kept_unlisted > 0
+           ? " (and " + std::to_string(r.stats.peer_not_kept_unlisted) +
+                 " more changes it did not keep, not listed)"
+           : std::string()) +
+      ": those records did not reach it, and syncing again "
       "will not change that. First: " +
       describe(*first) +
       ". Ask the supervisor or hub operator (not entitled or no write right: the device's grant; "
