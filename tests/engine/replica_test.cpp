@@ -344,20 +344,26 @@ size_t counted(const IngestReport& r) {
 
 // An operator reads these counts to tell whether a revocation took effect: a change that waits
 // must show as waiting (not as held), and none may be counted twice.
+// Four visits written on `a`, one change each: its sealed changes in chain order.
+Result<std::vector<std::string>> four_visits(Replica& a) {
+  for (int i = 0; i < 4; ++i) {
+    Transaction t = a.begin();
+    const crdt::RecordId v = t.create("visit", kScope);
+    t.set("visit", v, "household", text("hh-" + std::to_string(i)));
+    REQUIRE(t.commit().is_ok());
+  }
+  auto all = a.export_missing(kScope, crdt::VersionVector());
+  REQUIRE(all.is_ok());
+  REQUIRE(all->size() == 4);
+  return all;
+}
+
 TEST_CASE("Replica: ingest counts every change given once and where it ended up",
           "[engine][replica][ingest]") {
   TempDir tmp;
   auto a = make_replica(tmp.sub("a"), {kScope});
   REQUIRE(a);
-  for (int i = 0; i < 4; ++i) {
-    Transaction t = a->begin();
-    const crdt::RecordId v = t.create("visit", kScope);
-    t.set("visit", v, "household", text("hh-" + std::to_string(i)));
-    REQUIRE(t.commit().is_ok());
-  }
-  auto all = a->export_missing(kScope, crdt::VersionVector());
-  REQUIRE(all.is_ok());
-  REQUIRE(all->size() == 4);
+  auto all = four_visits(*a);
 
   SECTION("a change that waits is pending however often it comes, until let in") {
     auto b = make_replica(tmp.sub("b"), {kScope});
@@ -416,15 +422,7 @@ TEST_CASE("Replica: ingest is idempotent, fills gaps, and relays what it cannot 
   auto relay = make_replica(tmp.sub("relay"), {});
   auto b = make_replica(tmp.sub("b"), {kScope});
   REQUIRE((a && relay && b));
-  for (int i = 0; i < 4; ++i) {
-    Transaction t = a->begin();
-    const crdt::RecordId v = t.create("visit", kScope);
-    t.set("visit", v, "household", text("hh-" + std::to_string(i)));
-    REQUIRE(t.commit().is_ok());
-  }
-  auto all = a->export_missing(kScope, crdt::VersionVector());
-  REQUIRE(all.is_ok());
-  REQUIRE(all->size() == 4);
+  auto all = four_visits(*a);
 
   // Out of order: 3 and 4 wait for 2, 1 arrives, then 2 fills the gap.
   auto r1 = relay->ingest({(*all)[3], (*all)[2]});

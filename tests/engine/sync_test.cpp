@@ -273,8 +273,9 @@ TEST_CASE("Sync: refused peers: unenrolled, expired, other authority, revoked", 
   }
 }
 
-TEST_CASE("Sync: a cloned device is detected from the summaries", "[sync][trust]") {
-  Mahallas m;
+// tablet-a1's store copied to "clone"; each writes a visit of its own as change 1, and the
+// original's reaches the hub.
+std::pair<std::unique_ptr<Replica>, std::unique_ptr<Replica>> cloned_tablet(Mahallas& m) {
   m.a1.reset();
   std::filesystem::copy(m.d.dir("tablet-a1"), m.d.dir("clone"));
   auto orig = Replica::open(m.d.dir("tablet-a1"), test::test_options());
@@ -283,8 +284,14 @@ TEST_CASE("Sync: a cloned device is detected from the summaries", "[sync][trust]
   write_visit(**orig, kMahallaA, "from-original");
   write_visit(**clone, kMahallaA, "from-clone");
   require_synced(**orig, *m.hub);
+  return {std::move(*orig), std::move(*clone)};
+}
+
+TEST_CASE("Sync: a cloned device is detected from the summaries", "[sync][trust]") {
+  Mahallas m;
+  auto [orig, clone] = cloned_tablet(m);
   // The clone sees from the hub's summary that its own chain was forked, and stops.
-  auto out = memory_sync(**clone, *m.hub);
+  auto out = memory_sync(*clone, *m.hub);
   CHECK(out.status.code() == Code::kDataLoss);
   auto alerts = m.hub->alerts();
   REQUIRE(alerts.is_ok());
@@ -478,15 +485,8 @@ TEST_CASE("Sync: a store restored from a backup stops at the summary and sends n
 TEST_CASE("Sync: evidence of a fork that the peer quarantines comes back as not kept",
           "[sync][trust]") {
   Mahallas m;
-  m.a1.reset();
-  std::filesystem::copy(m.d.dir("tablet-a1"), m.d.dir("clone"));
-  auto orig = Replica::open(m.d.dir("tablet-a1"), test::test_options());
-  auto clone = Replica::open(m.d.dir("clone"), test::test_options());
-  REQUIRE((orig.is_ok() && clone.is_ok()));
-  write_visit(**orig, kMahallaA, "from-original");
-  write_visit(**clone, kMahallaA, "from-clone");
-  require_synced(**orig, *m.hub);
-  require_synced(**clone, *m.a2);  // a colleague carries the clone's change
+  auto [orig, clone] = cloned_tablet(m);
+  require_synced(*clone, *m.a2);  // a colleague carries the clone's change
   auto out = memory_sync(*m.a2, *m.hub);
   REQUIRE(out.completed);
   REQUIRE(out.a.peer_not_kept.size() == 1);
