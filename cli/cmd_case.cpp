@@ -152,9 +152,8 @@ Status run_resolve(const Args& args) {
   }
   Transaction txn = (*replica)->begin();
   txn.set(record->collection, record->id, field, *value);
-  txn.append(
-      record->collection, record->id, "resolutions",
-      crdt::text(signed_text(field + "=" + text + ": " + *reason, **replica)));
+  txn.append(record->collection, record->id, "resolutions",
+             crdt::text(signed_text(field + "=" + text + ": " + *reason, **replica)));
   BIRGA_RETURN_IF_ERROR(txn.commit());
   return print_written(args, **replica, record->collection, record->id);
 }

@@ -133,8 +133,7 @@ Status append_entry(const Args& args, const std::string& collection, const std::
   auto record = writable_record(**replica, collection, args.positional()[0], args);
   if (!record.is_ok()) return record.status();
   Transaction txn = (*replica)->begin();
-  txn.append(collection, record->id, field,
-             crdt::text(signed_text(text, **replica)));
+  txn.append(collection, record->id, field, crdt::text(signed_text(text, **replica)));
   BIRGA_RETURN_IF_ERROR(txn.commit());
   return print_written(args, **replica, collection, record->id);
 }

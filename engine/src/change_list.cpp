@@ -104,22 +104,31 @@ Result<ChangeListImport> import_change_list(Replica& replica, const ChangeListFi
     if (!parsed.is_ok()) return parsed.status().with_context("this replica's certificate");
     own = std::move(*parsed);
   }
-  std::vector<std::string> accepted;
   std::vector<Status> not_entitled;
-  accepted.reserve(file.changes.size());
-  for (const std::string& change : file.changes) {
-    auto h = engine::read_header(change);
-    if (h.is_ok() && h->header.scope != kControlScope && !(own && own->may_receive(h->header.scope))) {
-      not_entitled.push_back(Status::permission_denied(
-          own ? "change of scope '" + h->header.scope + "' refused: this replica's certificate "
-                    "grants neither read nor relay on it"
-              : "change of scope '" + h->header.scope + "' refused: this replica is not "
-                    "enrolled (install its certificate with birga cert install first)"));
+  std::vector<bool> refused(file.changes.size(), false);
+  for (size_t i = 0; i < file.changes.size(); ++i) {
+    // A malformed header is left to ingest, which refuses it and says why.
+    auto h = engine::read_header(file.changes[i]);
+    if (!h.is_ok() ||
+        (own ? own->may_receive(h->header.scope) : h->header.scope == kControlScope)) {
       continue;
     }
-    accepted.push_back(change);  // a malformed header is refused by ingest, which says why
+    const std::string why =
+        own ? "this replica's certificate grants neither read nor relay on it"
+            : "this replica is not enrolled (install its certificate with birga cert install "
+              "first)";
+    not_entitled.push_back(
+        Status::permission_denied("change of scope '" + h->header.scope + "' refused: " + why));
+    refused[i] = true;
   }
-  auto report = replica.ingest(accepted);
+  // The file's changes are copied only when some are left out.
+  std::vector<std::string> accepted;
+  if (!not_entitled.empty()) {
+    for (size_t i = 0; i < file.changes.size(); ++i) {
+      if (!refused[i]) accepted.push_back(file.changes[i]);
+    }
+  }
+  auto report = replica.ingest(not_entitled.empty() ? file.changes : accepted);
   if (!report.is_ok()) return report.status();
   for (Status& s : not_entitled) report->refused.push_back(std::move(s));
   ChangeListImport out{std::move(*report), Status::ok()};

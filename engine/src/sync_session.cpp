@@ -34,10 +34,16 @@ std::string flat(capnp::MallocMessageBuilder& mb) {
 }
 
 // What this side sent in a batch, to name a change the peer reports not kept.
+// A change sent in a batch not yet acknowledged. Its id is worked out only if the peer reports
+// changes it did not keep (hashing every change sent would cost a pass over all of them):
+// from the store by (scope, author, seq), or kept as sent for fork evidence, which the store
+// holds under no such key.
 struct SentChange {
   std::string scope;
+  crdt::ActorId author;
   uint64_t seq = 0;
   bool own = false;
+  std::optional<ChangeHash> id;
 };
 
 // A reason as it is sent and as it is shown: a peer's text reaches terminals and the hub's log,
@@ -73,7 +79,7 @@ class SyncSession::State {
   std::vector<std::string> forced;  // evidence of a fork to show the peer
   uint64_t next_batch = 1;
   std::set<uint64_t> in_flight;
-  std::map<uint64_t, std::map<ChangeHash, SentChange>> in_flight_changes;  // by batch id
+  std::map<uint64_t, std::vector<SentChange>> in_flight_changes;  // by batch id
   bool all_sent = false;
   // Incoming.
   bool peer_last = false;
@@ -279,6 +285,28 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
 
   // The peer's acknowledgements, and what of those batches it did not keep: named from what
   // was sent, before the batches leave in_flight.
+  // The changes of the acknowledged batches by id, worked out once, when the first change not
+  // kept is reported.
+  std::map<ChangeHash, const SentChange*> sent_ids;
+  bool named = false;
+  auto name_sent = [&](capnp::List<uint64_t>::Reader acks) -> Status {
+    if (named) return Status::ok();
+    named = true;
+    for (uint64_t id : acks) {
+      const auto batch = s.in_flight_changes.find(id);
+      if (batch == s.in_flight_changes.end()) continue;
+      for (SentChange& c : batch->second) {
+        if (!c.id) {
+          auto sealed = replica_.impl_->change_at(c.scope, c.author, c.seq);
+          if (!sealed.is_ok()) return sealed.status();
+          if (!*sealed) continue;
+          c.id = engine::change_id(**sealed);
+        }
+        sent_ids.emplace(*c.id, &c);
+      }
+    }
+    return Status::ok();
+  };
   auto take_acks = [&](capnp::List<uint64_t>::Reader acks, bool has_not_kept,
                        engine::wire::NotKeptList::Reader report) -> Status {
     const auto not_kept =
@@ -317,15 +345,11 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       }
       const auto reason = n.getReason();
       entry.reason = cut_reason(std::string(reason.begin(), reason.size()));
-      for (uint64_t id : acks) {
-        const auto batch = s.in_flight_changes.find(id);
-        if (batch == s.in_flight_changes.end()) continue;
-        const auto sent = batch->second.find(entry.change);
-        if (sent == batch->second.end()) continue;
-        entry.own = sent->second.own;
-        entry.scope = sent->second.scope;
-        entry.seq = sent->second.seq;
-        break;
+      BIRGA_RETURN_IF_ERROR(name_sent(acks));
+      if (const auto sent = sent_ids.find(entry.change); sent != sent_ids.end()) {
+        entry.own = sent->second->own;
+        entry.scope = sent->second->scope;
+        entry.seq = sent->second->seq;
       }
       stats_.peer_not_kept.push_back(std::move(entry));
     }
@@ -461,9 +485,8 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       // device must be told of (a tablet relaying a colleague's refused changes would else
       // hear nothing of its own).
       for (size_t i : peers_own_accepted) peers_own.insert(engine::change_id(accepted[i]));
-      std::stable_partition(not_kept.begin(), not_kept.end(), [&](const auto& n) {
-        return peers_own.count(n.change) > 0;
-      });
+      std::stable_partition(not_kept.begin(), not_kept.end(),
+                            [&](const auto& n) { return peers_own.count(n.change) > 0; });
     }
     for (auto& n : not_kept) {
       if (s.not_kept_to_send.size() >= kMaxNotKeptListed) {
@@ -487,7 +510,7 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     auto msg = mb.initRoot<engine::wire::SyncMessage>();
     msg.setHop(reply_hop);
     std::vector<std::string> changes;
-    std::map<ChangeHash, SentChange> sent_changes;
+    std::vector<SentChange> sent_changes;
     size_t bytes = 0;
     while (s.cursor < s.send_scopes.size() && bytes < options_.max_batch_bytes) {
       const std::string& scope = s.send_scopes[s.cursor];
@@ -502,7 +525,7 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
         if (!h.is_ok()) return Status::data_loss("a stored change does not parse");
         const crdt::ActorId author = engine::actor_of(h->header.author);
         s.sent[scope].advance(author, h->header.seq);
-        sent_changes[engine::change_id(c)] = {scope, h->header.seq, author == replica_.actor()};
+        sent_changes.push_back({scope, author, h->header.seq, author == replica_.actor(), {}});
         bytes += c.size();
         changes.push_back(std::move(c));
       }
@@ -516,9 +539,9 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       for (std::string& c : s.forced) {
         if (bytes + c.size() > kMaxFrameBytes / 2) continue;
         if (auto h = engine::read_header(c); h.is_ok()) {
-          sent_changes[engine::change_id(c)] = {
-              h->header.scope, h->header.seq,
-              engine::actor_of(h->header.author) == replica_.actor()};
+          const crdt::ActorId author = engine::actor_of(h->header.author);
+          sent_changes.push_back({h->header.scope, author, h->header.seq,
+                                  author == replica_.actor(), engine::change_id(c)});
         }
         bytes += c.size();
         changes.push_back(std::move(c));

@@ -552,8 +552,9 @@ TEST_CASE("CLI: import refuses the changes of scopes the replica may not receive
   cli.deploy();
   cli.ok({"household", "add", "--dir", "a", "--address", "Yunusobod 4-17"});
   cli.ok({"changes", "export", "--dir", "a", "--out", "all.bgcl"});
-  const int64_t total = cli.json({"changes", "export", "--dir", "a", "--scope",
-                                  std::string(kMahalla), "--out", "data.bgcl"})["changes"].i;
+  const Json exported = cli.json(
+      {"changes", "export", "--dir", "a", "--scope", std::string(kMahalla), "--out", "data.bgcl"});
+  const int64_t total = exported["changes"].i;
   REQUIRE(total >= 1);
 
   cli.ok({"init", "--dir", "other"});
@@ -577,8 +578,8 @@ TEST_CASE("CLI: import refuses the changes of scopes the replica may not receive
 
   // The hub's grant covers the mahalla: it keeps them all.
   cli.ok({"init", "--dir", "hub"});
-  cli.ok({"enrol", "--dir", "auth", "--device", "hub", "--name", "Hub", "--role", "hub",
-          "--scope", "tashkent/yunusobod:r+relay"});
+  cli.ok({"enrol", "--dir", "auth", "--device", "hub", "--name", "Hub", "--role", "hub", "--scope",
+          "tashkent/yunusobod:r+relay"});
   Json hub = cli.json({"import", "data.bgcl", "--dir", "hub"});
   CHECK(hub["refused"].size() == 0);
   CHECK(hub["applied"].i == total);

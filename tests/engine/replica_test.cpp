@@ -491,28 +491,37 @@ TEST_CASE("Replica: a batch of large changes, some forged or repeated, is applie
   CHECK(b->verify().is_ok());
 }
 
+// The device store at tmp "a" closed and copied to "clone" (a restored backup, a copied
+// tablet), then both opened again: two stores writing under one device key from here.
+std::pair<std::unique_ptr<Replica>, std::unique_ptr<Replica>> clone_device(
+    TempDir& tmp, std::unique_ptr<Replica> a) {
+  a.reset();
+  std::filesystem::copy(tmp.sub("a"), tmp.sub("clone"));
+  auto orig = Replica::open(tmp.sub("a"), test_options());
+  auto clone = Replica::open(tmp.sub("clone"), test_options());
+  REQUIRE((orig.is_ok() && clone.is_ok()));
+  return {std::move(*orig), std::move(*clone)};
+}
+
 TEST_CASE("Replica: a cloned device's second change for a seq is quarantined",
           "[engine][replica][ingest]") {
   TempDir tmp;
   auto a = make_replica(tmp.sub("a"), {kScope});
   REQUIRE(a);
-  a.reset();
-  std::filesystem::copy(tmp.sub("a"), tmp.sub("clone"));
-  auto orig = Replica::open(tmp.sub("a"), test_options());
-  auto clone = Replica::open(tmp.sub("clone"), test_options());
+  auto [orig, clone] = clone_device(tmp, std::move(a));
   auto hub = make_replica(tmp.sub("hub"), {kScope});
-  REQUIRE((orig.is_ok() && clone.is_ok() && hub));
-  for (Replica* r : {orig->get(), clone->get()}) {
+  REQUIRE(hub);
+  for (Replica* r : {orig.get(), clone.get()}) {
     Transaction t = r->begin();
     const crdt::RecordId v = t.create("visit", kScope);
-    t.set("visit", v, "household", text(r == orig->get() ? "original" : "clone"));
+    t.set("visit", v, "household", text(r == orig.get() ? "original" : "clone"));
     REQUIRE(t.commit().is_ok());
   }
-  CHECK(sync_one_way(**orig, *hub, kScope).applied == 1);
+  CHECK(sync_one_way(*orig, *hub, kScope).applied == 1);
   // By version vector the hub already has seq 1 of this author: the clone's change only
   // arrives when its bytes are sent (sync compares head hashes for this), so send them all.
-  CHECK((*clone)->export_missing(kScope, *hub->version_vector(kScope))->empty());
-  auto rep = hub->ingest(*(*clone)->export_missing(kScope, crdt::VersionVector()));
+  CHECK(clone->export_missing(kScope, *hub->version_vector(kScope))->empty());
+  auto rep = hub->ingest(*clone->export_missing(kScope, crdt::VersionVector()));
   REQUIRE(rep.is_ok());
   CHECK(rep->quarantined == 1);
   CHECK(rep->applied == 0);
@@ -539,21 +548,18 @@ TEST_CASE("Replica: a second waiting change for a seq is a fork and not a duplic
     REQUIRE(t.commit().is_ok());
   };
   write(*a, "first");  // seq 1, which the hub will lack
-  a.reset();
-  std::filesystem::copy(tmp.sub("a"), tmp.sub("clone"));
-  auto orig = Replica::open(tmp.sub("a"), test_options());
-  auto clone = Replica::open(tmp.sub("clone"), test_options());
+  auto [orig, clone] = clone_device(tmp, std::move(a));
   auto hub = make_replica(tmp.sub("hub"), {kScope});
-  REQUIRE((orig.is_ok() && clone.is_ok() && hub));
-  write(**orig, "original");  // seq 2
-  write(**clone, "clone");    // another seq 2
+  REQUIRE(hub);
+  write(*orig, "original");  // seq 2
+  write(*clone, "clone");    // another seq 2
   auto second = [&](Replica& r) {
     auto all = r.export_missing(kScope, crdt::VersionVector());
     REQUIRE(all.is_ok());
     REQUIRE(all->size() == 2);
     return all->back();
   };
-  auto rep = hub->ingest({second(**orig), second(**clone)});
+  auto rep = hub->ingest({second(*orig), second(*clone)});
   REQUIRE(rep.is_ok());
   CHECK(rep->pending == 1);
   CHECK(rep->quarantined == 1);
@@ -567,7 +573,7 @@ TEST_CASE("Replica: a second waiting change for a seq is a fork and not a duplic
   CHECK((*alerts)[0].kind == "equivocation");
 
   // Seq 1 lets the waiting fork in: it leaves the waiting list and counts as released.
-  auto first = (*orig)->export_missing(kScope, crdt::VersionVector());
+  auto first = orig->export_missing(kScope, crdt::VersionVector());
   REQUIRE(first.is_ok());
   auto rest = hub->ingest({first->front()});
   REQUIRE(rest.is_ok());
