@@ -213,9 +213,11 @@ class Ingester {
     return drain(h.scope, actor, h.seq + 1);
   }
 
-  // The changes read in this batch that are still waiting, each with what it waits for
-  // (IngestReport::waiting). Call after the last offer().
-  Status describe_waiting() {
+  // Call after the last offer(): completes the report with the changes read in this batch
+  // that are still waiting, each with what it waits for (IngestReport::waiting), and takes
+  // the ones that left the pending table since they were read off the not-kept list.
+  Status finish() {
+    remove_dropped();
     for (const auto& [ck, w] : read_waiting_) {
       auto head = read_head(txn_, w.scope, w.actor);
       if (!head.is_ok()) return head.status();
@@ -362,17 +364,36 @@ class Ingester {
 
   void not_kept(const engine::ChangeId& id, IngestReport::NotKept::Outcome outcome,
                 std::string reason) {
-    if (outcome == IngestReport::NotKept::Outcome::kWaiting) ++waiting_;
+    if (outcome == IngestReport::NotKept::Outcome::kWaiting) {
+      waiting_at_.emplace(id, report_.not_kept.size());
+    }
     report_.not_kept.push_back({id, outcome, std::move(reason)});
   }
-  // A change listed as waiting has left the pending table (let in, or quarantined).
+  // A change listed as waiting has left the pending table (let in, or quarantined): its entry
+  // is taken off the list by finish(), so that a batch of n changes that all wait and are
+  // then let in costs O(n log n), not a search of the list for each.
   void drop_waiting(const engine::ChangeId& id) {
-    if (waiting_ == 0) return;
+    const auto it = waiting_at_.find(id);
+    if (it == waiting_at_.end()) return;
+    dropped_.push_back(it->second);
+    waiting_at_.erase(it);
+  }
+  // Removes the dropped entries from the not-kept list, keeping the order of the others.
+  void remove_dropped() {
+    if (dropped_.empty()) return;
+    std::sort(dropped_.begin(), dropped_.end());
     auto& list = report_.not_kept;
-    const auto it = std::find_if(list.begin(), list.end(), [&](const IngestReport::NotKept& n) {
-      return n.outcome == IngestReport::NotKept::Outcome::kWaiting && n.change == id;
-    });
-    if (it != list.end()) list.erase(it), --waiting_;
+    size_t kept = 0;
+    for (size_t i = 0, d = 0; i < list.size(); ++i) {
+      if (d < dropped_.size() && dropped_[d] == i) {
+        ++d;
+        continue;
+      }
+      if (kept != i) list[kept] = std::move(list[i]);
+      ++kept;
+    }
+    list.resize(kept);
+    dropped_.clear();
   }
 
   Replica::Impl& replica_;
@@ -384,7 +405,10 @@ class Ingester {
   std::map<std::string, Waiting> read_waiting_;
   // Let in from the pending table though not read (yet) in this batch: the count it went to.
   std::map<std::string, size_t*> let_in_unread_;
-  size_t waiting_ = 0;  // kWaiting entries in report_.not_kept
+  // The kWaiting entries of report_.not_kept still listed, by change id: their places in
+  // the list; and the places of those let in or quarantined since (removed by finish()).
+  std::map<engine::ChangeId, size_t> waiting_at_;
+  std::vector<size_t> dropped_;
 
  public:
   // The body of the change offered next, opened ahead (used when the ids match).
@@ -455,7 +479,7 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
       ingester.opened_ahead_ = &opened[i];
       BIRGA_RETURN_IF_ERROR(ingester.offer(sealed[i], *verified[i]));
     }
-    BIRGA_RETURN_IF_ERROR(ingester.describe_waiting());
+    BIRGA_RETURN_IF_ERROR(ingester.finish());
     BIRGA_RETURN_IF_ERROR(batch.flush());
     // A large batch is freed while the commit writes and syncs the pages; a small one costs
     // less to free here than a thread costs to start.

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "sealed_change.h"
 #include "sync_fixture.h"
 
 using namespace birga;
@@ -521,4 +522,85 @@ TEST_CASE("Ingest: a change waiting for its predecessor is listed as not kept un
     CHECK(report->applied == 2);
     CHECK(report->not_kept.empty());
   }
+}
+
+TEST_CASE("Ingest: changes that all wait and are then let in by their first leave no entry",
+          "[sync][ingest]") {
+  Mahallas m;
+  constexpr size_t kChanges = 300;
+  for (size_t i = 0; i < kChanges; ++i) write_visit(*m.a1, kMahallaA, "v" + std::to_string(i));
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  auto changes = m.a1->export_missing(kMahallaA, crdt::VersionVector(), 1 << 26);
+  REQUIRE(changes.is_ok());
+  REQUIRE(changes->size() == kChanges);
+  // Newest first: each waits for the one after it in the batch, the last lets all in.
+  std::vector<std::string> reversed(changes->rbegin(), changes->rend());
+  SECTION("in one batch") {
+    auto report = m.hub->ingest(reversed);
+    REQUIRE(report.is_ok());
+    CHECK(report->applied == kChanges);
+    CHECK(report->pending == 0);
+    CHECK(report->not_kept.empty());
+    CHECK(report->waiting.empty());
+  }
+  SECTION("all but the first, then the first") {
+    reversed.pop_back();
+    auto waiting = m.hub->ingest(reversed);
+    REQUIRE(waiting.is_ok());
+    CHECK(waiting->pending == kChanges - 1);
+    REQUIRE(waiting->not_kept.size() == kChanges - 1);
+    // Listed in the order read.
+    CHECK(waiting->not_kept.front().change == engine::change_id(reversed.front()));
+    CHECK(waiting->not_kept.back().change == engine::change_id(reversed.back()));
+    auto released = m.hub->ingest({changes->front()});
+    REQUIRE(released.is_ok());
+    CHECK(released->applied == 1);
+    CHECK(released->released == kChanges - 1);
+    CHECK(released->not_kept.empty());
+  }
+  auto listed = m.hub->list("visit");
+  REQUIRE(listed.is_ok());
+  CHECK(listed->size() == kChanges);
+}
+
+TEST_CASE("Sync: past one message of not-kept entries the peer's own changes are listed first",
+          "[sync][trust]") {
+  Mahallas m;
+  require_synced(*m.a1, *m.hub);
+  require_synced(*m.a2, *m.hub);
+  // The relay sends its colleague's changes before its own (the colleague's device sorts
+  // first), so a list cut in send order would name none of the relay's own.
+  const bool a1_first = engine::actor_of(m.a1->device_key()) < engine::actor_of(m.a2->device_key());
+  Replica& colleague = a1_first ? *m.a1 : *m.a2;
+  Replica& relay = a1_first ? *m.a2 : *m.a1;
+  // The authority moves both tablets to mahalla B; the hub learns it, the tablets do not, and
+  // go on writing in mahalla A.
+  for (Replica* t : {&colleague, &relay}) {
+    const std::string name = t == m.a1.get() ? "tablet-a1" : "tablet-a2";
+    REQUIRE(
+        m.d.authority->enrol(t->device_key(), name, Role::kField, {{kMahallaB, kRead | kWrite}}, 0)
+            .is_ok());
+  }
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  for (int i = 0; i < 70; ++i) write_visit(colleague, kMahallaA, "colleague-" + std::to_string(i));
+  require_synced(colleague, relay);
+  write_visit(relay, kMahallaA, "own-1");
+  write_visit(relay, kMahallaA, "own-2");
+  auto order = relay.export_missing(kMahallaA, crdt::VersionVector(), 1 << 26);
+  REQUIRE(order.is_ok());
+  REQUIRE(order->size() == 72);
+  REQUIRE(engine::read_header(order->front())->header.author == colleague.device_key());
+
+  auto out = memory_sync(relay, *m.hub);
+  REQUIRE(out.status.is_ok());
+  REQUIRE(out.completed);
+  CHECK(out.b.refused.size() == 72);
+  REQUIRE(out.a.peer_not_kept.size() == kMaxNotKeptListed);
+  CHECK(out.a.peer_not_kept_unlisted == 72 - kMaxNotKeptListed);
+  CHECK(out.a.own_not_kept() == 2);
+  CHECK(out.a.peer_not_kept[0].own);
+  CHECK(out.a.peer_not_kept[0].seq == 1);
+  CHECK(out.a.peer_not_kept[1].own);
+  CHECK(out.a.peer_not_kept[1].seq == 2);
+  CHECK_FALSE(out.a.peer_not_kept[2].own);
 }
