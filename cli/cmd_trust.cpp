@@ -2,6 +2,7 @@
 // enrolment (enrol, cert install).
 #include <filesystem>
 
+#include "birga/change_list.h"
 #include "command.h"
 #include "context.h"
 #include "default_schema.h"
@@ -80,6 +81,37 @@ Status run_authority_export(const Args& args) {
   auto log = (*authority)->control_log();
   if (!log.is_ok()) return log.status();
   return write_changes(*out, *log, args);
+}
+
+// The file is read before the authority is opened: a file that is not a change list fails
+// without asking for a passphrase.
+Status run_authority_catch_up(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({"FILE"}));
+  auto file = read_change_list(args.positional()[0]);
+  if (!file.is_ok()) return file.status();
+  if (!file->damage.is_ok()) {
+    // Adopting the changes before the damage would leave the authority behind still.
+    return Status::corrupt_input(file->path + ": " + file->damage.message() +
+                                 "; nothing adopted: export the control log at the hub again");
+  }
+  auto authority = open_authority(args);
+  if (!authority.is_ok()) return authority.status();
+  auto done = (*authority)->catch_up(file->changes);
+  if (!done.is_ok()) return done.status();
+  if (args.has("json")) {
+    JsonWriter w;
+    w.begin_object().key("adopted").value(done->adopted).key("held").value(done->held);
+    w.key("skipped").value(done->skipped).key("certificates").value(done->certificates);
+    w.key("revocations").value(done->revocations).key("keys").value(done->keys).end_object();
+    print_line(w.str());
+    return Status::ok();
+  }
+  print_line("adopted " + std::to_string(done->adopted) + " control changes (" +
+             std::to_string(done->held) + " already held, " + std::to_string(done->skipped) +
+             " of other scopes or authors skipped): " + std::to_string(done->certificates) +
+             " certificates, " + std::to_string(done->revocations) + " revocations, " +
+             std::to_string(done->keys) + " keys");
+  return Status::ok();
 }
 
 Status run_authority_devices(const Args& args) {
@@ -368,6 +400,17 @@ std::vector<Command> trust_commands() {
        "A hub imports it with `birga import FILE` to learn every certificate and key envelope.",
        {dir, out, kJsonFlag},
        run_authority_export},
+      {"authority catch-up",
+       "FILE --dir ADIR",
+       "bring an authority restored from an older copy up to date from a hub's control log",
+       "FILE: the control log as a hub holds it (`birga changes export --scope _control --out "
+       "FILE` at the hub). The control changes this authority lacks are checked like any "
+       "change and adopted, with the certificates, revocations and keys they carry, so that "
+       "its next enrol or revoke follows them. Changes nothing, and fails, when the file "
+       "contradicts this copy (it issued after the copy was made), lacks a change, or is "
+       "damaged.",
+       {dir, kJsonFlag},
+       run_authority_catch_up},
       {"authority passphrase",
        "--dir ADIR",
        "change the authority's passphrase",

@@ -336,6 +336,7 @@ Result<EnrolmentBundle> Authority::enrol(const PublicKey& device, const std::str
       std::copy(r.begin(), r.end(), fresh.begin());
       BIRGA_RETURN_IF_ERROR(impl_->put_scope_key(txn, g.path, 1, fresh));
       (*keys)[g.path][1] = fresh;
+      BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, g.path, 1, fresh, impl_->key.public_key));
       for (const Certificate& other : *others) {
         if (other.device != device && (other.rights_on(g.path) & kRead)) {
           BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, g.path, 1, fresh, other.device));
@@ -395,6 +396,8 @@ Result<std::vector<std::string>> Authority::revoke(const PublicKey& device,
     // and learn the next one); later control changes use the next one.
     const uint32_t next_control = (*keys)[kControl].rbegin()->first + 1;
     const engine::Key32 control_key = Impl::fresh_key();
+    BIRGA_RETURN_IF_ERROR(
+        impl_->add_envelope(ops, kControl, next_control, control_key, impl_->key.public_key));
     for (const Certificate& other : *remaining) {
       BIRGA_RETURN_IF_ERROR(
           impl_->add_envelope(ops, kControl, next_control, control_key, other.device));
@@ -406,6 +409,7 @@ Result<std::vector<std::string>> Authority::revoke(const PublicKey& device,
       const std::string r = engine::random_bytes(32);
       std::copy(r.begin(), r.end(), fresh.begin());
       BIRGA_RETURN_IF_ERROR(impl_->put_scope_key(txn, scope, epoch, fresh));
+      BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, scope, epoch, fresh, impl_->key.public_key));
       for (const Certificate& other : *remaining) {
         if (other.rights_on(scope) & kRead) {
           BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, scope, epoch, fresh, other.device));
@@ -433,6 +437,182 @@ Result<std::vector<std::string>> Authority::control_log() const {
     if (!log.is_ok()) return log.status();
     out = std::move(*log);
     return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+namespace {
+
+// The fields of each record a control change writes, by collection and record.
+using ControlRecords =
+    std::map<std::pair<std::string, crdt::RecordId>, std::map<std::string, crdt::Value>>;
+
+ControlRecords control_records(const std::vector<crdt::Op>& ops) {
+  ControlRecords out;
+  for (const crdt::Op& op : ops) {
+    if (op.kind == crdt::OpKind::kLwwWrite) out[{op.collection, op.record}][op.field] = op.value;
+  }
+  return out;
+}
+
+template <typename T>
+const T* field_of(const std::map<std::string, crdt::Value>& fields, const char* name) {
+  auto it = fields.find(name);
+  return it == fields.end() ? nullptr : std::get_if<T>(&it->second);
+}
+
+}  // namespace
+
+Result<Authority::CatchUp> Authority::catch_up(const std::vector<std::string>& changes) {
+  CatchUp out;
+  const PublicKey& me = impl_->key.public_key;
+  const crdt::ActorId actor = engine::actor_of(me);
+  // This authority's control changes in the file, by seq, verified as at ingest.
+  std::map<uint64_t, std::pair<const std::string*, engine::VerifiedChange>> mine;
+  for (const std::string& c : changes) {
+    auto h = engine::read_header(c);
+    if (!h.is_ok() || h->header.scope != kControl || h->header.author != me) {
+      ++out.skipped;
+      continue;
+    }
+    const uint64_t seq = h->header.seq;
+    auto v = engine::verify_change(c);
+    if (!v.is_ok()) return v.status().with_context("control change " + std::to_string(seq));
+    auto [it, fresh] = mine.try_emplace(seq, &c, std::move(*v));
+    if (!fresh && *it->second.first != c) {
+      return Status::corrupt_input("the file holds two different control changes " +
+                                   std::to_string(seq) + " of this authority");
+    }
+  }
+  if (mine.empty()) {
+    return Status::invalid_argument(
+        "the file holds no control change of this authority (" + key_hex(me).substr(0, 16) +
+        "...): export it at a hub of this deployment with `birga changes export --scope " +
+        std::string(kControl) + "`");
+  }
+  auto x_secret = engine::ed25519_sk_to_x25519(impl_->key.secret_key);
+  auto x_public = engine::ed25519_pk_to_x25519(me);
+  if (!x_secret.is_ok() || !x_public.is_ok()) {
+    return Status::internal("cannot derive the authority's X25519 key");
+  }
+  const std::string my_hex = key_hex(me);
+  Status s = impl_->env->write([&](Txn& txn) -> Status {
+    out.adopted = out.held = out.certificates = out.revocations = out.keys = 0;
+    auto head = read_head(txn, kControl, actor);
+    if (!head.is_ok()) return head.status();
+    // What this copy holds must be what the file holds.
+    for (auto it = mine.begin(); it != mine.end() && it->first <= head->seq; ++it) {
+      auto held = txn.get(Table::kChanges, engine::change_key(kControl, actor, it->first));
+      if (!held.is_ok()) return held.status();
+      if (!*held || **held != *it->second.first) {
+        return Status::data_loss(
+            "control change " + std::to_string(it->first) +
+            " in the file differs from the one this authority holds: this copy issued after "
+            "the hubs' log went on without it, and cannot catch up (do not enrol or revoke with "
+            "it)");
+      }
+      ++out.held;
+    }
+    auto keys = impl_->scope_keys(txn);
+    if (!keys.is_ok()) return keys.status();
+    uint64_t serial = 0;
+    std::set<std::pair<std::string, uint32_t>> handed_out;  // keys the new changes carry
+    for (auto it = mine.upper_bound(head->seq); it != mine.end(); ++it) {
+      const auto& [seq, entry] = *it;
+      const engine::VerifiedChange& v = entry.second;
+      if (seq != head->seq + 1) {
+        return Status::invalid_argument("the file lacks control change " +
+                                        std::to_string(head->seq + 1) + " (it goes on with " +
+                                        std::to_string(seq) + ")");
+      }
+      if (v.header.prev_hash != head->hash) {
+        return Status::corrupt_input("control change " + std::to_string(seq) +
+                                     " does not follow change " + std::to_string(head->seq) +
+                                     " (hash chain broken)");
+      }
+      const auto control = (*keys)[kControl].find(v.header.key_epoch);
+      if (control == (*keys)[kControl].end()) {
+        return Status::data_loss("control change " + std::to_string(seq) +
+                                 " is sealed under control key " +
+                                 std::to_string(v.header.key_epoch) +
+                                 ", which this copy does not hold and no earlier change seals "
+                                 "to the authority: it cannot catch up");
+      }
+      auto body = engine::open_change_body(v, control->second);
+      if (!body.is_ok()) return body.status().with_context("control change " + std::to_string(seq));
+      auto ops = engine::decode_ops(*body, v.header);
+      if (!ops.is_ok()) return ops.status().with_context("control change " + std::to_string(seq));
+      for (const auto& [where, fields] : control_records(*ops)) {
+        const std::string& collection = where.first;
+        if (collection == engine::kCertCollection) {
+          const std::string* bytes = field_of<std::string>(fields, "certificate");
+          if (!bytes) continue;
+          auto cert = Certificate::parse(*bytes, me);
+          if (!cert.is_ok())
+            return cert.status().with_context("control change " + std::to_string(seq));
+          BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, device_meta_key(cert->device), *bytes));
+          serial = std::max(serial, cert->serial);
+          ++out.certificates;
+        } else if (collection == engine::kRevocationCollection) {
+          const std::string* device = field_of<std::string>(fields, "device");
+          const int64_t* when = field_of<int64_t>(fields, "revoked_ms");
+          const auto key = device ? parse_key_hex(*device) : std::nullopt;
+          if (!key || !when) continue;
+          std::string bytes;
+          engine::put_be64(bytes, static_cast<uint64_t>(*when));
+          BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, revoked_meta_key(*key), bytes));
+          ++out.revocations;
+        } else if (collection == engine::kEnvelopeCollection) {
+          const std::string* scope = field_of<std::string>(fields, "scope");
+          const int64_t* epoch = field_of<int64_t>(fields, "epoch");
+          const std::string* recipient = field_of<std::string>(fields, "recipient");
+          const std::string* sealed = field_of<std::string>(fields, "sealed");
+          if (!scope || !epoch || !recipient || !sealed || *epoch <= 0 || *epoch > UINT32_MAX) {
+            continue;
+          }
+          const auto epoch32 = static_cast<uint32_t>(*epoch);
+          handed_out.emplace(*scope, epoch32);
+          if (*recipient != my_hex || (*keys)[*scope].count(epoch32)) continue;
+          auto key = engine::box_seal_open(*x_public, *x_secret, *sealed);
+          if (!key.is_ok() || key->size() != 32) {
+            return Status::data_loss("control change " + std::to_string(seq) +
+                                     " seals a key of scope '" + *scope +
+                                     "' to this authority that does not open");
+          }
+          engine::Key32 k;
+          std::copy_n(key->data(), 32, k.begin());
+          BIRGA_RETURN_IF_ERROR(impl_->put_scope_key(txn, *scope, epoch32, k));
+          (*keys)[*scope][epoch32] = k;
+          ++out.keys;
+        }
+      }
+      BIRGA_RETURN_IF_ERROR(
+          txn.put(Table::kChanges, engine::change_key(kControl, actor, seq), *entry.first));
+      *head = Head{seq, v.id};
+      BIRGA_RETURN_IF_ERROR(write_head(txn, kControl, actor, *head));
+      impl_->clock.update(v.header.hlc);
+      ++out.adopted;
+    }
+    // A key handed out that this copy still lacks was made before keys were sealed to the
+    // authority too: a device enrolled later could not be given it.
+    for (const auto& [scope, epoch] : handed_out) {
+      if (!(*keys)[scope].count(epoch)) {
+        return Status::data_loss("the control log hands out key " + std::to_string(epoch) +
+                                 " of scope '" + scope +
+                                 "', which it does not seal to the authority: this copy cannot "
+                                 "catch up (the log predates keys sealed to the authority)");
+      }
+    }
+    auto held_serial = txn.get(Table::kMeta, "serial");
+    if (!held_serial.is_ok()) return held_serial.status();
+    if (*held_serial && (*held_serial)->size() == 8) {
+      serial = std::max(serial, engine::get_be64(**held_serial));
+    }
+    if (serial == 0) return Status::ok();
+    std::string serial_bytes;
+    engine::put_be64(serial_bytes, serial);
+    return txn.put(Table::kMeta, "serial", serial_bytes);
   });
   if (!s.is_ok()) return s;
   return out;

@@ -7,7 +7,8 @@
 //   collection "_revocation"    id = control_record_id("revoke", device key)
 //     fields "device" (hex), "revoked_ms" (int), "reason" (text)
 //   collection "_key_envelope"  id = control_record_id("envelope", scope|epoch|recipient)
-//     fields "scope" (text), "epoch" (int), "recipient" (hex device key),
+//     fields "scope" (text), "epoch" (int), "recipient" (hex device key; or the authority's
+//            own, so that a copy restored from a backup can learn the key: Authority::catch_up),
 //            "sealed" (text: crypto_box_seal of the 32-byte key to the recipient's X25519 key)
 #pragma once
 

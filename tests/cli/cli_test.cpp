@@ -1,6 +1,8 @@
 // The `birga` command line, end to end: the real binary in a temporary directory.
 #include <sys/stat.h>
 
+#include <filesystem>
+
 #include "birga/crdt/schema.h"
 #include "cli_fixture.h"
 
@@ -638,6 +640,60 @@ TEST_CASE("CLI: import warns of changes left waiting and counts each change once
   Json held = cli.json({"import", "control.bgcl", "--dir", "hub"});
   CHECK(held["duplicates"].i == n + 2);
   CHECK(held["applied"].i + held["sealed_only"].i == 0);
+}
+
+// An authority restored from a copy made before an enrolment and a revocation learns them from
+// the hub's control log, and its next enrolment follows the hub's log instead of forking it.
+TEST_CASE("CLI: authority catch-up brings a restored copy up to date from a hub", "[cli]") {
+  Cli cli;
+  cli.ok({"authority", "init", "--dir", "auth"});
+  cli.ok({"init", "--dir", "hub"});
+  cli.ok({"enrol", "--dir", "auth", "--device", "hub", "--name", "hub", "--role", "hub", "--scope",
+          "tashkent/yunusobod:r+relay"});
+  std::filesystem::copy(cli.path("auth"), cli.path("auth-backup"));
+  cli.add_device("a", "Dilnoza");
+  cli.add_device("b", "Bekzod");
+  const std::string key_b = cli.json({"status", "--dir", "b"})["device_key"].s;
+  cli.ok({"authority", "revoke", "--dir", "auth", "--device-key", key_b, "--reason", "lost",
+          "--out", "revoke.bgcl"});
+  cli.ok({"authority", "export", "--dir", "auth", "--out", "control.bgcl"});
+  cli.ok({"import", "control.bgcl", "--dir", "hub"});
+  cli.ok({"changes", "export", "--dir", "hub", "--scope", "_control", "--out", "hub.bgcl"});
+
+  RunResult missing = cli.run({"authority", "catch-up", "missing.bgcl", "--dir", "auth-backup"});
+  CHECK(missing.code == 2);
+  Json done = cli.json({"authority", "catch-up", "hub.bgcl", "--dir", "auth-backup", "--json"});
+  CHECK(done["held"].i == 1);
+  CHECK(done["adopted"].i == 3);
+  CHECK(done["certificates"].i == 2);
+  CHECK(done["revocations"].i == 1);
+  CHECK(cli.ok({"authority", "devices", "--dir", "auth-backup"}) ==
+        cli.ok({"authority", "devices", "--dir", "auth"}));
+  CHECK(cli.ok({"authority", "catch-up", "hub.bgcl", "--dir", "auth-backup"})
+            .find("adopted 0 control changes (4 already held") != std::string::npos);
+
+  // The copy enrols a new tablet; the hub takes its control change.
+  cli.ok({"init", "--dir", "c"});
+  const std::string key_c = cli.json({"status", "--dir", "c"})["device_key"].s;
+  cli.ok({"enrol", "--dir", "auth-backup", "--device-key", key_c, "--name", "Chori", "--role",
+          "field", "--scope", std::string(kMahalla) + ":rw", "--out", "c.bgeb"});
+  cli.ok({"cert", "install", "c.bgeb", "--dir", "c"});
+  cli.ok({"changes", "export", "--dir", "c", "--scope", "_control", "--out", "c-control.bgcl"});
+  Json taken = cli.json({"import", "c-control.bgcl", "--dir", "hub"});
+  CHECK(taken["quarantined"].i == 0);
+  CHECK(taken["refused"].size() == 0);
+  CHECK(taken["applied"].i + taken["sealed_only"].i == 1);
+
+  // Had the original authority issued a change 5 of its own meanwhile, the two would have
+  // forked: catch-up says so and changes nothing.
+  cli.add_device("d", "Dildora");
+  const std::string before = cli.ok({"authority", "devices", "--dir", "auth"});
+  RunResult forked = cli.run({"authority", "catch-up", "c-control.bgcl", "--dir", "auth"});
+  INFO("stderr: " << forked.err);
+  CHECK(forked.code == 4);
+  CHECK(forked.err.find("control change 5 in the file differs from the one this authority "
+                        "holds") != std::string::npos);
+  CHECK(cli.ok({"authority", "devices", "--dir", "auth"}) == before);
 }
 
 TEST_CASE("CLI: sync and serve refuse clearly what they cannot do", "[cli][sync]") {

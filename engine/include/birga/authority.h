@@ -68,6 +68,25 @@ class Authority {
   Result<std::vector<std::string>> revoke(const PublicKey& device, const std::string& reason);
   // Every control change issued so far, in order.
   Result<std::vector<std::string>> control_log() const;
+
+  // Brings an authority restored from an older copy up to date from its own control log as a
+  // hub holds it (`birga changes export --scope _control` there). The control changes after
+  // this authority's last one are adopted in order, after the same checks as at ingest
+  // (signature, author, hash chain), and with them the certificates issued, the revocations
+  // and the keys made since: every change that makes a key also seals it to the authority's
+  // own key. Changes of other scopes or authors are skipped. All or nothing: nothing changes
+  // when the log contradicts this authority (a change it holds differs from the file's: this
+  // copy issued after it was made), misses a change, or hands out a key this copy cannot open
+  // (a change made before keys were sealed to the authority too).
+  struct CatchUp {
+    size_t adopted = 0;       // control changes this authority did not hold
+    size_t held = 0;          // already held, identical
+    size_t skipped = 0;       // of another scope or author
+    size_t certificates = 0;  // certificates learned (a device's later one counts again)
+    size_t revocations = 0;
+    size_t keys = 0;  // scope and control keys learned
+  };
+  Result<CatchUp> catch_up(const std::vector<std::string>& changes);
   // Every certificate issued, and whether it is revoked.
   struct DeviceEntry {
     Certificate certificate;
