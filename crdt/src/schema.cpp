@@ -151,6 +151,10 @@ Result<Schema> Schema::parse(std::string_view text) {
       if (w[1].size() > kMaxNameBytes) {
         return Status::invalid_argument(where + ": collection name longer than 255 bytes");
       }
+      if (w[1][0] == '_') {
+        return Status::invalid_argument(where + ": collection names starting with '_' are " +
+                                        "reserved for the control scope's records");
+      }
       current = &collections[w[1]];
       current->name = w[1];
       current->immutable = w.size() == 3;

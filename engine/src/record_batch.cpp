@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "birga/trust.h"
 #include "parallel.h"
 #include "store_keys.h"
 
@@ -108,8 +109,21 @@ Status RecordBatch::apply_ops(const std::vector<OpPtr>& ops, const std::string& 
   // record's ops chained in order (next_op).
   std::vector<LoadedRecord*> touched;
   std::vector<size_t> next_op(ops.size(), LoadedRecord::kNoOp);
+  // Control records (certificates, revocations, key envelopes: collections starting with '_')
+  // live in the control scope, which holds nothing else: a writer of a data scope must not
+  // make a record that a reader takes for one the authority issued.
+  const bool control_scope = scope == kControlScope;
   for (size_t i = 0; i < ops.size(); ++i) {
     const crdt::Op& op = *ops[i];
+    const bool control_collection = !op.collection.empty() && op.collection[0] == '_';
+    if (control_collection != control_scope) {
+      results[i] = Status::permission_denied(
+          "op on record " + op.record.to_hex() + " of collection '" + op.collection +
+          "' refused in a change of scope '" + scope + "': " +
+          (control_scope ? "the control scope holds only the authority's control records"
+                         : "collections starting with '_' belong to the control scope"));
+      continue;
+    }
     auto loaded = load(op.collection, op.record);
     if (!loaded.is_ok()) return loaded.status();
     LoadedRecord* rec = *loaded;

@@ -139,7 +139,7 @@ Result<std::optional<std::string>> Replica::known_certificate(const PublicKey& d
   auto v = get(std::string(engine::kCertCollection),
                engine::control_record_id("cert", engine::key_bytes(device)));
   if (!v.is_ok()) return v.status();
-  if (!*v) return std::optional<std::string>();
+  if (!*v || (*v)->scope != kControlScope) return std::optional<std::string>();
   return lww_text((*v)->state, "certificate");
 }
 
@@ -147,7 +147,7 @@ Result<std::optional<uint64_t>> Replica::revoked_at(const PublicKey& device) con
   auto v = get(std::string(engine::kRevocationCollection),
                engine::control_record_id("revoke", engine::key_bytes(device)));
   if (!v.is_ok()) return v.status();
-  if (!*v) return std::optional<uint64_t>();
+  if (!*v || (*v)->scope != kControlScope) return std::optional<uint64_t>();
   const auto ms = lww_int((*v)->state, "revoked_ms");
   if (!ms) return std::optional<uint64_t>();
   return std::optional<uint64_t>(static_cast<uint64_t>(*ms));
@@ -158,10 +158,13 @@ Result<std::optional<Certificate>> Replica::Impl::certificate_of(engine::RecordB
   auto rec = batch.load(std::string(engine::kCertCollection),
                         engine::control_record_id("cert", engine::key_bytes(device)));
   if (!rec.is_ok()) return rec.status();
+  if ((*rec)->scope != kControlScope) return std::optional<Certificate>();
   const auto bytes = lww_text((*rec)->state, "certificate");
   if (!bytes) return std::optional<Certificate>();
   auto cert = parse_certificate(*bytes);
   if (!cert.is_ok()) return cert.status();
+  // The record is found by the device's key; the certificate must name that key.
+  if (cert->device != device) return std::optional<Certificate>();
   return std::optional<Certificate>(std::move(*cert));
 }
 
@@ -196,7 +199,10 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
   auto revoked = batch.load(std::string(engine::kRevocationCollection),
                             engine::control_record_id("revoke", engine::key_bytes(h.author)));
   if (!revoked.is_ok()) return revoked.status();
-  if (const auto ms = lww_int((*revoked)->state, "revoked_ms")) {
+  const auto ms = (*revoked)->scope == kControlScope
+                      ? lww_int((*revoked)->state, "revoked_ms")
+                      : std::nullopt;
+  if (ms) {
     if (h.hlc.wall_ms() >= static_cast<uint64_t>(*ms)) {
       return Status::permission_denied(who + ": '" + (*cert)->name +
                                        "' was revoked before this change was made");
@@ -238,7 +244,7 @@ Status Replica::Impl::check_own_write(const std::string& scope) {
                  engine::kRevocationCollection,
                  engine::control_record_id("revoke", engine::key_bytes(device.public_key))));
     if (!v.is_ok()) return v.status();
-    if (*v && lww_int((*v)->state, "revoked_ms")) {
+    if (*v && (*v)->scope == kControlScope && lww_int((*v)->state, "revoked_ms")) {
       return Status::permission_denied("this device has been revoked; it can no longer write");
     }
     return Status::ok();
@@ -260,6 +266,7 @@ Status Replica::Impl::apply_envelopes() {
     return scan_records(txn, *table, engine::collection_prefix(engine::kEnvelopeCollection),
                         [&](std::string_view, StoredRecord& stored) {
                           const crdt::Record& r = stored.state;
+                          if (stored.scope != kControlScope) return Status::ok();
                           if (lww_text(r, "recipient") != me) return Status::ok();
                           const auto sc = lww_text(r, "scope");
                           const auto ep = lww_int(r, "epoch");

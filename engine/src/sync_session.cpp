@@ -210,6 +210,9 @@ Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
   for (auto scope : summary.getScopes()) {
     const std::string name = scope.getScope().cStr();
     BIRGA_RETURN_IF_ERROR(engine::check_name("summary scope", name));
+    // A scope the peer may not receive is ignored: it cannot claim to hold this device's
+    // chain there, nor draw a change of it out as fork evidence.
+    if (!peer.may_receive(name)) continue;
     auto& heads = (*peer_heads)[name];
     for (auto h : scope.getHeads()) {
       if (h.getActor().size() != 16 || h.getHash().size() != 32) {

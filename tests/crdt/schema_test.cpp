@@ -281,6 +281,8 @@ TEST_CASE("Schema: parse errors name the line", "[crdt][schema][parse]") {
       {"schema 1\ncollection a\n  field x lww text\n\n  field x mv text\n",
        "line 5: field 'x' defined twice"},
       {"schema 1\ntable a\n", "line 2: unknown keyword 'table'"},
+      {"schema 1\ncollection _revocation\n",
+       "line 2: collection names starting with '_' are reserved"},
   };
   for (const Bad& c : cases) {
     INFO("schema text:\n" << c.text);

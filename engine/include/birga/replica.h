@@ -259,6 +259,7 @@ class Replica {
   friend class Transaction;
   friend class Handshake;
   friend class SyncSession;
+  friend struct ReplicaTestAccess;  // tests/engine: a device's own keys, to forge its changes
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,248 @@
+// A writer of a data scope cannot make records that read as the authority's control records
+// (certificates, revocations, key envelopes): the changes are forged here with the writer's
+// own keys, as a modified build on an enrolled tablet could.
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <catch2/catch.hpp>
+
+#include "capnp_util.h"
+#include "replica_impl.h"
+#include "sealed_change.h"
+#include "store_keys.h"
+#include "sync.capnp.h"
+#include "sync_fixture.h"
+#include "trust_internal.h"
+
+namespace birga {
+
+// The seam birga/replica.h declares a friend.
+struct ReplicaTestAccess {
+  static Replica::Impl& impl(Replica& r) { return *r.impl_; }
+};
+
+}  // namespace birga
+
+using namespace birga;
+using birga::test::Deployment;
+using birga::test::memory_sync;
+
+namespace {
+
+const std::string kDistrict = "tashkent/yunusobod";
+const std::string kMahallaA = "tashkent/yunusobod/m0421";
+const std::string kMahallaB = "tashkent/yunusobod/m0977";
+
+// `author`'s change sealed at its next seq in `scope`, whose ops are the record ops of one
+// ordinary visit rewritten by `edit`: signed with the author's key, sealed under its scope key.
+std::string forged_change(Replica& author, const std::string& scope,
+                          const std::function<void(std::vector<crdt::Op>&)>& edit) {
+  Transaction t = author.begin();
+  const crdt::RecordId id = t.create("visit", scope);
+  t.set("visit", id, "household", crdt::text("cover"));
+  REQUIRE(t.commit().is_ok());
+  auto all = author.export_missing(scope, crdt::VersionVector(), 1 << 26);
+  REQUIRE(all.is_ok());
+  const std::string& genuine = all->back();
+  auto v = engine::verify_change(genuine);
+  REQUIRE(v.is_ok());
+  Replica::Impl& impl = ReplicaTestAccess::impl(author);
+  const engine::Key32* key = impl.find_scope_key(scope, v->header.key_epoch);
+  REQUIRE(key);
+  auto body = engine::open_change_body(*v, *key);
+  REQUIRE(body.is_ok());
+  auto ops = engine::decode_ops(*body, v->header);
+  REQUIRE(ops.is_ok());
+  edit(*ops);
+  auto encoded = engine::encode_ops(*ops);
+  REQUIRE(encoded.is_ok());
+  auto sealed = engine::seal_change(v->header, *encoded, *key, impl.device);
+  REQUIRE(sealed.is_ok());
+  return *sealed;
+}
+
+// Turns the ops into lww writes of `fields` on record `id` of `collection`.
+void rewrite(std::vector<crdt::Op>& ops, std::string_view collection, const crdt::RecordId& id,
+             std::vector<std::pair<std::string, crdt::Value>> fields) {
+  REQUIRE(!ops.empty());
+  crdt::Op proto = ops.front();
+  proto.kind = crdt::OpKind::kLwwWrite;
+  proto.collection = std::string(collection);
+  proto.record = id;
+  proto.observed = {};
+  ops.clear();
+  uint64_t counter = proto.dot.counter;
+  for (auto& [name, value] : fields) {
+    crdt::Op op = proto;
+    op.field = name;
+    op.value = value;
+    op.dot.counter = counter++;
+    ops.push_back(std::move(op));
+  }
+}
+
+bool has_alert(const Replica& r, const std::string& kind, const std::string& part) {
+  auto alerts = r.alerts();
+  REQUIRE(alerts.is_ok());
+  for (const Alert& a : *alerts) {
+    if (a.kind == kind && a.detail.find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("Ingest: a data scope's change cannot make control records", "[sync][trust][forgery]") {
+  Deployment d;
+  auto hub = d.add("hub", Role::kHub, {{kDistrict, kRead | kRelay}});
+  auto insider = d.add("insider", Role::kField, {{kMahallaA, kRead | kWrite}});
+  auto victim = d.add("victim", Role::kField, {{kMahallaA, kRead | kWrite}});
+  auto other = d.add("other", Role::kField, {{kMahallaB, kRead | kWrite}});
+  REQUIRE((hub && insider && victim && other));
+  const auto control = *d.authority->control_log();
+  for (Replica* r : {hub.get(), insider.get(), victim.get(), other.get()}) {
+    REQUIRE(r->ingest(control)->refused.empty());
+  }
+
+  SECTION("a revocation of another device") {
+    const std::string forged = forged_change(*insider, kMahallaA, [&](auto& ops) {
+      rewrite(ops, engine::kRevocationCollection,
+              engine::control_record_id("revoke", engine::key_bytes(victim->device_key())),
+              {{"device", crdt::text(key_hex(victim->device_key()))},
+               {"revoked_ms", crdt::integer(1)},
+               {"reason", crdt::text("forged")}});
+    });
+    auto report = hub->ingest({forged});
+    REQUIRE(report.is_ok());
+    CHECK(has_alert(*hub, "refused_op", "collections starting with '_' belong to the control"));
+    auto revoked = hub->revoked_at(victim->device_key());
+    REQUIRE(revoked.is_ok());
+    CHECK_FALSE(revoked->has_value());
+    auto out = memory_sync(*victim, *hub);
+    INFO(out.status.to_string());
+    CHECK(out.status.is_ok());
+    // The authority's real revocation of the insider still takes effect.
+    REQUIRE(d.authority->revoke(insider->device_key(), "lost").is_ok());
+    REQUIRE(hub->ingest(*d.authority->control_log())->refused.empty());
+    CHECK(hub->revoked_at(insider->device_key())->has_value());
+  }
+  SECTION("a certificate for a key the authority never certified") {
+    const PublicKey ghost = engine::SigningKey::generate().public_key;
+    const std::string forged = forged_change(*insider, kMahallaA, [&](auto& ops) {
+      rewrite(ops, engine::kCertCollection,
+              engine::control_record_id("cert", engine::key_bytes(ghost)),
+              {{"certificate", crdt::Value(*insider->certificate())}});
+    });
+    REQUIRE(hub->ingest({forged}).is_ok());
+    auto known = hub->known_certificate(ghost);
+    REQUIRE(known.is_ok());
+    CHECK_FALSE(known->has_value());
+  }
+  SECTION("a key envelope that would make the victim write under the insider's key") {
+    engine::Key32 chosen{};
+    chosen[0] = 0x42;
+    auto x = engine::ed25519_pk_to_x25519(victim->device_key());
+    REQUIRE(x.is_ok());
+    std::string id_key = kMahallaA;
+    id_key.push_back('\0');
+    engine::put_be32(id_key, 1000);
+    id_key += engine::key_bytes(victim->device_key());
+    const std::string forged = forged_change(*insider, kMahallaA, [&](auto& ops) {
+      rewrite(ops, engine::kEnvelopeCollection, engine::control_record_id("envelope", id_key),
+              {{"scope", crdt::text(kMahallaA)},
+               {"epoch", crdt::integer(1000)},
+               {"recipient", crdt::text(key_hex(victim->device_key()))},
+               {"sealed", crdt::Value(engine::box_seal(*x, engine::key_bytes(chosen)))}});
+    });
+    REQUIRE(victim->ingest({forged}).is_ok());
+    // Envelopes are looked for after any control change arrives.
+    REQUIRE(d.authority->revoke(other->device_key(), "lost").is_ok());
+    REQUIRE(victim->ingest(*d.authority->control_log())->refused.empty());
+    CHECK(victim->scope_key_epochs(kMahallaA) == std::vector<uint32_t>{1});
+  }
+}
+
+namespace {
+
+// An opening summary listing `scope` with one head: (actor, seq, hash).
+std::string summary_of(const std::string& scope, const crdt::ActorId& actor, uint64_t seq,
+                       const engine::ChangeId& hash) {
+  capnp::MallocMessageBuilder mb;
+  auto msg = mb.initRoot<engine::wire::SyncMessage>();
+  msg.setHop(1);
+  auto scopes = msg.initSummary().initScopes(1);
+  scopes[0].setScope(scope);
+  auto heads = scopes[0].initHeads(1);
+  heads[0].setActor(engine::data_of(actor.bytes));
+  heads[0].setSeq(seq);
+  heads[0].setHash(engine::data_of(hash));
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(mb);
+  const auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+// Whether any of `messages` is a batch carrying a change of `scope`.
+bool carries_scope(const std::vector<std::string>& messages, const std::string& scope) {
+  bool found = false;
+  for (const std::string& m : messages) {
+    kj::ArrayPtr<const capnp::word> words(reinterpret_cast<const capnp::word*>(m.data()),
+                                          m.size() / sizeof(capnp::word));
+    capnp::FlatArrayMessageReader reader(words);
+    auto msg = reader.getRoot<engine::wire::SyncMessage>();
+    if (!msg.isBatch()) continue;
+    for (auto c : msg.getBatch().getChanges()) {
+      auto h =
+          engine::read_header(std::string_view(reinterpret_cast<const char*>(c.begin()), c.size()));
+      found |= h.is_ok() && h->header.scope == scope;
+    }
+  }
+  return found;
+}
+
+Certificate certificate_of(const Replica& r, const Deployment& d) {
+  auto cert = Certificate::parse(*r.certificate(), d.authority->public_key());
+  REQUIRE(cert.is_ok());
+  return *cert;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "Sync: a summary naming scopes the peer may not receive draws out nothing and stops "
+    "nobody",
+    "[sync][trust][forgery]") {
+  Deployment d;
+  auto hub = d.add("hub", Role::kHub, {{kDistrict, kRead | kRelay}});
+  auto insider = d.add("insider", Role::kField, {{kMahallaA, kRead | kWrite}});
+  auto other = d.add("other", Role::kField, {{kMahallaB, kRead | kWrite}});
+  REQUIRE((hub && insider && other));
+  for (Replica* r : {hub.get(), insider.get(), other.get()}) {
+    REQUIRE(r->ingest(*d.authority->control_log())->refused.empty());
+  }
+  Transaction t = other->begin();
+  const crdt::RecordId id = t.create("visit", kMahallaB);
+  t.set("visit", id, "household", crdt::text("m0977 only"));
+  REQUIRE(t.commit().is_ok());
+  auto out = memory_sync(*other, *hub);
+  REQUIRE(out.status.is_ok());
+  const crdt::ActorId other_actor = engine::actor_of(other->device_key());
+  engine::ChangeId junk{};
+  junk[0] = 0x99;
+
+  SECTION("fork evidence of another mahalla's change") {
+    SyncSession session(*hub, certificate_of(*insider, d));
+    session.start();
+    auto replies = session.receive(summary_of(kMahallaB, other_actor, 1, junk));
+    REQUIRE(replies.is_ok());
+    CHECK_FALSE(carries_scope(*replies, kMahallaB));
+    CHECK_FALSE(has_alert(*hub, "equivocation", kMahallaB));
+  }
+  SECTION("a claim to hold more of a device's chain in a scope the peer may not receive") {
+    SyncSession session(*other, certificate_of(*insider, d));
+    session.start();
+    auto replies = session.receive(summary_of(kMahallaB, other_actor, 99, junk));
+    INFO(replies.status().to_string());
+    CHECK(replies.is_ok());
+    CHECK_FALSE(has_alert(*other, "restored_store", kMahallaB));
+  }
+}
