@@ -10,6 +10,7 @@
 //      relayed) until the key arrives;
 //   4. pending successors are drained.
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <optional>
 
@@ -33,6 +34,12 @@ constexpr size_t kFreeAsideOps = 2048;
 // From this many sealed bytes per change on average, a batch's bodies are opened one at a
 // time ahead of their use (engine::Ahead) rather than all at once.
 constexpr size_t kOpenAheadBytes = 16 << 10;
+// Bodies opened ahead stay in memory until the batch is stored. A body decodes to at most one
+// op per byte (each op takes a byte of the kinds column), each op some 200 bytes in memory:
+// opened ahead are the bodies whose declared lengths add up to this much, and whose decoded
+// ops take up to kOpenAheadOpBytes. The rest are opened where they are applied, one at a time.
+constexpr uint64_t kOpenAheadBodyBytes = 32 << 20;
+constexpr size_t kOpenAheadOpBytes = 64 << 20;
 
 std::string short_hex(const std::array<uint8_t, 32>& a) {
   return crdt::Sha256::hex(a).substr(0, 16);
@@ -415,6 +422,33 @@ class Ingester {
   OpenedChange* opened_ahead_ = nullptr;
 };
 
+namespace {
+
+// Whether a change's author may write its scope, by what this replica holds before the batch
+// (a read of the certificate and revocation records per author, cached): the test for opening
+// a body ahead of the write transaction. check_author, in the transaction, is the rule; this
+// only says no where it would surely say no, or where it cannot tell yet.
+class EntitledAuthors {
+ public:
+  explicit EntitledAuthors(const Replica::Impl& replica) : replica_(replica) {}
+  bool operator()(const engine::ChangeHeader& h) {
+    if (!replica_.authority) return true;  // not enrolled: authors are not checked
+    if (h.scope == kControlScope) return h.author == *replica_.authority;
+    auto [it, fresh] = known_.try_emplace(h.author);
+    if (fresh) it->second = replica_.stored_standing(h.author);
+    const Replica::Impl::Standing& k = it->second;
+    if (!k.cert || !(k.cert->rights_on(h.scope) & kWrite)) return false;
+    if (k.cert->expired_at(h.hlc.wall_ms())) return false;
+    return !k.revoked_ms || h.hlc.wall_ms() < *k.revoked_ms;
+  }
+
+ private:
+  const Replica::Impl& replica_;
+  std::map<PublicKey, Replica::Impl::Standing> known_;
+};
+
+}  // namespace
+
 Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& sealed) {
   // Signatures are checked before the write transaction, on every core.
   std::vector<Result<engine::VerifiedChange>> verified(sealed.size(),
@@ -440,18 +474,33 @@ Result<IngestReport> Replica::Impl::ingest(const std::vector<std::string>& seale
   // ones (a hub relaying a few records per change) cost less to open all at once, over the
   // cores, than to hand over one by one. One that fails to open here (out of memory) is
   // opened again where it is applied.
+  // Only the changes of authors entitled to them as this replica knows them now: a peer
+  // that may not write a scope must not make this node decode anything (a small body can
+  // decode to a million ops). A change whose author's certificate arrives in this same batch
+  // is opened where it is applied, after its author is checked.
   std::vector<const engine::Key32*> keys(sealed.size(), nullptr);
   size_t bytes_to_open = 0;
+  uint64_t body_bytes = 0;
+  EntitledAuthors entitled(*this);
   for (size_t i = 0; i < sealed.size(); ++i) {
     if (!verified[i].is_ok()) continue;
-    keys[i] = find_scope_key(verified[i]->header.scope, verified[i]->header.key_epoch);
-    if (keys[i]) bytes_to_open += sealed[i].size();
+    const engine::ChangeHeader& h = verified[i]->header;
+    if (body_bytes + h.body_length > kOpenAheadBodyBytes || !entitled(h)) continue;
+    keys[i] = find_scope_key(h.scope, h.key_epoch);
+    if (!keys[i]) continue;
+    bytes_to_open += sealed[i].size();
+    body_bytes += h.body_length;
   }
   std::vector<OpenedChange> opened(sealed.size());
+  std::atomic<size_t> op_bytes_ahead{0};
   auto open = [&](size_t i) noexcept {
     if (!keys[i]) return;
     try {
       opened[i] = open_change(*verified[i], *keys[i]);
+      const size_t n = opened[i].ops.is_ok() ? opened[i].ops->size() * sizeof(crdt::Op) : 0;
+      if (op_bytes_ahead.fetch_add(n) + n > kOpenAheadOpBytes) {
+        opened[i] = OpenedChange();  // over the budget: opened again where it is applied
+      }
     } catch (...) {       // out of memory: opened again where it is applied, and thrown there
       opened[i].id = {};  // matches no change
     }

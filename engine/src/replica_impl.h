@@ -129,6 +129,13 @@ class Replica::Impl {
   // Why a verified change may not be accepted (its author's rights), or ok. `batch` sees the
   // control records applied earlier in the same batch. Only checked once enrolled.
   Status check_author(engine::RecordBatch& batch, const engine::ChangeHeader& h);
+  // An author's certificate and revocation time as the store holds them (not as a batch being
+  // written changes them): no certificate when none is known or the store cannot be read.
+  struct Standing {
+    std::optional<Certificate> cert;
+    std::optional<uint64_t> revoked_ms;
+  };
+  Standing stored_standing(const PublicKey& author) const;
   // A certificate of this deployment, parsed and its signature checked once per distinct
   // certificate (ingest asks for an author's certificate with every change).
   Result<Certificate> parse_certificate(const std::string& bytes);

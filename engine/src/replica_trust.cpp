@@ -168,6 +168,33 @@ Result<std::optional<Certificate>> Replica::Impl::certificate_of(engine::RecordB
   return std::optional<Certificate>(std::move(*cert));
 }
 
+Replica::Impl::Standing Replica::Impl::stored_standing(const PublicKey& author) const {
+  Standing k;
+  const std::string key = engine::key_bytes(author);
+  (void)env->read([&](const Txn& txn) -> Status {
+    auto cert_rec = load_view(
+        txn, engine::record_key(engine::kCertCollection, engine::control_record_id("cert", key)));
+    if (!cert_rec.is_ok() || !*cert_rec || (*cert_rec)->scope != kControlScope) {
+      return Status::ok();
+    }
+    const auto bytes = lww_text((*cert_rec)->state, "certificate");
+    if (!bytes || !authority) return Status::ok();
+    auto cert = Certificate::parse(*bytes, *authority);
+    if (!cert.is_ok() || cert->device != author) return Status::ok();
+    auto revoked = load_view(txn, engine::record_key(engine::kRevocationCollection,
+                                                     engine::control_record_id("revoke", key)));
+    if (!revoked.is_ok()) return Status::ok();
+    if (*revoked && (*revoked)->scope == kControlScope) {
+      if (const auto ms = lww_int((*revoked)->state, "revoked_ms")) {
+        k.revoked_ms = static_cast<uint64_t>(*ms);
+      }
+    }
+    k.cert = std::move(*cert);
+    return Status::ok();
+  });
+  return k;
+}
+
 Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::ChangeHeader& h) {
   if (!authority) return Status::ok();
   const std::string who = "change " + std::to_string(h.seq) + " of device " + short_key(h.author) +
@@ -199,9 +226,8 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
   auto revoked = batch.load(std::string(engine::kRevocationCollection),
                             engine::control_record_id("revoke", engine::key_bytes(h.author)));
   if (!revoked.is_ok()) return revoked.status();
-  const auto ms = (*revoked)->scope == kControlScope
-                      ? lww_int((*revoked)->state, "revoked_ms")
-                      : std::nullopt;
+  const auto ms =
+      (*revoked)->scope == kControlScope ? lww_int((*revoked)->state, "revoked_ms") : std::nullopt;
   if (ms) {
     if (h.hlc.wall_ms() >= static_cast<uint64_t>(*ms)) {
       return Status::permission_denied(who + ": '" + (*cert)->name +

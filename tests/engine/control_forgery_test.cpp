@@ -5,6 +5,7 @@
 #include <capnp/serialize.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "capnp_util.h"
 #include "replica_impl.h"
@@ -245,4 +246,83 @@ TEST_CASE(
     CHECK(replies.is_ok());
     CHECK_FALSE(has_alert(*other, "restored_store", kMahallaB));
   }
+}
+
+namespace {
+
+// Peak resident memory (VmHWM) since the last reset_peak(), in MiB.
+void reset_peak() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+double peak_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+// `n` changes by `author` in `scope` (its seqs from 1), each of `ops_each` deletes of one
+// record: a few hundred bytes sealed, tens of megabytes once decoded.
+std::vector<std::string> op_bombs(Replica& author, const std::string& scope, size_t n,
+                                  size_t ops_each) {
+  Replica::Impl& impl = ReplicaTestAccess::impl(author);
+  const auto epoch = impl.current_epoch(scope);
+  REQUIRE(epoch);
+  std::string body;
+  {
+    crdt::Op del;
+    del.collection = "visit";
+    del.record.bytes[0] = 1;
+    del.kind = crdt::OpKind::kRecordDelete;
+    std::vector<crdt::Op> ops(ops_each, del);
+    auto encoded = engine::encode_ops(ops);
+    REQUIRE(encoded.is_ok());
+    body = std::move(*encoded);
+  }
+  std::vector<std::string> out;
+  engine::ChangeId prev{};
+  for (size_t i = 0; i < n; ++i) {
+    engine::ChangeHeader h;
+    h.author = author.device_key();
+    h.scope = scope;
+    h.seq = i + 1;
+    h.prev_hash = prev;
+    h.hlc = crdt::Timestamp::make(crdt::system_wall_clock_ms(), 0);
+    h.key_epoch = *epoch;
+    auto sealed = engine::seal_change(h, body, *impl.find_scope_key(scope, *epoch), impl.device);
+    REQUIRE(sealed.is_ok());
+    prev = engine::change_id(*sealed);
+    out.push_back(std::move(*sealed));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Ingest: a reader's small changes that decode to millions of ops are not decoded",
+          "[sync][trust][forgery]") {
+  Deployment d;
+  auto hub = d.add("hub", Role::kHub, {{kDistrict, kRead | kRelay}});
+  auto reader = d.add("reader", Role::kSupervisor, {{kMahallaA, kRead}});
+  auto writer = d.add("writer", Role::kField, {{kMahallaA, kRead | kWrite}});
+  REQUIRE((hub && reader && writer));
+  REQUIRE(hub->ingest(*d.authority->control_log())->refused.empty());
+  REQUIRE(reader->ingest(*d.authority->control_log())->refused.empty());
+  // Eight changes of 2^18 ops: some 60 MiB each once decoded, 480 MiB if all were.
+  auto bombs = op_bombs(*reader, kMahallaA, 8, size_t{1} << 18);
+  size_t sealed_bytes = 0;
+  for (const std::string& b : bombs) sealed_bytes += b.size();
+  INFO("sealed bytes: " << sealed_bytes);
+  CHECK(sealed_bytes < 64 * 1024);
+  reset_peak();
+  const double before = peak_mib();
+  auto report = hub->ingest(bombs);
+  const double grew = peak_mib() - before;
+  REQUIRE(report.is_ok());
+  CHECK(report->refused.size() == 8);
+  CHECK(report->applied == 0);
+  INFO("peak grew by " << grew << " MiB");
+  CHECK(grew < 100);
 }
