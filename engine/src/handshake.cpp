@@ -142,6 +142,22 @@ Status Handshake::receive_proof(std::string_view peer_proof) {
   auto revoked = replica_->revoked_at(cert->device);
   if (!revoked.is_ok()) return revoked.status();
   if (*revoked) return Status::permission_denied(who + " was revoked on " + date_of(**revoked));
+  // The newest certificate this node knows for the device decides what it may receive and
+  // send: a device that missed its re-issued bundle (a narrowed grant, an earlier expiry)
+  // still presents the older one.
+  auto known = replica_->known_certificate(cert->device);
+  if (!known.is_ok()) return known.status();
+  if (*known) {
+    auto newer = Certificate::parse(**known, *impl.authority);
+    if (newer.is_ok() && newer->device == cert->device && newer->serial > cert->serial) {
+      if (newer->expired_at(now)) {
+        return Status::permission_denied("certificate of " + who + " (re-issued as serial " +
+                                         std::to_string(newer->serial) + ") expired on " +
+                                         date_of(newer->expires_ms - 1));
+      }
+      cert = std::move(newer);
+    }
+  }
   const std::string& ih = initiator_ ? hello_ : peer_hello_;
   const std::string& rh = initiator_ ? peer_hello_ : hello_;
   if (!engine::verify_signature(cert->device, transcript(!initiator_, ih, rh), sig)) {

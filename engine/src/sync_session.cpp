@@ -468,10 +468,14 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
         stats_.refused.push_back(Status::permission_denied(
             "change of scope '" + scope + "' from '" + peer_.name + "' refused: not entitled"));
         if (h->header.author == peer_.device) peers_own.insert(engine::change_id(c));
-        not_kept.push_back({engine::change_id(c), IngestReport::NotKept::Outcome::kRefused,
-                            "change " + std::to_string(h->header.seq) + " in scope '" + scope +
-                                "' refused: '" + peer_.name + "' may not send it or '" + own->name +
-                                "' may not receive it (not entitled)"});
+        not_kept.push_back(
+            {engine::change_id(c), IngestReport::NotKept::Outcome::kRefused,
+             "change " + std::to_string(h->header.seq) + " in scope '" + scope + "' refused: " +
+                 (peer_may
+                      ? "'" + own->name + "' may not receive this scope"
+                      : "'" + peer_.name + "' has no right on this scope (certificate serial " +
+                            std::to_string(peer_.serial) + ")") +
+                 " (not entitled)"});
         continue;
       }
       if (h->header.author == peer_.device) peers_own_accepted.push_back(accepted.size());

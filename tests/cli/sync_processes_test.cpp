@@ -898,7 +898,7 @@ TEST_CASE("Sync processes: a tablet is told which of its records the hub did not
   CHECK(refused["scope"].s == kMahallaA);
   CHECK(refused["seq"].i == 1);
   CHECK(refused["change"].s.size() == 64);
-  CHECK(refused["reason"].s.find("no write right") != std::string::npos);
+  CHECK(refused["reason"].s.find("has no right on this scope") != std::string::npos);
   CHECK(r.result["error"].s.find("did not reach it") != std::string::npos);
   // The text output lists it, and says the same on stderr.
   RunResult text = run_bounded(cli, {"sync", hub.address(), "--dir", "t", "--timeout", "5"});

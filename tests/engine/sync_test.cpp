@@ -409,7 +409,7 @@ TEST_CASE("Sync: the sender learns which of its changes the peer did not keep an
   CHECK(first.scope == kMahallaA);
   CHECK(first.seq == 1);
   CHECK(first.outcome == PeerNotKept::Outcome::kRefused);
-  CHECK_THAT(first.reason, Catch::Contains("write"));
+  CHECK_THAT(first.reason, Catch::Contains("has no right on this scope (certificate serial"));
   CHECK(first.reason.size() <= kMaxNotKeptReasonBytes);
   // The id is the change's: what the tablet holds at that seq.
   auto sealed = m.a1->export_missing(kMahallaA, crdt::VersionVector(), 1 << 20);
@@ -603,4 +603,46 @@ TEST_CASE("Sync: past one message of not-kept entries the peer's own changes are
   CHECK(out.a.peer_not_kept[1].own);
   CHECK(out.a.peer_not_kept[1].seq == 2);
   CHECK_FALSE(out.a.peer_not_kept[2].own);
+}
+
+TEST_CASE("Sync: a device presenting an older certificate gets the rights of the newest known",
+          "[sync][trust]") {
+  Mahallas m;
+  require_synced(*m.a1, *m.hub);
+  // The authority moves tablet-a1 to mahalla B; the hub learns it, the tablet does not.
+  REQUIRE(
+      m.d.authority
+          ->enrol(m.a1->device_key(), "tablet-a1", Role::kField, {{kMahallaB, kRead | kWrite}}, 0)
+          .is_ok());
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  write_visit(*m.a2, kMahallaA, "after-the-move");
+  require_synced(*m.a2, *m.hub);
+  write_visit(*m.b, kMahallaB, "in-b");
+  require_synced(*m.b, *m.hub);
+
+  auto out = memory_sync(*m.a1, *m.hub);
+  INFO(out.status.to_string());
+  REQUIRE(out.status.is_ok());
+  REQUIRE(out.completed);
+  // Nothing of mahalla A after the move. (Mahalla B's records, which the new grant allows,
+  // the tablet itself refuses until it installs its new certificate.)
+  bool saw_a_after = false;
+  auto visits = m.a1->list("visit");
+  REQUIRE(visits.is_ok());
+  for (const RecordView& v : *visits) {
+    saw_a_after |= v.value("household") == crdt::Value(text("after-the-move"));
+  }
+  CHECK_FALSE(saw_a_after);
+
+  SECTION("re-issued with an expiry already past: refused") {
+    REQUIRE(m.d.authority
+                ->enrol(m.a1->device_key(), "tablet-a1", Role::kField,
+                        {{kMahallaB, kRead | kWrite}}, 1000)
+                .is_ok());
+    REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+    auto refused = memory_sync(*m.a1, *m.hub);
+    REQUIRE_FALSE(refused.status.is_ok());
+    CHECK(refused.status.code() == Code::kPermissionDenied);
+    CHECK_THAT(refused.status.message(), Catch::Contains("re-issued as serial"));
+  }
 }
