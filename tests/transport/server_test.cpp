@@ -134,6 +134,17 @@ TEST_CASE("Server: hostile input closes that session only, with a logged reason"
     INFO("log: " << line);
     CHECK_FALSE(line.empty());
   }
+  SECTION("a hello longer than a handshake frame may be, before anyone is authenticated") {
+    RawClient raw(server.port());
+    const auto h = transport::frame_header(kMaxHandshakeFrameBytes + 1);
+    raw.write(std::string(reinterpret_cast<const char*>(h.data()), h.size()));
+    CHECK(raw.wait_closed(3s));
+    REQUIRE(server.wait_sessions(1));
+    const std::string line = server.find_log(
+        {raw.local(), "exceeds the limit of " + std::to_string(kMaxHandshakeFrameBytes)});
+    INFO("log: " << line);
+    CHECK_FALSE(line.empty());
+  }
   SECTION("garbage bytes instead of a hello") {
     RawClient raw(server.port());
     std::mt19937 rng(42);

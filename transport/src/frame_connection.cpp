@@ -80,7 +80,8 @@ asio::awaitable<void> FrameConnection::wait_drain() {
   co_await drain_signal_.async_wait(kAwait);
 }
 
-asio::awaitable<Result<std::string>> FrameConnection::read_frame() {
+asio::awaitable<Result<std::string>> FrameConnection::read_frame(std::optional<size_t> max_bytes) {
+  const size_t limit = std::min(limits_.max_frame_bytes, max_bytes.value_or(SIZE_MAX));
   if (!closed_ && queued_bytes_ > limits_.max_send_queue_bytes) {
     ++backpressure_pauses_;
     while (!closed_ && queued_bytes_ > limits_.max_send_queue_bytes) co_await wait_drain();
@@ -91,16 +92,16 @@ asio::awaitable<Result<std::string>> FrameConnection::read_frame() {
   auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(header), kAwait);
   if (ec) co_return socket_error(ec, "read");
   const uint32_t length = frame_length(header);
-  if (length > limits_.max_frame_bytes) {
+  if (length > limit) {
     // Four printable bytes where a length belongs ("HTTP", "SSH-") are another protocol.
     const bool text =
         std::all_of(header.begin(), header.end(), [](uint8_t b) { return b >= 0x20 && b < 0x7F; });
-    co_return Status::corrupt_input(
-        "frame length " + std::to_string(length) + " exceeds the limit of " +
-        std::to_string(limits_.max_frame_bytes) + " bytes" +
-        (text ? " (the peer sent text, \"" + std::string(header.begin(), header.end()) +
-                    "\": it is not a Birga node)"
-              : ""));
+    co_return Status::corrupt_input("frame length " + std::to_string(length) +
+                                    " exceeds the limit of " + std::to_string(limit) + " bytes" +
+                                    (text ? " (the peer sent text, \"" +
+                                                std::string(header.begin(), header.end()) +
+                                                "\": it is not a Birga node)"
+                                          : ""));
   }
   std::string payload;
   while (payload.size() < length) {

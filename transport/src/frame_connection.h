@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,9 +62,9 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   bool send(std::string_view payload);
 
   // The next complete frame's payload. Errors: the close reason once closed; corrupt_input
-  // for a length above the limit (nothing allocated); unavailable on end of stream (then
-  // peer_closed() is true) or a socket error.
-  asio::awaitable<Result<std::string>> read_frame();
+  // for a length above the limit, or above `max_bytes` when given (nothing allocated);
+  // unavailable on end of stream (then peer_closed() is true) or a socket error.
+  asio::awaitable<Result<std::string>> read_frame(std::optional<size_t> max_bytes = {});
 
   // Waits until every queued frame has been written; the close reason if it closes first.
   asio::awaitable<Status> flush();

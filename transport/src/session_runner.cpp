@@ -51,12 +51,12 @@ class SessionDriver {
     if (!hs.is_ok()) co_return hs.status().with_context("handshake");
     Handshake& h = **hs;
     conn_.send(h.hello());
-    auto peer_hello = co_await conn_.read_frame();
+    auto peer_hello = co_await conn_.read_frame(kMaxHandshakeFrameBytes);
     if (!peer_hello.is_ok()) co_return handshake_read_error(conn_, peer_hello.status(), false);
     auto proof = h.receive_hello(*peer_hello);
     if (!proof.is_ok()) co_return proof.status().with_context("handshake: refusing the peer");
     conn_.send(*proof);
-    auto peer_proof = co_await conn_.read_frame();
+    auto peer_proof = co_await conn_.read_frame(kMaxHandshakeFrameBytes);
     if (!peer_proof.is_ok()) co_return handshake_read_error(conn_, peer_proof.status(), true);
     Status st = h.receive_proof(*peer_proof);
     if (!st.is_ok()) co_return st.with_context("handshake: refusing the peer");

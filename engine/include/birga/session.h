@@ -49,6 +49,10 @@ namespace birga {
 
 // Wire limits a node enforces on everything it reads.
 constexpr size_t kMaxFrameBytes = size_t{4} << 20;  // one frame, after the 4-byte length
+// A handshake frame (hello, proof): read before the peer is authenticated, so a stranger can
+// make a node hold at most this much per connection. A proof is a certificate and a
+// signature, a few kilobytes even with many scope grants.
+constexpr size_t kMaxHandshakeFrameBytes = size_t{64} << 10;
 
 class SecureChannel {
  public:
