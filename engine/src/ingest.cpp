@@ -195,17 +195,15 @@ class Ingester {
         }
         return Status::ok();
       }
+      // Kept as evidence only when its author could have written it: a revoked or
+      // unentitled device's forks would fill the quarantine at no cost to it.
+      if (Status s = refuse_unentitled(v); !s.is_ok() || refused_) return s;
       ++report_.quarantined;
       return quarantine(
           sealed, v, "equivocation: a second, different change for seq " + std::to_string(h.seq));
     }
     // A change new here: its author must be entitled to it (checked once, not per duplicate).
-    if (Status s = replica_.check_author(batch_, h); !s.is_ok()) {
-      if (s.code() != Code::kPermissionDenied) return s;
-      not_kept(v.id, IngestReport::NotKept::Outcome::kRefused, s.message());
-      report_.refused.push_back(s);
-      return Status::ok();
-    }
+    if (Status s = refuse_unentitled(v); !s.is_ok() || refused_) return s;
     if (h.seq > head->seq + 1) return hold_pending(sealed, v, ck);
     if (h.prev_hash != head->hash) {
       ++report_.quarantined;
@@ -218,6 +216,19 @@ class Ingester {
     BIRGA_RETURN_IF_ERROR(append(sealed, v, ck, &where));
     ++*where;
     return drain(h.scope, actor, h.seq + 1);
+  }
+
+  // Checks the author's right to the change (check_author): not entitled, it is refused and
+  // listed, and `refused_` is set; an error is the store's own.
+  Status refuse_unentitled(const engine::VerifiedChange& v) {
+    refused_ = false;
+    Status s = replica_.check_author(batch_, v.header);
+    if (s.is_ok()) return s;
+    if (s.code() != Code::kPermissionDenied) return s;
+    not_kept(v.id, IngestReport::NotKept::Outcome::kRefused, s.message());
+    report_.refused.push_back(std::move(s));
+    refused_ = true;
+    return Status::ok();
   }
 
   // Call after the last offer(): completes the report with the changes read in this batch
@@ -415,6 +426,7 @@ class Ingester {
   // The kWaiting entries of report_.not_kept still listed, by change id: their places in
   // the list; and the places of those let in or quarantined since (removed by finish()).
   std::map<engine::ChangeId, size_t> waiting_at_;
+  bool refused_ = false;  // set by refuse_unentitled
   std::vector<size_t> dropped_;
 
  public:

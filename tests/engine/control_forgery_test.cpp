@@ -326,3 +326,30 @@ TEST_CASE("Ingest: a reader's small changes that decode to millions of ops are n
   INFO("peak grew by " << grew << " MiB");
   CHECK(grew < 100);
 }
+
+TEST_CASE("Ingest: a revoked device's second change for a held seq is refused, not quarantined",
+          "[sync][trust][forgery]") {
+  Deployment d;
+  auto hub = d.add("hub", Role::kHub, {{kDistrict, kRead | kRelay}});
+  auto writer = d.add("writer", Role::kField, {{kMahallaA, kRead | kWrite}});
+  REQUIRE((hub && writer));
+  REQUIRE(hub->ingest(*d.authority->control_log())->refused.empty());
+  Transaction t = writer->begin();
+  t.set("visit", t.create("visit", kMahallaA), "household", crdt::text("genuine"));
+  REQUIRE(t.commit().is_ok());
+  REQUIRE(memory_sync(*writer, *hub).status.is_ok());
+  REQUIRE(d.authority->revoke(writer->device_key(), "lost").is_ok());
+  REQUIRE(hub->ingest(*d.authority->control_log())->refused.empty());
+  // Made after the revocation, with the device's own key: 5 forks of its change 1.
+  for (size_t i = 0; i < 5; ++i) {
+    auto fork = op_bombs(*writer, kMahallaA, 1, 10 + i);
+    auto report = hub->ingest(fork);
+    REQUIRE(report.is_ok());
+    CHECK(report->quarantined == 0);
+    REQUIRE(report->refused.size() == 1);
+    CHECK_THAT(report->refused[0].message(), Catch::Contains("was revoked before this change"));
+  }
+  auto withheld = hub->withheld();
+  REQUIRE(withheld.is_ok());
+  CHECK(withheld->quarantined == 0);
+}
