@@ -1,5 +1,5 @@
-// Administration: status, verify, alerts, export (CSV/JSON), import and `changes export` of
-// sealed-change files.
+// Administration: version, status, verify, alerts, export (CSV/JSON), import and `changes
+// export` of sealed-change files.
 #include <algorithm>
 #include <iostream>
 
@@ -14,6 +14,30 @@ namespace birga::cli {
 namespace {
 
 using Type = FlagSpec::Type;
+
+// The formats this build reads and writes. The engine keeps the first two private
+// (engine/src/replica.cpp: kFormat, "BIRGA-REPLICA" then 4; engine/src/handshake.cpp:
+// kHelloVersion), so they are repeated here: docs/storage.md and docs/protocol.md specify both,
+// and tests/cli compares them with the bytes of a new store and of a hello.
+constexpr int kStoreFormat = 4;
+constexpr int kProtocolVersion = 1;
+
+Status run_version(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
+  if (args.has("json")) {
+    JsonWriter w;
+    w.begin_object().key("version").value(BIRGA_VERSION_STRING);
+    w.key("store_format").value(kStoreFormat).key("protocol").value(kProtocolVersion);
+    w.key("change_list_format").value(int{kChangeListVersion}).end_object();
+    print_line(w.str());
+  } else {
+    print_line(std::string("birga ") + BIRGA_VERSION_STRING + " (store format " +
+               std::to_string(kStoreFormat) + ", wire protocol " +
+               std::to_string(kProtocolVersion) + ", change files " +
+               std::to_string(kChangeListVersion) + ")");
+  }
+  return Status::ok();
+}
 
 Status run_verify(const Args& args) {
   BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
@@ -228,6 +252,13 @@ Status run_status(const Args& args);  // cmd_status.cpp
 
 std::vector<Command> admin_commands() {
   return {
+      {"version",
+       "",
+       "print birga's version and the store, protocol and change-file formats it uses",
+       "The same as `birga --version`. A replica made by another version opens only if its "
+       "store format is the same; two nodes sync only if they speak the same protocol.",
+       {kJsonFlag},
+       run_version},
       {"status",
        "",
        "this device, its certificate, scopes, record counts and alerts",

@@ -44,7 +44,8 @@ std::vector<Command> all_commands() {
 void print_overview(std::ostream& out, const std::vector<Command>& commands) {
   out << "birga: offline-first records for mahalla social work (Birga sync engine)\n\n"
          "Usage: birga COMMAND [ARGS] [--dir DIR] [--json]\n"
-         "       birga COMMAND --help\n\nCommands:\n";
+         "       birga COMMAND --help\n"
+         "       birga --version\n\nCommands:\n";
   for (const Command& c : commands) {
     std::string head = "  " + std::string(c.name);
     head.resize(std::max<size_t>(head.size() + 2, 28), ' ');
@@ -128,8 +129,9 @@ Status unknown_command(const std::vector<Command>& commands, const std::vector<s
   return Status::invalid_argument("unknown command '" + w[0] + "' (see `birga --help`)");
 }
 
-int run(const std::vector<std::string>& words) {
+int run(std::vector<std::string> words) {
   const std::vector<Command> commands = all_commands();
+  if (!words.empty() && words[0] == "--version") words[0] = "version";
   if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
     print_overview(words.empty() ? std::cerr : std::cout, commands);
     return words.empty() ? kExitUsage : kExitOk;
