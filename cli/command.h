@@ -2,8 +2,9 @@
 // exit codes every command shares.
 //
 // A handler parses nothing itself: main() parses the words after the command's name against
-// its flags, answers `--help`, and maps the Status a handler returns to an exit code and a
-// message on stderr. A handler prints its result on stdout (as JSON with `--json`).
+// its flags, answers `--help`, refuses a --dir that is not a directory (check_data_dir), and
+// maps the Status a handler returns to an exit code and a message on stderr. A handler prints
+// its result on stdout (as JSON with `--json`).
 #pragma once
 
 #include <string_view>

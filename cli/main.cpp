@@ -1,5 +1,6 @@
 // birga: the command-line tool. Finds the command named by the first words, parses the rest
-// against its flags, runs it, and turns its Status into a message on stderr and an exit code.
+// against its flags, checks its --dir, runs it, and turns its Status into a message on stderr
+// and an exit code.
 #include <algorithm>
 #include <cctype>
 #include <iostream>
@@ -8,6 +9,7 @@
 
 #include "birga/process.h"
 #include "command.h"
+#include "context.h"
 
 namespace birga::cli {
 
@@ -157,7 +159,11 @@ int run(std::vector<std::string> words) {
     print_command_help(*command);
     return kExitOk;
   }
-  const Status s = command->run(*args);
+  // A file given as --dir is refused the same way by every command, before it acts.
+  const bool takes_dir = std::any_of(command->flags.begin(), command->flags.end(),
+                                     [](const FlagSpec& f) { return f.name == "dir"; });
+  Status s = takes_dir ? check_data_dir(*args) : Status::ok();
+  if (s.is_ok()) s = command->run(*args);
   std::cout.flush();
   if (s.is_ok()) return kExitOk;
   // Lower layers name the operation they were asked for ("serve: cannot listen on ..."):

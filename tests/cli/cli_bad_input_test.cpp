@@ -229,6 +229,51 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
   CHECK(cli.run(in_a({"verify"})).code == 0);
 }
 
+// Every command that takes --dir says the same of a file given there, before it acts: the
+// directory is a bad value (exit 1), not a missing store (2), nor a store failing to open.
+TEST_CASE("CLI: a file given as --dir is refused the same way by every command", "[cli]") {
+  Cli cli;
+  std::ofstream(cli.path("notes.txt")) << "not a store\n";
+  const std::string why =
+      "--dir notes.txt is a file, not a directory: pass the directory of the replica or "
+      "authority (init and authority init create a new one)\n";
+  std::istringstream overview(cli.run({"--help"}).out);
+  size_t checked = 0;
+  bool in_list = false;
+  for (std::string line; std::getline(overview, line);) {
+    if (line == "Commands:") in_list = true;
+    if (line.empty()) in_list = false;
+    if (!in_list || line.rfind("  ", 0) != 0) continue;
+    const std::string name = line.substr(2, line.find("  ", 2) - 2);
+    std::vector<std::string> args;
+    std::istringstream words(name);
+    for (std::string w; words >> w;) args.push_back(w);
+    args.push_back("--help");
+    if (cli.run(args).out.find("  --dir ") == std::string::npos) continue;
+    args.back() = "--dir";
+    args.push_back("notes.txt");
+    expect_refused(cli.run(args), 1, "birga " + name + ": " + why);
+    ++checked;
+  }
+  CHECK(checked > 30);
+  // With the arguments each needs, and from $BIRGA_DIR.
+  cli.ok({"authority", "init", "--dir", "auth"});
+  expect_refused(cli.run({"import", "notes.txt", "--dir", "notes.txt"}), 1, why);
+  expect_refused(cli.run({"household", "add", "--address", "x", "--dir", "notes.txt"}), 1, why);
+  expect_refused(cli.run({"sync", "127.0.0.1:1", "--dir", "notes.txt"}), 1, why);
+  expect_refused(cli.run({"serve", "--listen", "127.0.0.1:0", "--dir", "notes.txt"}), 1, why);
+  expect_refused(cli.run({"status"}, {{"BIRGA_DIR", "notes.txt"}}), 1,
+                 "$BIRGA_DIR notes.txt is a file, not a directory");
+  // A path through the file, and enrol's --device.
+  expect_refused(cli.run({"init", "--dir", "notes.txt/a"}), 1,
+                 "birga init: --dir notes.txt/a is inside notes.txt, which is a file, not a "
+                 "directory");
+  expect_refused(cli.run({"enrol", "--dir", "auth", "--device", "notes.txt", "--name", "X",
+                          "--role", "field", "--scope", std::string(kMahalla) + ":rw"}),
+                 1, "birga enrol: --device notes.txt is a file, not a directory");
+  CHECK(Cli::slurp(cli.path("notes.txt")) == "not a store\n");
+}
+
 // Re-enrolling narrows a grant only if the older bundle cannot be installed back.
 TEST_CASE("CLI: cert install refuses a certificate older than the installed one", "[cli]") {
   Cli cli;
