@@ -798,6 +798,69 @@ TEST_CASE("Sync processes: the bytes on the wire hold no plaintext field value o
   }
 }
 
+// Whether this system can listen on ::1 (some containers have no IPv6 at all).
+bool has_ipv6_loopback() {
+  const int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+// serve --listen and sync read ADDRESS:PORT with one parser: the same forms, the same words
+// for a bad one, and both before a passphrase is needed.
+TEST_CASE("Sync processes: serve and sync take the same address forms and refuse bad ones alike",
+          "[sync][processes][address]") {
+  Cli cli;
+  hub_and_tablet(cli);
+  const EnvChanges wrong = {{"BIRGA_PASSPHRASE", "not the passphrase"}};
+  for (const std::string bad : {"127.0.0.1", ":7400", "127.0.0.1:", "[::1]", "[::1]7400", "[]:7400",
+                                "::1:7400", "fd00::1", " 127.0.0.1:7400", "hub local:7400",
+                                "127.0.0.1:+7400", "127.0.0.1:0x1c", "127.0.0.1:65536"}) {
+    INFO("address '" << bad << "'");
+    const RunResult serve =
+        run_bounded(cli, {"serve", "--dir", "hub", "--listen", bad}, 10s, wrong);
+    const RunResult sync = run_bounded(cli, {"sync", bad, "--dir", "t"}, 10s, wrong);
+    INFO("serve: " << serve.err << "sync: " << sync.err);
+    CHECK(serve.code == 1);
+    CHECK(sync.code == 1);
+    CHECK(Catch::startsWith(serve.err, "birga serve: '" + bad + "' is not ADDRESS:PORT"));
+    CHECK(Catch::startsWith(sync.err, "birga sync: "));
+    CHECK(serve.err.substr(std::string("birga serve: ").size()) ==
+          sync.err.substr(std::string("birga sync: ").size()));
+  }
+  // Port 0 is any free port to listen on, and no peer's port.
+  const RunResult zero = run_bounded(cli, {"sync", "127.0.0.1:0", "--dir", "t"});
+  CHECK(zero.code == 1);
+  CHECK(zero.err.find("port 0 is for serve --listen") != std::string::npos);
+
+  // A host name, resolved by both; the address serve prints is one sync takes.
+  {
+    Serve hub(cli, "hub", {}, "localhost:0");
+    INFO("listening on " << hub.address());
+    CHECK(sync_with(cli, "t", "localhost:" + std::to_string(hub.port())).code == 0);
+    CHECK(sync_with(cli, "t", hub.address()).code == 0);
+    CHECK(hub.stop() == 0);
+  }
+  {
+    Serve hub(cli, "hub", {}, "0.0.0.0:0");
+    CHECK(hub.address() == "0.0.0.0:" + std::to_string(hub.port()));
+    CHECK(sync_with(cli, "t", "127.0.0.1:" + std::to_string(hub.port())).code == 0);
+    CHECK(hub.stop() == 0);
+  }
+  if (!has_ipv6_loopback()) {
+    WARN("no IPv6 loopback here: the [::1] forms are not tried");
+    return;
+  }
+  Serve hub(cli, "hub", {}, "[::1]:0");
+  CHECK(hub.address() == "[::1]:" + std::to_string(hub.port()));
+  CHECK(sync_with(cli, "t", hub.address()).code == 0);
+  CHECK(hub.stop() == 0);
+}
+
 TEST_CASE("Sync processes: a passphrase is changed while no process has the store open",
           "[sync][processes][passphrase]") {
   Cli cli;
