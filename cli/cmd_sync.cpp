@@ -239,6 +239,9 @@ Result<Endpoint> discover_peer(const Replica& replica, const Args& args) {
   return Endpoint{found->front().address, found->front().tcp_port};
 }
 
+// How long connecting and the handshake may take together without --timeout.
+constexpr std::chrono::milliseconds kDefaultSyncTimeout{10'000};
+
 // Whether the last failure of run_sync came from the network session (exit 5/6/7) rather than
 // from this device (wrong passphrase, not enrolled: the usual codes).
 bool g_network_failure = false;
@@ -258,7 +261,10 @@ Status run_sync(const Args& args) {
   auto peer = *argument ? Result<Endpoint>(**argument) : discover_peer(**replica, args);
   if (!peer.is_ok()) return peer.status();
   transport::ClientOptions options;
-  BIRGA_RETURN_IF_ERROR(seconds_flag(args, "timeout", &options.connect_timeout));
+  // One bound from the first connection attempt to an authenticated peer: a peer that
+  // accepts the connection and then says nothing is given up on at --timeout too.
+  options.setup_timeout = kDefaultSyncTimeout;
+  BIRGA_RETURN_IF_ERROR(seconds_flag(args, "timeout", &options.setup_timeout));
   const bool terminal = isatty(STDERR_FILENO) && !args.has("json");
   const auto started = std::chrono::steady_clock::now();
   bool progress_shown = false;
@@ -323,13 +329,18 @@ std::vector<Command> sync_commands() {
        "is an IPv4 address, a host name or an IPv6 address in brackets ([fd00::1]:7400). Exit "
        "codes: 0 synced, 4 this store was restored from a backup or copied (re-enrol the "
        "device with a new key), 5 unreachable, 6 refused (by either side, also when the "
-       "peer did not keep changes this device wrote: each is listed), 7 protocol error. A "
-       "sync longer than a second shows progress on a terminal.",
+       "peer did not keep changes this device wrote: each is listed), 7 protocol error. "
+       "--timeout bounds the time from the first connection attempt until the peer is "
+       "authenticated, so a peer that accepts the connection and then says nothing is "
+       "unreachable (exit 5) once it passes. The sync after it has no overall bound: it ends "
+       "after 30 s without a complete frame either way. With --discover, --timeout is also "
+       "how long to listen for beacons (default 3). A sync longer than a second shows "
+       "progress on a terminal.",
        {kDirFlag,
         kJsonFlag,
         {"discover", Type::kSwitch, "       find a node of this deployment on the LAN"},
         {"discover-port", Type::kValue, "N      UDP port of the beacons (default 47100)"},
-        {"timeout", Type::kValue, "SECONDS  connect (or discovery) timeout"}},
+        {"timeout", Type::kValue, "SECONDS  connecting + handshake, together (default 10)"}},
        run_sync,
        true,
        sync_exit_code},
