@@ -177,7 +177,8 @@ Status run_export(const Args& args) {
   return Status::ok();
 }
 
-void print_ingest(const Args& args, const IngestReport& r, size_t total) {
+// With --json, `failure` (some changes refused) goes in the same object as the counts.
+void print_ingest(const Args& args, const IngestReport& r, size_t total, const Status& failure) {
   if (args.has("json")) {
     JsonWriter w;
     w.begin_object().key("changes").value(total).key("applied").value(r.applied);
@@ -187,8 +188,10 @@ void print_ingest(const Args& args, const IngestReport& r, size_t total) {
     for (const Status& s : r.refused) w.value(s.message());
     w.end_array().key("released").value(r.released).key("waiting").begin_array();
     for (const std::string& s : r.waiting) w.value(s);
-    w.end_array().end_object();
-    print_line(w.str());
+    w.end_array();
+    if (!failure.is_ok()) write_error_json(w, failure.code(), failure.message());
+    print_line(w.end_object().str());
+    if (!failure.is_ok()) note_json_error_printed();
     return;
   }
   print_line("imported " + std::to_string(total) + " changes: " + std::to_string(r.applied) +
@@ -227,7 +230,7 @@ Status run_import(const Args& args) {
   if (!replica.is_ok()) return replica.status();
   auto imported = import_change_list(**replica, *file);
   if (!imported.is_ok()) return imported.status();
-  print_ingest(args, imported->report, file->changes.size());
+  print_ingest(args, imported->report, file->changes.size(), imported->status);
   for (const Status& s : imported->report.refused) {
     std::cerr << "refused: " << s.to_string() << "\n";
   }

@@ -112,7 +112,7 @@ void write_result_json(JsonWriter& w, const transport::SyncResult& r, const Stat
   }
   w.end_array();
   w.key("peer_refused_unlisted").value(r.stats.peer_not_kept_unlisted);
-  if (!failure.is_ok()) w.key("error").value(failure.message());
+  if (!failure.is_ok()) write_error_json(w, failure.code(), failure.message());
   w.end_object();
 }
 
@@ -284,10 +284,13 @@ Status run_sync(const Args& args) {
   // A completed session whose peer did not keep changes this device wrote failed all the
   // same: the worker's records are not at the hub.
   const Status not_kept = transport::own_changes_not_kept(r);
+  const Status failure = r.status.is_ok() ? not_kept : r.status;
   if (args.has("json")) {
+    // The result, and the failure if any, as one object.
     JsonWriter w;
-    write_result_json(w, r, r.status.is_ok() ? not_kept : r.status);
+    write_result_json(w, r, failure);
     std::cout << w.str() << "\n";
+    if (!failure.is_ok()) note_json_error_printed();
   } else if (r.status.is_ok()) {
     std::cout << "synced with " << result_line(r) << "\n";
     for (const Status& s : r.stats.refused) std::cout << "  refused: " << s.message() << "\n";
@@ -299,9 +302,9 @@ Status run_sync(const Args& args) {
                 << " more change(s)\n";
     }
   }
-  if (r.status.is_ok() && not_kept.is_ok()) return Status::ok();
+  if (failure.is_ok()) return Status::ok();
   g_network_failure = true;
-  return (r.status.is_ok() ? not_kept : r.status).with_context("sync with " + endpoint_text(*peer));
+  return failure.with_context("sync with " + endpoint_text(*peer));
 }
 
 int sync_exit_code(const Status& s) {

@@ -274,6 +274,84 @@ TEST_CASE("CLI: a file given as --dir is refused the same way by every command",
   CHECK(Cli::slurp(cli.path("notes.txt")) == "not a store\n");
 }
 
+// With --json a failure is one JSON object on stdout, {"error":{"code","message"}}, so that a
+// script reading stdout gets JSON whatever happens; the exit code and the line on stderr stay
+// what they are without --json.
+TEST_CASE("CLI: under --json a failure is one JSON object on stdout with the same exit code",
+          "[cli]") {
+  Cli cli;
+  cli.deploy();
+  cli.ok({"household", "add", "--dir", "a", "--address", "x"});
+  cli.ok({"changes", "export", "--dir", "a", "--out", "good.bgcl"});
+  std::string tampered = Cli::slurp(cli.path("good.bgcl"));
+  tampered.back() = static_cast<char>(tampered.back() ^ 1);
+  std::ofstream(cli.path("tampered.bgcl"), std::ios::binary) << tampered;
+  std::ofstream(cli.path("junk.bgcl")) << "hello";
+  std::ofstream(cli.path("notes.txt")) << "x";
+  auto with_json = [](std::vector<std::string> args) {
+    args.push_back("--json");
+    return args;
+  };
+  // Runs `args` with and without --json; returns the --json run's output, parsed.
+  auto both = [&](const std::vector<std::string>& args, const EnvChanges& env = {}) {
+    const RunResult text = cli.run(args, env);
+    const RunResult json = cli.run(with_json(args), env);
+    INFO("birga " << Cli::join(args) << "\nstderr: " << text.err << "--json stdout: " << json.out);
+    CHECK(text.code != 0);
+    CHECK(json.code == text.code);
+    CHECK(json.err == text.err);
+    // One line: one object.
+    REQUIRE(!json.out.empty());
+    CHECK(json.out.find('\n') == json.out.size() - 1);
+    Json out = Json::parse(json.out);
+    CHECK(Catch::endsWith(text.err, ": " + out["error"]["message"].s + "\n"));
+    return out;
+  };
+  struct Failure {
+    std::vector<std::string> args;
+    const char* code;
+    EnvChanges env;
+  };
+  const std::vector<Failure> failures = {
+      {{"status", "--dir", "nowhere"}, "not_found", {}},
+      {{"household", "add", "--dir", "a", "--adress", "x"}, "invalid_argument", {}},  // usage
+      {{"household", "add", "--dir", "a"}, "invalid_argument", {}},
+      {{"household", "frob", "--dir", "a"}, nullptr, {}},  // no command: no --json, text only
+      {{"show", "12345", "--dir", "a"}, "invalid_argument", {}},
+      {{"status", "--dir", "a"}, "permission_denied", {{"BIRGA_PASSPHRASE", "not it"}}},
+      {{"status", "--dir", "notes.txt"}, "invalid_argument", {}},
+      {{"authority", "devices", "--dir", "a"}, "invalid_argument", {}},
+      {{"import", "junk.bgcl", "--dir", "a"}, "corrupt_input", {}},
+      {{"sync", "127.0.0.1", "--dir", "a"}, "invalid_argument", {}},
+      {{"serve", "--listen", "127.0.0.1", "--dir", "a"}, "invalid_argument", {}},
+      {{"version", "extra"}, "invalid_argument", {}},
+  };
+  for (const Failure& f : failures) {
+    if (!f.code) {
+      const RunResult r = cli.run(with_json(f.args));
+      CHECK(r.code == 1);
+      CHECK(r.out.empty());
+      continue;
+    }
+    const Json out = both(f.args, f.env);
+    CHECK(out.size() == 1);
+    CHECK(out["error"].size() == 2);
+    CHECK(out["error"]["code"].s == f.code);
+  }
+  // A command that prints its result before it knows it failed puts the error in it.
+  const Json sync = both({"sync", "127.0.0.1:1", "--dir", "a", "--timeout", "2"});
+  CHECK_FALSE(sync["ok"].b);
+  CHECK(sync["remote"].s == "127.0.0.1:1");
+  CHECK(sync["error"]["code"].s == "unavailable");
+  const Json import = both({"import", "tampered.bgcl", "--dir", "a"});
+  CHECK(import["changes"].i >= 1);
+  CHECK(import["refused"].size() == 1);
+  CHECK(import["error"]["code"].s == "invalid_argument");
+  CHECK(Catch::startsWith(import["error"]["message"].s, "1 of "));
+  CHECK(import["error"]["message"].s.find(" changes in tampered.bgcl were refused") !=
+        std::string::npos);
+}
+
 // Re-enrolling narrows a grant only if the older bundle cannot be installed back.
 TEST_CASE("CLI: cert install refuses a certificate older than the installed one", "[cli]") {
   Cli cli;

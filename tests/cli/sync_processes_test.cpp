@@ -1063,7 +1063,8 @@ TEST_CASE("Sync processes: a tablet is told which of its records the hub did not
   CHECK(refused["seq"].i == 1);
   CHECK(refused["change"].s.size() == 64);
   CHECK(refused["reason"].s.find("has no right on this scope") != std::string::npos);
-  CHECK(r.result["error"].s.find("did not reach it") != std::string::npos);
+  CHECK(r.result["error"]["code"].s == "permission_denied");
+  CHECK(r.result["error"]["message"].s.find("did not reach it") != std::string::npos);
   // The text output lists it, and says the same on stderr.
   RunResult text = run_bounded(cli, {"sync", hub.address(), "--dir", "t", "--timeout", "5"});
   CHECK(text.code == 6);
@@ -1096,7 +1097,7 @@ TEST_CASE("Sync processes: a tablet restored from a backup is stopped at sync an
   INFO("stderr: " << r.err << "\nhub log: " << hub.log());
   CHECK(r.code == 4);  // a data problem: this store must not be written again
   CHECK(r.sent() == 0);
-  const std::string error = r.result["error"].s;
+  const std::string error = r.result["error"]["message"].s;
   CHECK(error.find("a different change 2 of this device in scope '" + std::string(kMahallaA)) !=
         std::string::npos);
   CHECK(error.find("restored from a backup or copied") != std::string::npos);
