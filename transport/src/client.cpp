@@ -63,12 +63,11 @@ SessionHooks session_hooks(const ClientOptions& options, Clock::time_point start
   hooks.log = options.log;
   hooks.progress = options.progress;
   if (options.setup_timeout.count() > 0) {
+    const std::string ms = std::to_string(options.setup_timeout.count());
     hooks.handshake_deadline = started + options.setup_timeout;
-    hooks.handshake_deadline_reason =
-        "handshake timeout: the peer accepted the connection but was not authenticated within "
-        "the " +
-        std::to_string(options.setup_timeout.count()) +
-        " ms allowed for connecting and the handshake";
+    hooks.handshake_deadline_reason = "handshake timeout: the peer accepted the connection but " +
+                                      std::string("was not authenticated within the ") + ms +
+                                      " ms allowed for connecting and the handshake";
   }
   return hooks;
 }
