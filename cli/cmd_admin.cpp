@@ -1,5 +1,5 @@
-// Administration: status, verify, alerts, export (CSV/JSON), import and `changes export` of
-// sealed-change files.
+// Administration: version, status, verify, alerts, export (CSV/JSON), import and `changes
+// export` of sealed-change files.
 #include <algorithm>
 #include <iostream>
 
@@ -14,6 +14,30 @@ namespace birga::cli {
 namespace {
 
 using Type = FlagSpec::Type;
+
+// The formats this build reads and writes. The engine keeps the first two private
+// (engine/src/replica.cpp: kFormat, "BIRGA-REPLICA" then 4; engine/src/handshake.cpp:
+// kHelloVersion), so they are repeated here: docs/storage.md and docs/protocol.md specify both,
+// and tests/cli compares them with the bytes of a new store and of a hello.
+constexpr int kStoreFormat = 4;
+constexpr int kProtocolVersion = 1;
+
+Status run_version(const Args& args) {
+  BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
+  if (args.has("json")) {
+    JsonWriter w;
+    w.begin_object().key("version").value(BIRGA_VERSION_STRING);
+    w.key("store_format").value(kStoreFormat).key("protocol").value(kProtocolVersion);
+    w.key("change_list_format").value(int{kChangeListVersion}).end_object();
+    print_line(w.str());
+  } else {
+    print_line(std::string("birga ") + BIRGA_VERSION_STRING + " (store format " +
+               std::to_string(kStoreFormat) + ", wire protocol " +
+               std::to_string(kProtocolVersion) + ", change files " +
+               std::to_string(kChangeListVersion) + ")");
+  }
+  return Status::ok();
+}
 
 Status run_verify(const Args& args) {
   BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
@@ -153,7 +177,8 @@ Status run_export(const Args& args) {
   return Status::ok();
 }
 
-void print_ingest(const Args& args, const IngestReport& r, size_t total) {
+// With --json, `failure` (some changes refused) goes in the same object as the counts.
+void print_ingest(const Args& args, const IngestReport& r, size_t total, const Status& failure) {
   if (args.has("json")) {
     JsonWriter w;
     w.begin_object().key("changes").value(total).key("applied").value(r.applied);
@@ -163,8 +188,10 @@ void print_ingest(const Args& args, const IngestReport& r, size_t total) {
     for (const Status& s : r.refused) w.value(s.message());
     w.end_array().key("released").value(r.released).key("waiting").begin_array();
     for (const std::string& s : r.waiting) w.value(s);
-    w.end_array().end_object();
-    print_line(w.str());
+    w.end_array();
+    if (!failure.is_ok()) write_error_json(w, failure.code(), failure.message());
+    print_line(w.end_object().str());
+    if (!failure.is_ok()) note_json_error_printed();
     return;
   }
   print_line("imported " + std::to_string(total) + " changes: " + std::to_string(r.applied) +
@@ -203,7 +230,7 @@ Status run_import(const Args& args) {
   if (!replica.is_ok()) return replica.status();
   auto imported = import_change_list(**replica, *file);
   if (!imported.is_ok()) return imported.status();
-  print_ingest(args, imported->report, file->changes.size());
+  print_ingest(args, imported->report, file->changes.size(), imported->status);
   for (const Status& s : imported->report.refused) {
     std::cerr << "refused: " << s.to_string() << "\n";
   }
@@ -228,6 +255,13 @@ Status run_status(const Args& args);  // cmd_status.cpp
 
 std::vector<Command> admin_commands() {
   return {
+      {"version",
+       "",
+       "print birga's version and the store, protocol and change-file formats it uses",
+       "The same as `birga --version`. A replica made by another version opens only if its "
+       "store format is the same; two nodes sync only if they speak the same protocol.",
+       {kJsonFlag},
+       run_version},
       {"status",
        "",
        "this device, its certificate, scopes, record counts and alerts",

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include "birga/crdt/codec.h"
 #include "birga/transport/client.h"
@@ -13,41 +14,13 @@
 #include "birga/transport/server.h"
 #include "command.h"
 #include "context.h"
+#include "endpoint.h"
 #include "json.h"
 
 namespace birga::cli {
 namespace {
 
 using Type = FlagSpec::Type;
-
-// "host:port", "[v6]:port".
-Status parse_endpoint(const std::string& text, std::string* host, uint16_t* port) {
-  std::string h, p;
-  if (!text.empty() && text[0] == '[') {
-    const size_t close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return Status::invalid_argument("'" + text + "' is not [ADDRESS]:PORT");
-    }
-    h = text.substr(1, close - 1);
-    p = text.substr(close + 2);
-  } else {
-    const size_t colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0) {
-      return Status::invalid_argument("'" + text +
-                                      "' is not ADDRESS:PORT (e.g. 192.168.1.10:7400)");
-    }
-    h = text.substr(0, colon);
-    p = text.substr(colon + 1);
-  }
-  char* end = nullptr;
-  const unsigned long n = std::strtoul(p.c_str(), &end, 10);
-  if (p.empty() || *end != '\0' || n > 65535) {
-    return Status::invalid_argument("'" + p + "' is not a port number (0-65535)");
-  }
-  *host = h;
-  *port = static_cast<uint16_t>(n);
-  return Status::ok();
-}
 
 std::string short_hex(const PublicKey& k) {
   return key_hex(k).substr(0, 16);
@@ -139,7 +112,7 @@ void write_result_json(JsonWriter& w, const transport::SyncResult& r, const Stat
   }
   w.end_array();
   w.key("peer_refused_unlisted").value(r.stats.peer_not_kept_unlisted);
-  if (!failure.is_ok()) w.key("error").value(failure.message());
+  if (!failure.is_ok()) write_error_json(w, failure.code(), failure.message());
   w.end_object();
 }
 
@@ -163,8 +136,13 @@ std::string result_line(const transport::SyncResult& r) {
 Status run_serve(const Args& args) {
   const auto listen = args.get("listen");
   if (!listen) return Status::invalid_argument("--listen ADDRESS:PORT is required");
+  auto endpoint = parse_endpoint(*listen);
+  if (!endpoint.is_ok()) return endpoint.status();
+  auto address = listen_address(endpoint->host);
+  if (!address.is_ok()) return address.status();
   transport::ServerOptions options;
-  BIRGA_RETURN_IF_ERROR(parse_endpoint(*listen, &options.address, &options.port));
+  options.address = *address;
+  options.port = endpoint->port;
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
   if (!(*replica)->certificate()) {
@@ -191,7 +169,6 @@ Status run_serve(const Args& args) {
     };
   }
   const bool json = args.has("json");
-  const std::string address = options.address;
   transport::Server server(**replica, std::move(options));
   if (Status s = server.listen(); !s.is_ok()) {
     // The address is what was asked for: a usage problem (taken, or not this machine's), not
@@ -199,9 +176,7 @@ Status run_serve(const Args& args) {
     return Status::invalid_argument(s.message());
   }
   // With --json, stdout carries JSON lines only: this one, one per session, one at the end.
-  const std::string bound =
-      (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" +
-      std::to_string(server.port());
+  const std::string bound = endpoint_text({*address, server.port()});
   if (json) {
     JsonWriter w;
     w.begin_object().key("listening").value(bound).key("port").value(uint64_t{server.port()});
@@ -226,13 +201,27 @@ Status run_serve(const Args& args) {
 
 // ---- sync -----------------------------------------------------------------------------------
 
-Status find_peer(const Replica& replica, const Args& args, std::string* host, uint16_t* port) {
-  if (!args.has("discover")) {
-    if (args.positional().size() != 1) {
-      return Status::invalid_argument("give the peer as ADDRESS:PORT, or --discover");
-    }
-    return parse_endpoint(args.positional()[0], host, port);
+// The peer named on the command line; nullopt with --discover (found once the replica is
+// open: the beacons are checked against its authority).
+Result<std::optional<Endpoint>> peer_argument(const Args& args) {
+  if (args.has("discover")) {
+    BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
+    return std::optional<Endpoint>();
   }
+  if (args.positional().size() != 1) {
+    return Status::invalid_argument("give the peer as ADDRESS:PORT, or --discover");
+  }
+  auto peer = parse_endpoint(args.positional()[0]);
+  if (!peer.is_ok()) return peer.status();
+  if (peer->port == 0) {
+    return Status::invalid_argument("'" + args.positional()[0] +
+                                    "': port 0 is for serve --listen (any free port); give the "
+                                    "port the peer listens on");
+  }
+  return std::optional<Endpoint>(*peer);
+}
+
+Result<Endpoint> discover_peer(const Replica& replica, const Args& args) {
   const auto authority = replica.authority();
   if (!authority) return Status::permission_denied("this replica is not enrolled");
   transport::DiscoverOptions options;
@@ -247,10 +236,11 @@ Status find_peer(const Replica& replica, const Args& args, std::string* host, ui
                                std::to_string(options.udp_port) +
                                "; give the hub's address instead");
   }
-  *host = found->front().address;
-  *port = found->front().tcp_port;
-  return Status::ok();
+  return Endpoint{found->front().address, found->front().tcp_port};
 }
+
+// How long connecting and the handshake may take together without --timeout.
+constexpr std::chrono::milliseconds kDefaultSyncTimeout{10'000};
 
 // Whether the last failure of run_sync came from the network session (exit 5/6/7) rather than
 // from this device (wrong passphrase, not enrolled: the usual codes).
@@ -258,6 +248,9 @@ bool g_network_failure = false;
 
 Status run_sync(const Args& args) {
   g_network_failure = false;
+  // The address is checked before the passphrase is asked for, as serve's is.
+  auto argument = peer_argument(args);
+  if (!argument.is_ok()) return argument.status();
   auto replica = open_replica(args);
   if (!replica.is_ok()) return replica.status();
   if (!(*replica)->certificate()) {
@@ -265,23 +258,25 @@ Status run_sync(const Args& args) {
         "this replica is not enrolled: install a certificate with `birga cert install FILE` "
         "before syncing");
   }
-  std::string host;
-  uint16_t port = 0;
-  BIRGA_RETURN_IF_ERROR(find_peer(**replica, args, &host, &port));
+  auto peer = *argument ? Result<Endpoint>(**argument) : discover_peer(**replica, args);
+  if (!peer.is_ok()) return peer.status();
   transport::ClientOptions options;
-  BIRGA_RETURN_IF_ERROR(seconds_flag(args, "timeout", &options.connect_timeout));
+  // One bound from the first connection attempt to an authenticated peer: a peer that
+  // accepts the connection and then says nothing is given up on at --timeout too.
+  options.setup_timeout = kDefaultSyncTimeout;
+  BIRGA_RETURN_IF_ERROR(seconds_flag(args, "timeout", &options.setup_timeout));
   const bool terminal = isatty(STDERR_FILENO) && !args.has("json");
   const auto started = std::chrono::steady_clock::now();
   bool progress_shown = false;
   options.progress = [&](const SyncStats& s) {
     if (!terminal || std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) return;
     progress_shown = true;
-    std::fprintf(stderr, "\rsyncing with %s:%u: %llu change(s) sent, %llu received, %llu KiB   ",
-                 host.c_str(), port, (unsigned long long)s.changes_sent,
+    std::fprintf(stderr, "\rsyncing with %s: %llu change(s) sent, %llu received, %llu KiB   ",
+                 endpoint_text(*peer).c_str(), (unsigned long long)s.changes_sent,
                  (unsigned long long)s.changes_received,
                  (unsigned long long)((s.bytes_sent + s.bytes_received) >> 10));
   };
-  const transport::SyncResult r = transport::sync_once(**replica, host, port, options);
+  const transport::SyncResult r = transport::sync_once(**replica, peer->host, peer->port, options);
   if (progress_shown) std::fprintf(stderr, "\n");
   if (const std::string warning = transport::clock_warning(r); !warning.empty()) {
     std::cerr << "warning: " << warning << "\n";
@@ -289,10 +284,13 @@ Status run_sync(const Args& args) {
   // A completed session whose peer did not keep changes this device wrote failed all the
   // same: the worker's records are not at the hub.
   const Status not_kept = transport::own_changes_not_kept(r);
+  const Status failure = r.status.is_ok() ? not_kept : r.status;
   if (args.has("json")) {
+    // The result, and the failure if any, as one object.
     JsonWriter w;
-    write_result_json(w, r, r.status.is_ok() ? not_kept : r.status);
+    write_result_json(w, r, failure);
     std::cout << w.str() << "\n";
+    if (!failure.is_ok()) note_json_error_printed();
   } else if (r.status.is_ok()) {
     std::cout << "synced with " << result_line(r) << "\n";
     for (const Status& s : r.stats.refused) std::cout << "  refused: " << s.message() << "\n";
@@ -304,10 +302,9 @@ Status run_sync(const Args& args) {
                 << " more change(s)\n";
     }
   }
-  if (r.status.is_ok() && not_kept.is_ok()) return Status::ok();
+  if (failure.is_ok()) return Status::ok();
   g_network_failure = true;
-  return (r.status.is_ok() ? not_kept : r.status)
-      .with_context("sync with " + host + ":" + std::to_string(port));
+  return failure.with_context("sync with " + endpoint_text(*peer));
 }
 
 int sync_exit_code(const Status& s) {
@@ -331,16 +328,22 @@ std::vector<Command> sync_commands() {
       {"sync",
        "ADDRESS:PORT | --discover",
        "sync once with a hub or a colleague's device and print what moved",
-       "Both sides send what the other lacks of the scopes both certificates allow. Exit "
+       "Both sides send what the other lacks of the scopes both certificates allow. ADDRESS "
+       "is an IPv4 address, a host name or an IPv6 address in brackets ([fd00::1]:7400). Exit "
        "codes: 0 synced, 4 this store was restored from a backup or copied (re-enrol the "
        "device with a new key), 5 unreachable, 6 refused (by either side, also when the "
-       "peer did not keep changes this device wrote: each is listed), 7 protocol error. A "
-       "sync longer than a second shows progress on a terminal.",
+       "peer did not keep changes this device wrote: each is listed), 7 protocol error. "
+       "--timeout bounds the time from the first connection attempt until the peer is "
+       "authenticated, so a peer that accepts the connection and then says nothing is "
+       "unreachable (exit 5) once it passes. The sync after it has no overall bound: it ends "
+       "after 30 s without a complete frame either way. With --discover, --timeout is also "
+       "how long to listen for beacons (default 3). A sync longer than a second shows "
+       "progress on a terminal.",
        {kDirFlag,
         kJsonFlag,
         {"discover", Type::kSwitch, "       find a node of this deployment on the LAN"},
         {"discover-port", Type::kValue, "N      UDP port of the beacons (default 47100)"},
-        {"timeout", Type::kValue, "SECONDS  connect (or discovery) timeout"}},
+        {"timeout", Type::kValue, "SECONDS  connecting + handshake, together (default 10)"}},
        run_sync,
        true,
        sync_exit_code},
@@ -348,6 +351,8 @@ std::vector<Command> sync_commands() {
        "--listen ADDRESS:PORT",
        "run a node (a hub) that accepts syncs until SIGINT/SIGTERM",
        "Logs one line per session; with --json prints each session's result as a JSON line. "
+       "ADDRESS is an IPv4 address, a host name (its first address) or an IPv6 address in "
+       "brackets ([::]:7400); port 0 is any free port. "
        "--beacon announces the node on the LAN for `birga sync --discover`.",
        {kDirFlag,
         kJsonFlag,

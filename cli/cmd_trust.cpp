@@ -285,6 +285,7 @@ Status run_enrol(const Args& args) {
     return Status::invalid_argument("give either --device-key KEY or --device DEVICE_DIR");
   }
   if (!device_dir && !args.has("out")) return Status::invalid_argument("missing --out FILE");
+  if (device_dir) BIRGA_RETURN_IF_ERROR(check_directory_path(*device_dir, "--device"));
   auto req = enrol_request(args);
   if (!req.is_ok()) return req.status();
   auto authority = open_authority(args);

@@ -2,8 +2,12 @@
 // exit codes every command shares.
 //
 // A handler parses nothing itself: main() parses the words after the command's name against
-// its flags, answers `--help`, and maps the Status a handler returns to an exit code and a
-// message on stderr. A handler prints its result on stdout (as JSON with `--json`).
+// its flags, answers `--help`, refuses a --dir that is not a directory (check_data_dir), and
+// maps the Status a handler returns to an exit code and a message on stderr. A handler prints
+// its result on stdout (as JSON with `--json`). With `--json`, a failure is also one JSON
+// object on stdout, {"error":{"code":"...","message":"..."}} (write_error_json), which main()
+// prints; a handler that printed a result object before it knew it failed (sync's session,
+// import's counts) puts the error in that object and calls note_json_error_printed().
 #pragma once
 
 #include <string_view>
@@ -28,6 +32,10 @@ enum ExitCode : int {
 
 // The exit code for a failed Status.
 int exit_code_for(const Status& s);
+
+// With --json: the handler printed its result object with the failure in it ("error", by
+// write_error_json), so main() prints no second object.
+void note_json_error_printed();
 
 struct Command {
   std::string_view name;      // "household add"
@@ -59,6 +67,6 @@ inline constexpr FlagSpec kScopeFlag{"scope", FlagSpec::Type::kValue,
                                      "PATH   the scope (default: the certificate's writable "
                                      "mahalla, if only one)"};
 inline constexpr FlagSpec kJsonFlag{"json", FlagSpec::Type::kSwitch,
-                                    "       print the result as JSON"};
+                                    "       print the result, or the error, as JSON"};
 
 }  // namespace birga::cli

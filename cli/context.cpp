@@ -66,6 +66,35 @@ std::string data_dir(const Args& args) {
   return "./birga-data";
 }
 
+Status check_directory_path(const std::string& path, std::string_view named_by) {
+  // The nearest part of the path that exists: the path itself, or the parent a new store
+  // would be created in. exists() is false, with ENOTDIR, for a path through a file.
+  std::error_code ec;
+  fs::path part = path;
+  while (!part.empty() && !fs::exists(part, ec)) {
+    const fs::path parent = part.parent_path();
+    if (parent == part) break;
+    part = parent;
+  }
+  if (part.empty() || fs::is_directory(part, ec)) return Status::ok();
+  const std::string kind =
+      fs::is_regular_file(part, ec) ? "a file, not a directory" : "not a directory";
+  const std::string what = part == fs::path(path)
+                               ? path + " is " + kind
+                               : path + " is inside " + part.string() + ", which is " + kind;
+  return Status::invalid_argument(std::string(named_by) + " " + what +
+                                  ": pass the directory of the replica or authority (init and "
+                                  "authority init create a new one)");
+}
+
+Status check_data_dir(const Args& args) {
+  const char* env = std::getenv("BIRGA_DIR");
+  const std::string named_by = args.has("dir") ? "--dir"
+                               : env && *env   ? "$BIRGA_DIR"
+                                               : "the default directory";
+  return check_directory_path(data_dir(args), named_by);
+}
+
 namespace {
 // A new passphrase is all that protects a lost tablet's data at rest: not a few letters.
 Result<std::string> checked_new(const PassphraseSource& source, std::string pass) {

@@ -29,6 +29,14 @@ inline constexpr const char* kSchemaFile = "schema";
 // The directory named by --dir, $BIRGA_DIR or ./birga-data.
 std::string data_dir(const Args& args);
 
+// invalid_argument, the same for every command, when `path` is not a directory though it
+// exists, or lies inside a file: "--dir notes.txt is a file, not a directory: ...". `named_by`
+// says where the path came from ("--dir", "--device"). ok when it is a directory or does not
+// exist yet (init creates it; the other commands then say there is no store).
+Status check_directory_path(const std::string& path, std::string_view named_by);
+// check_directory_path() for data_dir(args), named by where it came from.
+Status check_data_dir(const Args& args);
+
 // Which environment variables supply a passphrase, in order of preference.
 struct PassphraseSource {
   std::vector<const char*> env;  // e.g. {"BIRGA_DEVICE_PASSPHRASE", "BIRGA_PASSPHRASE"}

@@ -159,4 +159,9 @@ JsonWriter& JsonWriter::value(const crdt::Value& v) {
       v);
 }
 
+void write_error_json(JsonWriter& w, Code code, std::string_view message) {
+  w.key("error").begin_object().key("code").value(code_name(code));
+  w.key("message").value(message).end_object();
+}
+
 }  // namespace birga::cli

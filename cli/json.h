@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "birga/crdt/value.h"
+#include "birga/status.h"
 
 namespace birga::cli {
 
@@ -50,5 +51,9 @@ class JsonWriter {
   std::vector<bool> first_;  // per open container: nothing written in it yet
   bool after_key_ = false;
 };
+
+// The member a failure carries under --json, inside an object the caller opened:
+// "error":{"code":"not_found","message":"no replica in ..."}, `code` by its code_name().
+void write_error_json(JsonWriter& w, Code code, std::string_view message);
 
 }  // namespace birga::cli

@@ -1,5 +1,6 @@
 // birga: the command-line tool. Finds the command named by the first words, parses the rest
-// against its flags, runs it, and turns its Status into a message on stderr and an exit code.
+// against its flags, checks its --dir, runs it, and turns its Status into a message on stderr
+// (with --json also a JSON object on stdout) and an exit code.
 #include <algorithm>
 #include <cctype>
 #include <iostream>
@@ -8,6 +9,8 @@
 
 #include "birga/process.h"
 #include "command.h"
+#include "context.h"
+#include "json.h"
 
 namespace birga::cli {
 
@@ -44,7 +47,8 @@ std::vector<Command> all_commands() {
 void print_overview(std::ostream& out, const std::vector<Command>& commands) {
   out << "birga: offline-first records for mahalla social work (Birga sync engine)\n\n"
          "Usage: birga COMMAND [ARGS] [--dir DIR] [--json]\n"
-         "       birga COMMAND --help\n\nCommands:\n";
+         "       birga COMMAND --help\n"
+         "       birga --version\n\nCommands:\n";
   for (const Command& c : commands) {
     std::string head = "  " + std::string(c.name);
     head.resize(std::max<size_t>(head.size() + 2, 28), ' ');
@@ -128,46 +132,81 @@ Status unknown_command(const std::vector<Command>& commands, const std::vector<s
   return Status::invalid_argument("unknown command '" + w[0] + "' (see `birga --help`)");
 }
 
-int run(const std::vector<std::string>& words) {
+bool takes_flag(const Command& c, std::string_view flag) {
+  return std::any_of(c.flags.begin(), c.flags.end(),
+                     [&](const FlagSpec& f) { return f.name == flag; });
+}
+
+// Whether `rest` asks a command that takes --json for it. Looked for before parsing, so that
+// a usage error is reported as JSON too.
+bool wants_json(const Command& c, const std::vector<std::string>& rest) {
+  if (!takes_flag(c, "json")) return false;
+  for (const std::string& w : rest) {
+    if (w == "--") break;
+    if (w == "--json") return true;
+  }
+  return false;
+}
+
+// Set by note_json_error_printed(): the handler's own object carried the error.
+bool g_json_error_printed = false;
+
+// Says why `command` failed, on stderr; with --json also as one object on stdout,
+// {"error":{"code":"...","message":"..."}}, unless the handler printed its own with the error
+// in it. Returns `exit_code`.
+int fail(const Command& command, const Status& s, bool json, int exit_code) {
+  // Lower layers name the operation they were asked for ("serve: cannot listen on ..."):
+  // said once, not "birga serve: serve: ...".
+  std::string_view message = s.message();
+  const std::string own = std::string(command.name) + ": ";
+  if (message.substr(0, own.size()) == own) message.remove_prefix(own.size());
+  std::cerr << "birga " << command.name << ": " << message << "\n";
+  if (json && !g_json_error_printed) {
+    JsonWriter w;
+    w.begin_object();
+    write_error_json(w, s.code(), message);
+    std::cout << w.end_object().str() << std::endl;
+  }
+  return exit_code;
+}
+
+int run(std::vector<std::string> words) {
   const std::vector<Command> commands = all_commands();
+  if (!words.empty() && words[0] == "--version") words[0] = "version";
   if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
     print_overview(words.empty() ? std::cerr : std::cout, commands);
     return words.empty() ? kExitUsage : kExitOk;
   }
   size_t used = 0;
   const Command* command = find_command(commands, words, &used);
-  if (!command) {
+  if (!command) {  // no command, so no --json either: text only
     std::cerr << "birga: " << unknown_command(commands, words).message() << "\n";
     return kExitUsage;
   }
-  const std::string name(command->name);
   const std::vector<std::string> rest(words.begin() + static_cast<long>(used), words.end());
   if (!command->available && std::find(rest.begin(), rest.end(), "--help") == rest.end()) {
-    std::cerr << "birga " << name << ": " << command->run(Args()).message() << "\n";
-    return kExitNotFound;
+    return fail(*command, command->run(Args()), wants_json(*command, rest), kExitNotFound);
   }
   auto args = Args::parse(rest, command->flags);
-  if (!args.is_ok()) {
-    std::cerr << "birga " << name << ": " << args.status().message() << "\n";
-    return kExitUsage;
-  }
+  if (!args.is_ok()) return fail(*command, args.status(), wants_json(*command, rest), kExitUsage);
   if (args->has("help")) {
     print_command_help(*command);
     return kExitOk;
   }
-  const Status s = command->run(*args);
+  // A file given as --dir is refused the same way by every command, before it acts.
+  Status s = takes_flag(*command, "dir") ? check_data_dir(*args) : Status::ok();
+  if (s.is_ok()) s = command->run(*args);
   std::cout.flush();
   if (s.is_ok()) return kExitOk;
-  // Lower layers name the operation they were asked for ("serve: cannot listen on ..."):
-  // said once, not "birga serve: serve: ...".
-  std::string_view message = s.message();
-  const std::string own = std::string(name) + ": ";
-  if (message.substr(0, own.size()) == own) message.remove_prefix(own.size());
-  std::cerr << "birga " << name << ": " << message << "\n";
-  return command->exit_code ? command->exit_code(s) : exit_code_for(s);
+  return fail(*command, s, args->has("json"),
+              command->exit_code ? command->exit_code(s) : exit_code_for(s));
 }
 
 }  // namespace
+
+void note_json_error_printed() {
+  g_json_error_printed = true;
+}
 
 int exit_code_for(const Status& s) {
   switch (s.code()) {

@@ -229,6 +229,129 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
   CHECK(cli.run(in_a({"verify"})).code == 0);
 }
 
+// Every command that takes --dir says the same of a file given there, before it acts: the
+// directory is a bad value (exit 1), not a missing store (2), nor a store failing to open.
+TEST_CASE("CLI: a file given as --dir is refused the same way by every command", "[cli]") {
+  Cli cli;
+  std::ofstream(cli.path("notes.txt")) << "not a store\n";
+  const std::string why =
+      "--dir notes.txt is a file, not a directory: pass the directory of the replica or "
+      "authority (init and authority init create a new one)\n";
+  std::istringstream overview(cli.run({"--help"}).out);
+  size_t checked = 0;
+  bool in_list = false;
+  for (std::string line; std::getline(overview, line);) {
+    if (line == "Commands:") in_list = true;
+    if (line.empty()) in_list = false;
+    if (!in_list || line.rfind("  ", 0) != 0) continue;
+    const std::string name = line.substr(2, line.find("  ", 2) - 2);
+    std::vector<std::string> args;
+    std::istringstream words(name);
+    for (std::string w; words >> w;) args.push_back(w);
+    args.push_back("--help");
+    if (cli.run(args).out.find("  --dir ") == std::string::npos) continue;
+    args.back() = "--dir";
+    args.push_back("notes.txt");
+    expect_refused(cli.run(args), 1, "birga " + name + ": " + why);
+    ++checked;
+  }
+  CHECK(checked > 30);
+  // With the arguments each needs, and from $BIRGA_DIR.
+  cli.ok({"authority", "init", "--dir", "auth"});
+  expect_refused(cli.run({"import", "notes.txt", "--dir", "notes.txt"}), 1, why);
+  expect_refused(cli.run({"household", "add", "--address", "x", "--dir", "notes.txt"}), 1, why);
+  expect_refused(cli.run({"sync", "127.0.0.1:1", "--dir", "notes.txt"}), 1, why);
+  expect_refused(cli.run({"serve", "--listen", "127.0.0.1:0", "--dir", "notes.txt"}), 1, why);
+  expect_refused(cli.run({"status"}, {{"BIRGA_DIR", "notes.txt"}}), 1,
+                 "$BIRGA_DIR notes.txt is a file, not a directory");
+  // A path through the file, and enrol's --device.
+  expect_refused(cli.run({"init", "--dir", "notes.txt/a"}), 1,
+                 "birga init: --dir notes.txt/a is inside notes.txt, which is a file, not a "
+                 "directory");
+  expect_refused(cli.run({"enrol", "--dir", "auth", "--device", "notes.txt", "--name", "X",
+                          "--role", "field", "--scope", std::string(kMahalla) + ":rw"}),
+                 1, "birga enrol: --device notes.txt is a file, not a directory");
+  CHECK(Cli::slurp(cli.path("notes.txt")) == "not a store\n");
+}
+
+// With --json a failure is one JSON object on stdout, {"error":{"code","message"}}, so that a
+// script reading stdout gets JSON whatever happens; the exit code and the line on stderr stay
+// what they are without --json.
+TEST_CASE("CLI: under --json a failure is one JSON object on stdout with the same exit code",
+          "[cli]") {
+  Cli cli;
+  cli.deploy();
+  cli.ok({"household", "add", "--dir", "a", "--address", "x"});
+  cli.ok({"changes", "export", "--dir", "a", "--out", "good.bgcl"});
+  std::string tampered = Cli::slurp(cli.path("good.bgcl"));
+  tampered.back() = static_cast<char>(tampered.back() ^ 1);
+  std::ofstream(cli.path("tampered.bgcl"), std::ios::binary) << tampered;
+  std::ofstream(cli.path("junk.bgcl")) << "hello";
+  std::ofstream(cli.path("notes.txt")) << "x";
+  auto with_json = [](std::vector<std::string> args) {
+    args.push_back("--json");
+    return args;
+  };
+  // Runs `args` with and without --json; returns the --json run's output, parsed.
+  auto both = [&](const std::vector<std::string>& args, const EnvChanges& env = {}) {
+    const RunResult text = cli.run(args, env);
+    const RunResult json = cli.run(with_json(args), env);
+    INFO("birga " << Cli::join(args) << "\nstderr: " << text.err << "--json stdout: " << json.out);
+    CHECK(text.code != 0);
+    CHECK(json.code == text.code);
+    CHECK(json.err == text.err);
+    // One line: one object.
+    REQUIRE(!json.out.empty());
+    CHECK(json.out.find('\n') == json.out.size() - 1);
+    Json out = Json::parse(json.out);
+    CHECK(Catch::endsWith(text.err, ": " + out["error"]["message"].s + "\n"));
+    return out;
+  };
+  struct Failure {
+    std::vector<std::string> args;
+    const char* code;
+    EnvChanges env;
+  };
+  const std::vector<Failure> failures = {
+      {{"status", "--dir", "nowhere"}, "not_found", {}},
+      {{"household", "add", "--dir", "a", "--adress", "x"}, "invalid_argument", {}},  // usage
+      {{"household", "add", "--dir", "a"}, "invalid_argument", {}},
+      {{"household", "frob", "--dir", "a"}, nullptr, {}},  // no command: no --json, text only
+      {{"show", "12345", "--dir", "a"}, "invalid_argument", {}},
+      {{"status", "--dir", "a"}, "permission_denied", {{"BIRGA_PASSPHRASE", "not it"}}},
+      {{"status", "--dir", "notes.txt"}, "invalid_argument", {}},
+      {{"authority", "devices", "--dir", "a"}, "invalid_argument", {}},
+      {{"import", "junk.bgcl", "--dir", "a"}, "corrupt_input", {}},
+      {{"sync", "127.0.0.1", "--dir", "a"}, "invalid_argument", {}},
+      {{"serve", "--listen", "127.0.0.1", "--dir", "a"}, "invalid_argument", {}},
+      {{"version", "extra"}, "invalid_argument", {}},
+  };
+  for (const Failure& f : failures) {
+    if (!f.code) {
+      const RunResult r = cli.run(with_json(f.args));
+      CHECK(r.code == 1);
+      CHECK(r.out.empty());
+      continue;
+    }
+    const Json out = both(f.args, f.env);
+    CHECK(out.size() == 1);
+    CHECK(out["error"].size() == 2);
+    CHECK(out["error"]["code"].s == f.code);
+  }
+  // A command that prints its result before it knows it failed puts the error in it.
+  const Json sync = both({"sync", "127.0.0.1:1", "--dir", "a", "--timeout", "2"});
+  CHECK_FALSE(sync["ok"].b);
+  CHECK(sync["remote"].s == "127.0.0.1:1");
+  CHECK(sync["error"]["code"].s == "unavailable");
+  const Json import = both({"import", "tampered.bgcl", "--dir", "a"});
+  CHECK(import["changes"].i >= 1);
+  CHECK(import["refused"].size() == 1);
+  CHECK(import["error"]["code"].s == "invalid_argument");
+  CHECK(Catch::startsWith(import["error"]["message"].s, "1 of "));
+  CHECK(import["error"]["message"].s.find(" changes in tampered.bgcl were refused") !=
+        std::string::npos);
+}
+
 // Re-enrolling narrows a grant only if the older bundle cannot be installed back.
 TEST_CASE("CLI: cert install refuses a certificate older than the installed one", "[cli]") {
   Cli cli;

@@ -4,8 +4,9 @@
 // (BIRGA_PASSPHRASE, BIRGA_FAST_KDF=1, stdin from /dev/null) and its own stdout/stderr files.
 // It is stopped when it goes out of scope, even when a test fails: SIGTERM, then SIGKILL after
 // a grace period; the child also gets SIGKILL if the test process dies (PR_SET_PDEATHSIG).
-// A Serve is `birga serve --listen 127.0.0.1:0 --json` whose port is read from its first
-// stdout line, {"listening":"127.0.0.1:N","port":N}. Every wait here is bounded in time.
+// A Serve is `birga serve --listen 127.0.0.1:0 --json` (or another --listen) whose port is read
+// from its first stdout line, {"listening":"127.0.0.1:N","port":N}. Every wait here is bounded
+// in time.
 //
 // Thread rule: use a Process from one thread. fork() copies only that thread, so the child
 // runs async-signal-safe calls only (argv and environment are prepared before fork).
@@ -175,19 +176,21 @@ inline RunResult run_bounded(const Cli& cli, const std::vector<std::string>& arg
   return p.result();
 }
 
-// `birga serve --dir DIR --listen 127.0.0.1:0 --json`, started and listening.
+// `birga serve --dir DIR --listen 127.0.0.1:0 --json` (or another --listen), started and
+// listening.
 class Serve {
  public:
-  Serve(const Cli& cli, const std::string& dir, const EnvChanges& env = {})
-      : dir_(dir),
-        process_(cli, {"serve", "--dir", dir, "--listen", "127.0.0.1:0", "--json"}, env) {
+  Serve(const Cli& cli, const std::string& dir, const EnvChanges& env = {},
+        const std::string& listen = "127.0.0.1:0")
+      : dir_(dir), process_(cli, {"serve", "--dir", dir, "--listen", listen, "--json"}, env) {
     const auto deadline = SteadyClock::now() + 10s;
     for (;;) {
       const std::string out = process_.out();
       if (const size_t end = out.find('\n'); end != std::string::npos) {
         const Json listening = Json::parse(out.substr(0, end));
         port_ = static_cast<uint16_t>(listening["port"].i);
-        CHECK(listening["listening"].s == "127.0.0.1:" + std::to_string(port_));
+        address_ = listening["listening"].s;
+        CHECK(Catch::endsWith(address_, ":" + std::to_string(port_)));
         break;
       }
       if (!process_.running() || SteadyClock::now() > deadline) {
@@ -201,7 +204,8 @@ class Serve {
   }
 
   uint16_t port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // "127.0.0.1:PORT", "[::1]:PORT": where it listens, as its first line says.
+  const std::string& address() const { return address_; }
   const std::string& dir() const { return dir_; }
   Process& process() { return process_; }
   // The log (one line per session, with why it ended), on stderr.
@@ -242,6 +246,7 @@ class Serve {
   std::string dir_;
   Process process_;
   uint16_t port_ = 0;
+  std::string address_;
 };
 
 // `birga sync ADDRESS --dir DIR --json`, bounded in time: its exit code and parsed result.

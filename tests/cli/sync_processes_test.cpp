@@ -10,8 +10,10 @@
 #include <ctime>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "process_fixture.h"
 #include "test_proxy.h"
@@ -798,6 +800,168 @@ TEST_CASE("Sync processes: the bytes on the wire hold no plaintext field value o
   }
 }
 
+// A loopback listener that accepts connections and never sends a byte (a peer that hangs in
+// the handshake), keeping what it receives. Stopped and joined when it goes out of scope.
+class SilentPeer {
+ public:
+  SilentPeer() {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(listen(listener_, 4) == 0);
+    socklen_t len = sizeof addr;
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~SilentPeer() {
+    stop_ = true;
+    thread_.join();
+    close(listener_);
+  }
+  SilentPeer(const SilentPeer&) = delete;
+  SilentPeer& operator=(const SilentPeer&) = delete;
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string received() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return received_;
+  }
+
+ private:
+  void serve() {
+    std::vector<int> open;  // accepted, held open (closed only when the client closes)
+    while (!stop_) {
+      std::vector<pollfd> fds = {{listener_, POLLIN, 0}};
+      for (int fd : open) fds.push_back({fd, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) open.push_back(accept(listener_, nullptr, nullptr));
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        char buf[4096];
+        const ssize_t n = recv(fds[i].fd, buf, sizeof buf, 0);
+        if (n > 0) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          received_.append(buf, static_cast<size_t>(n));
+        } else {
+          close(fds[i].fd);
+          open.erase(std::find(open.begin(), open.end(), fds[i].fd));
+        }
+      }
+    }
+    for (int fd : open) close(fd);
+  }
+
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::string received_;
+  std::thread thread_;
+};
+
+// Whether this system can listen on ::1 (some containers have no IPv6 at all).
+bool has_ipv6_loopback() {
+  const int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+// serve --listen and sync read ADDRESS:PORT with one parser: the same forms, the same words
+// for a bad one, and both before a passphrase is needed.
+TEST_CASE("Sync processes: serve and sync take the same address forms and refuse bad ones alike",
+          "[sync][processes][address]") {
+  Cli cli;
+  hub_and_tablet(cli);
+  const EnvChanges wrong = {{"BIRGA_PASSPHRASE", "not the passphrase"}};
+  for (const std::string bad : {"127.0.0.1", ":7400", "127.0.0.1:", "[::1]", "[::1]7400", "[]:7400",
+                                "::1:7400", "fd00::1", " 127.0.0.1:7400", "hub local:7400",
+                                "127.0.0.1:+7400", "127.0.0.1:0x1c", "127.0.0.1:65536"}) {
+    INFO("address '" << bad << "'");
+    const RunResult serve =
+        run_bounded(cli, {"serve", "--dir", "hub", "--listen", bad}, 10s, wrong);
+    const RunResult sync = run_bounded(cli, {"sync", bad, "--dir", "t"}, 10s, wrong);
+    INFO("serve: " << serve.err << "sync: " << sync.err);
+    CHECK(serve.code == 1);
+    CHECK(sync.code == 1);
+    CHECK(Catch::startsWith(serve.err, "birga serve: '" + bad + "' is not ADDRESS:PORT"));
+    CHECK(Catch::startsWith(sync.err, "birga sync: "));
+    CHECK(serve.err.substr(std::string("birga serve: ").size()) ==
+          sync.err.substr(std::string("birga sync: ").size()));
+  }
+  // Port 0 is any free port to listen on, and no peer's port.
+  const RunResult zero = run_bounded(cli, {"sync", "127.0.0.1:0", "--dir", "t"});
+  CHECK(zero.code == 1);
+  CHECK(zero.err.find("port 0 is for serve --listen") != std::string::npos);
+
+  // A host name, resolved by both; the address serve prints is one sync takes.
+  {
+    Serve hub(cli, "hub", {}, "localhost:0");
+    INFO("listening on " << hub.address());
+    CHECK(sync_with(cli, "t", "localhost:" + std::to_string(hub.port())).code == 0);
+    CHECK(sync_with(cli, "t", hub.address()).code == 0);
+    CHECK(hub.stop() == 0);
+  }
+  {
+    Serve hub(cli, "hub", {}, "0.0.0.0:0");
+    CHECK(hub.address() == "0.0.0.0:" + std::to_string(hub.port()));
+    CHECK(sync_with(cli, "t", "127.0.0.1:" + std::to_string(hub.port())).code == 0);
+    CHECK(hub.stop() == 0);
+  }
+  if (!has_ipv6_loopback()) {
+    WARN("no IPv6 loopback here: the [::1] forms are not tried");
+    return;
+  }
+  Serve hub(cli, "hub", {}, "[::1]:0");
+  CHECK(hub.address() == "[::1]:" + std::to_string(hub.port()));
+  CHECK(sync_with(cli, "t", hub.address()).code == 0);
+  CHECK(hub.stop() == 0);
+}
+
+// --timeout bounds connecting and the handshake together: a peer that accepts the connection
+// and says nothing was waited for the transport's own 10 s handshake timeout, whatever
+// --timeout said. Its first frame is this device's hello, which carries the protocol version
+// `birga version` names.
+TEST_CASE("Sync processes: sync --timeout bounds the handshake of a peer that says nothing",
+          "[sync][processes][timeout]") {
+  Cli cli;
+  hub_and_tablet(cli);
+  SilentPeer peer;
+  const auto started = SteadyClock::now();
+  const RunResult r =
+      run_bounded(cli, {"sync", peer.address(), "--dir", "t", "--timeout", "1", "--json"}, 5s);
+  const double seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
+  INFO("stderr: " << r.err << "stdout: " << r.out << "after " << seconds << " s");
+  CHECK(r.code == 5);
+  CHECK(seconds >= 0.9);
+  CHECK(seconds < 3.5);
+  CHECK(Catch::startsWith(r.err, "birga sync: sync with " + peer.address() +
+                                     ": handshake timeout: the peer accepted the connection but "
+                                     "was not authenticated within the 1000 ms allowed for "
+                                     "connecting and the handshake\n"));
+  const Json result = Json::parse(r.line());
+  CHECK(!result["ok"].b);
+  CHECK(result["peer"].is_null());
+
+  // The hello (docs/protocol.md, section 14): a 4-byte big-endian length, then 64 bytes with
+  // the magic "SHRB" at 0x10 and the version, u16 little-endian, at 0x14.
+  const std::string hello = peer.received();
+  REQUIRE(hello.size() >= 4 + 64);
+  CHECK(hello.substr(0, 4) == std::string("\0\0\0\x40", 4));
+  CHECK(hello.substr(4 + 0x10, 4) == "SHRB");
+  const int version = static_cast<uint8_t>(hello[4 + 0x14]) | static_cast<uint8_t>(hello[4 + 0x15])
+                                                                  << 8;
+  CHECK(version == cli.json({"version"})["protocol"].i);
+}
+
 TEST_CASE("Sync processes: a passphrase is changed while no process has the store open",
           "[sync][processes][passphrase]") {
   Cli cli;
@@ -899,7 +1063,8 @@ TEST_CASE("Sync processes: a tablet is told which of its records the hub did not
   CHECK(refused["seq"].i == 1);
   CHECK(refused["change"].s.size() == 64);
   CHECK(refused["reason"].s.find("has no right on this scope") != std::string::npos);
-  CHECK(r.result["error"].s.find("did not reach it") != std::string::npos);
+  CHECK(r.result["error"]["code"].s == "permission_denied");
+  CHECK(r.result["error"]["message"].s.find("did not reach it") != std::string::npos);
   // The text output lists it, and says the same on stderr.
   RunResult text = run_bounded(cli, {"sync", hub.address(), "--dir", "t", "--timeout", "5"});
   CHECK(text.code == 6);
@@ -932,7 +1097,7 @@ TEST_CASE("Sync processes: a tablet restored from a backup is stopped at sync an
   INFO("stderr: " << r.err << "\nhub log: " << hub.log());
   CHECK(r.code == 4);  // a data problem: this store must not be written again
   CHECK(r.sent() == 0);
-  const std::string error = r.result["error"].s;
+  const std::string error = r.result["error"]["message"].s;
   CHECK(error.find("a different change 2 of this device in scope '" + std::string(kMahallaA)) !=
         std::string::npos);
   CHECK(error.find("restored from a backup or copied") != std::string::npos);

@@ -56,12 +56,30 @@ asio::awaitable<Result<tcp::socket>> connect(const std::string& host, uint16_t p
   co_return std::move(c->socket);
 }
 
+// The session's hooks; with a setup_timeout, the handshake's deadline is what connecting left
+// of it.
+SessionHooks session_hooks(const ClientOptions& options, Clock::time_point started) {
+  SessionHooks hooks;
+  hooks.log = options.log;
+  hooks.progress = options.progress;
+  if (options.setup_timeout.count() > 0) {
+    const std::string ms = std::to_string(options.setup_timeout.count());
+    hooks.handshake_deadline = started + options.setup_timeout;
+    hooks.handshake_deadline_reason = "handshake timeout: the peer accepted the connection but " +
+                                      std::string("was not authenticated within the ") + ms +
+                                      " ms allowed for connecting and the handshake";
+  }
+  return hooks;
+}
+
 }  // namespace
 
 asio::awaitable<SyncResult> async_sync(Replica& replica, std::string host, uint16_t port,
                                        ClientOptions options) {
   const auto started = Clock::now();
-  auto socket = co_await connect(host, port, options.connect_timeout);
+  const bool setup_bounded = options.setup_timeout.count() > 0;
+  auto socket =
+      co_await connect(host, port, setup_bounded ? options.setup_timeout : options.connect_timeout);
   if (!socket.is_ok()) {
     SyncResult r;
     r.status = socket.status();
@@ -72,10 +90,8 @@ asio::awaitable<SyncResult> async_sync(Replica& replica, std::string host, uint1
   }
   auto conn =
       std::make_shared<FrameConnection>(std::move(*socket), connection_limits(options.session));
-  SessionHooks hooks;
-  hooks.log = options.log;
-  hooks.progress = options.progress;
-  SyncResult r = co_await run_session(replica, conn, /*initiator=*/true, options.session, hooks);
+  SyncResult r = co_await run_session(replica, conn, /*initiator=*/true, options.session,
+                                      session_hooks(options, started));
   r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   co_return r;
 }

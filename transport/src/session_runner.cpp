@@ -32,9 +32,13 @@ class SessionDriver {
         result_(result) {}
 
   asio::awaitable<Status> run() {
-    conn_.set_deadline(Clock::now() + options_.handshake_timeout,
-                       "handshake timeout: not authenticated within " +
-                           std::to_string(options_.handshake_timeout.count()) + " ms");
+    if (hooks_.handshake_deadline) {
+      conn_.set_deadline(*hooks_.handshake_deadline, hooks_.handshake_deadline_reason);
+    } else {
+      conn_.set_deadline(Clock::now() + options_.handshake_timeout,
+                         "handshake timeout: not authenticated within " +
+                             std::to_string(options_.handshake_timeout.count()) + " ms");
+    }
     std::optional<SecureChannel> channel;
     Status st = co_await handshake(channel);
     if (!st.is_ok()) co_return st;

@@ -14,6 +14,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "birga/replica.h"
 #include "birga/transport/sync_result.h"
@@ -25,6 +27,11 @@ struct SessionHooks {
   LogSink log;                                     // empty: no log lines
   std::function<void(const SyncStats&)> progress;  // at most every 250 ms; may be empty
   std::chrono::milliseconds progress_interval{250};
+  // When set, the handshake must be done by then (a client's setup_timeout, counted from
+  // before it connected) instead of within SessionOptions::handshake_timeout of the session's
+  // start; past it the session ends with unavailable(handshake_deadline_reason).
+  std::optional<Clock::time_point> handshake_deadline;
+  std::string handshake_deadline_reason;
 };
 
 // REQUIRES: `conn` was created with connection_limits(options) and not yet started;

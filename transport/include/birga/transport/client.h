@@ -23,6 +23,11 @@ namespace birga::transport {
 struct ClientOptions {
   // Resolving and connecting; past it the result is unavailable ("timed out").
   std::chrono::milliseconds connect_timeout{10'000};
+  // When above 0: resolving, connecting and the handshake together, from the call on, in place
+  // of connect_timeout and session.handshake_timeout (which bound each step alone, so a peer
+  // that accepts the connection and says nothing gets a handshake_timeout of its own). Past
+  // it the result is unavailable ("timed out" while connecting, "handshake timeout" after).
+  std::chrono::milliseconds setup_timeout{0};
   SessionOptions session;
   LogSink log;  // empty (the default): no log lines; the caller prints the result
   // Called on the session's thread when the stats changed, at most every 250 ms (not called
