@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "birga/change_list.h"
+#include "birga/session.h"
 #include "command.h"
 #include "context.h"
 #include "records.h"
@@ -15,12 +16,9 @@ namespace {
 
 using Type = FlagSpec::Type;
 
-// The formats this build reads and writes. The engine keeps the first two private
-// (engine/src/replica.cpp: kFormat, "BIRGA-REPLICA" then 4; engine/src/handshake.cpp:
-// kHelloVersion), so they are repeated here: docs/storage.md and docs/protocol.md specify both,
-// and tests/cli compares them with the bytes of a new store and of a hello.
-constexpr int kStoreFormat = 4;
-constexpr int kProtocolVersion = 1;
+// The formats this build reads and writes (tests/cli compares them with the bytes of a new
+// store and of a hello).
+constexpr int kStoreFormat = kStoreFormatVersion;
 
 Status run_version(const Args& args) {
   BIRGA_RETURN_IF_ERROR(args.expect_positional({}));
@@ -47,6 +45,15 @@ Status run_verify(const Args& args) {
   if (!s.is_ok()) {
     return Status::data_loss("verify failed: " + s.message() + " (stop writing; keep a copy of " +
                              data_dir(args) + ")");
+  }
+  // Consistent, but a sync found it behind this device's own chain: as unsafe to write on as
+  // a damaged store (status shows the same, acknowledged or not).
+  auto alerts = (*replica)->alerts();
+  if (!alerts.is_ok()) return alerts.status();
+  for (const Alert& a : *alerts) {
+    if (a.kind != "restored_store") continue;
+    return Status::data_loss("the store in " + data_dir(args) +
+                             " is consistent, but must not be written on: " + a.detail);
   }
   if (args.has("json")) {
     print_line("{\"ok\":true}");

@@ -12,7 +12,7 @@ namespace birga {
 namespace {
 
 constexpr uint32_t kHelloMagic = 0x42524853;  // "BRHS"
-constexpr uint16_t kHelloVersion = 1;
+constexpr uint16_t kHelloVersion = kProtocolVersion;
 constexpr std::string_view kHandshakeDomain = "birga-handshake-v1";
 constexpr engine::MessageLimits kHandshakeLimits{16 * 1024, 8};
 

@@ -25,6 +25,7 @@ namespace {
 // a table per collection; format 2: records carrying their feed position,
 // dictionary-compressed; format 1: a feed_pos table). storage.md.
 constexpr std::string_view kFormat = "BIRGA-REPLICA\x04";
+static_assert(kFormat.back() == kStoreFormatVersion);
 constexpr size_t kStorageKeyBytes = 32;
 
 bool store_exists(const std::string& dir) {

@@ -1115,6 +1115,11 @@ TEST_CASE("Sync processes: a tablet restored from a backup is stopped at sync an
   // And the tablet's status says so after the sync.
   CHECK(!cli.json({"status", "--dir", "t"})["restored_store"].s.empty());
   CHECK(cli.ok({"status", "--dir", "t"}).find("RESTORED OR COPIED") != std::string::npos);
+  // verify, asked whether the store is fit to use, says no.
+  RunResult verify = cli.run({"verify", "--dir", "t"});
+  CHECK(verify.code == 4);
+  CHECK(verify.err.find("is consistent, but must not be written on: ") != std::string::npos);
+  CHECK(verify.err.find("restored from a backup or copied") != std::string::npos);
 }
 
 }  // namespace birga::test

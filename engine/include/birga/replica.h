@@ -37,6 +37,10 @@
 
 namespace birga {
 
+// The on-disk format of a replica's store (docs/storage.md): the byte after "BIRGA-REPLICA"
+// in meta "format". A store of another format is refused at open.
+constexpr uint8_t kStoreFormatVersion = 4;
+
 using PublicKey = std::array<uint8_t, 32>;   // an Ed25519 public key
 using ScopeKey = std::array<uint8_t, 32>;    // a scope's data key (XChaCha20-Poly1305)
 using ChangeHash = std::array<uint8_t, 32>;  // BLAKE2b-256 of a sealed change

@@ -48,6 +48,8 @@
 namespace birga {
 
 // Wire limits a node enforces on everything it reads.
+// The sync protocol's version, in every hello: peers of different versions do not sync.
+constexpr uint16_t kProtocolVersion = 1;
 constexpr size_t kMaxFrameBytes = size_t{4} << 20;  // one frame, after the 4-byte length
 // A handshake frame (hello, proof): read before the peer is authenticated, so a stranger can
 // make a node hold at most this much per connection. A proof is a certificate and a
