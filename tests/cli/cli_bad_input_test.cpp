@@ -237,17 +237,9 @@ TEST_CASE("CLI: a file given as --dir is refused the same way by every command",
   const std::string why =
       "--dir notes.txt is a file, not a directory: pass the directory of the replica or "
       "authority (init and authority init create a new one)\n";
-  std::istringstream overview(cli.run({"--help"}).out);
   size_t checked = 0;
-  bool in_list = false;
-  for (std::string line; std::getline(overview, line);) {
-    if (line == "Commands:") in_list = true;
-    if (line.empty()) in_list = false;
-    if (!in_list || line.rfind("  ", 0) != 0) continue;
-    const std::string name = line.substr(2, line.find("  ", 2) - 2);
-    std::vector<std::string> args;
-    std::istringstream words(name);
-    for (std::string w; words >> w;) args.push_back(w);
+  for (std::vector<std::string> args : cli.commands()) {
+    const std::string name = Cli::join(args);
     args.push_back("--help");
     if (cli.run(args).out.find("  --dir ") == std::string::npos) continue;
     args.back() = "--dir";

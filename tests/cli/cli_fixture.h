@@ -94,6 +94,24 @@ class Cli {
         std::string(kMahalla) + ":rw"});
   }
 
+  // Every command `birga --help` lists, as the words of its name ("household", "add"), in
+  // the order listed.
+  std::vector<std::vector<std::string>> commands() const {
+    std::vector<std::vector<std::string>> out;
+    std::istringstream overview(run({"--help"}).out);
+    bool in_list = false;
+    for (std::string line; std::getline(overview, line);) {
+      if (line == "Commands:") in_list = true;
+      if (line.empty()) in_list = false;  // the list ends at the first blank line
+      if (!in_list || line.rfind("  ", 0) != 0) continue;
+      // "  household add             record a household": the name ends at the padding.
+      std::istringstream words(line.substr(2, line.find("  ", 2) - 2));
+      out.emplace_back();
+      for (std::string w; words >> w;) out.back().push_back(w);
+    }
+    return out;
+  }
+
   static std::string join(const std::vector<std::string>& args) {
     std::string s;
     for (const std::string& a : args) s += (s.empty() ? "" : " ") + a;

@@ -74,18 +74,9 @@ TEST_CASE("CLI: --version names the program version and the formats it writes", 
 
 TEST_CASE("CLI: every option of every command is described", "[cli]") {
   Cli cli;
-  std::istringstream commands(cli.run({"--help"}).out);
   size_t checked = 0;
-  bool in_list = false;
-  for (std::string line; std::getline(commands, line);) {
-    if (line == "Commands:") in_list = true;
-    if (line.empty()) in_list = false;  // the list ends at the first blank line
-    if (!in_list || line.rfind("  ", 0) != 0) continue;
-    // "  household add             record a household": the name ends at the padding.
-    const std::string name = line.substr(2, line.find("  ", 2) - 2);
-    std::vector<std::string> args;
-    std::istringstream words(name);
-    for (std::string w; words >> w;) args.push_back(w);
+  for (std::vector<std::string> args : cli.commands()) {
+    const std::string name = Cli::join(args);
     args.push_back("--help");
     const RunResult help = cli.run(args);
     INFO(name << " --help:\n" << help.out);
@@ -754,16 +745,8 @@ TEST_CASE("CLI: sync and serve refuse clearly what they cannot do", "[cli][sync]
 // $BIRGA_DEVICE_PASSPHRASE set works, so its help must not say $BIRGA_PASSPHRASE alone.
 TEST_CASE("CLI: every help naming $BIRGA_PASSPHRASE names the variable read before it", "[cli]") {
   Cli cli;
-  std::istringstream commands(cli.run({"--help"}).out);
   size_t mentions = 0;
-  bool in_list = false;
-  for (std::string line; std::getline(commands, line);) {
-    if (line == "Commands:") in_list = true;
-    if (line.empty()) in_list = false;
-    if (!in_list || line.rfind("  ", 0) != 0) continue;
-    std::vector<std::string> args;
-    std::istringstream words(line.substr(2, line.find("  ", 2) - 2));
-    for (std::string w; words >> w;) args.push_back(w);
+  for (std::vector<std::string> args : cli.commands()) {
     args.push_back("--help");
     std::string help = cli.run(args).out;
     for (char& c : help) c = c == '\n' ? ' ' : c;  // the help is wrapped

@@ -49,6 +49,19 @@ std::vector<std::pair<std::string, bool>> device_list(const Authority& a) {
   return out;
 }
 
+// A deployment with a hub, and a backup of its authority made then.
+struct BackedUp {
+  Deployment d;
+  TempDir tmp;
+  std::unique_ptr<Replica> hub;
+  BackedUp() {
+    hub = d.add("hub", Role::kHub, {{kDistrict, kRead | kRelay}});
+    REQUIRE(hub);
+    back_up(d, backup());
+  }
+  std::string backup() const { return tmp.sub("backup"); }
+};
+
 crdt::RecordId write_visit(Replica& r, const std::string& scope, const std::string& household) {
   Transaction t = r.begin();
   const crdt::RecordId id = t.create("visit", scope);
@@ -70,11 +83,10 @@ TEST_CASE(
     "Authority: a copy restored from before enrolments and a revocation catches up from a "
     "hub's control log and issues on from it",
     "[trust][authority]") {
-  Deployment d;
-  TempDir tmp;
-  auto hub = d.add("hub", Role::kHub, {{kDistrict, kRead | kRelay}});
-  REQUIRE(hub);
-  back_up(d, tmp.sub("backup"));
+  BackedUp w;
+  Deployment& d = w.d;
+  const TempDir& tmp = w.tmp;
+  std::unique_ptr<Replica>& hub = w.hub;
   // After the backup: two tablets (mahalla A's key is made), a third, then a revocation
   // (every key the revoked tablet could read is rotated).
   auto a1 = d.add("tablet-a1", Role::kField, {{kMahallaA, kRead | kWrite}});
@@ -141,11 +153,10 @@ TEST_CASE(
     "Authority: catch-up refuses a log that contradicts the copy, lacks a change or is not "
     "its own, and changes nothing",
     "[trust][authority]") {
-  Deployment d;
-  TempDir tmp;
-  auto hub = d.add("hub", Role::kHub, {{kDistrict, kRead | kRelay}});
-  REQUIRE(hub);
-  back_up(d, tmp.sub("backup"));
+  BackedUp w;
+  Deployment& d = w.d;
+  const TempDir& tmp = w.tmp;
+  std::unique_ptr<Replica>& hub = w.hub;
   REQUIRE(d.add("tablet-a1", Role::kField, {{kMahallaA, kRead | kWrite}}));
   REQUIRE(d.add("tablet-b", Role::kField, {{kMahallaB, kRead | kWrite}}));
   REQUIRE(hub->ingest(*d.authority->control_log())->refused.empty());
