@@ -197,13 +197,15 @@ class Ingester {
       }
       // Kept as evidence only when its author could have written it: a revoked or
       // unentitled device's forks would fill the quarantine at no cost to it.
-      if (Status s = refuse_unentitled(v); !s.is_ok() || refused_) return s;
+      auto may = entitled(v);
+      if (!may.is_ok() || !*may) return may.status();
       ++report_.quarantined;
       return quarantine(
           sealed, v, "equivocation: a second, different change for seq " + std::to_string(h.seq));
     }
     // A change new here: its author must be entitled to it (checked once, not per duplicate).
-    if (Status s = refuse_unentitled(v); !s.is_ok() || refused_) return s;
+    auto may = entitled(v);
+    if (!may.is_ok() || !*may) return may.status();
     if (h.seq > head->seq + 1) return hold_pending(sealed, v, ck);
     if (h.prev_hash != head->hash) {
       ++report_.quarantined;
@@ -218,17 +220,15 @@ class Ingester {
     return drain(h.scope, actor, h.seq + 1);
   }
 
-  // Checks the author's right to the change (check_author): not entitled, it is refused and
-  // listed, and `refused_` is set; an error is the store's own.
-  Status refuse_unentitled(const engine::VerifiedChange& v) {
-    refused_ = false;
+  // Whether the change's author was entitled to make it (check_author); one that was not is
+  // refused and listed. An error is the store's own.
+  Result<bool> entitled(const engine::VerifiedChange& v) {
     Status s = replica_.check_author(batch_, v.header);
-    if (s.is_ok()) return s;
+    if (s.is_ok()) return true;
     if (s.code() != Code::kPermissionDenied) return s;
     not_kept(v.id, IngestReport::NotKept::Outcome::kRefused, s.message());
     report_.refused.push_back(std::move(s));
-    refused_ = true;
-    return Status::ok();
+    return false;
   }
 
   // Call after the last offer(): completes the report with the changes read in this batch
@@ -426,7 +426,6 @@ class Ingester {
   // The kWaiting entries of report_.not_kept still listed, by change id: their places in
   // the list; and the places of those let in or quarantined since (removed by finish()).
   std::map<engine::ChangeId, size_t> waiting_at_;
-  bool refused_ = false;  // set by refuse_unentitled
   std::vector<size_t> dropped_;
 
  public:
@@ -448,10 +447,7 @@ class EntitledAuthors {
     if (h.scope == kControlScope) return h.author == *replica_.authority;
     auto [it, fresh] = known_.try_emplace(h.author);
     if (fresh) it->second = replica_.stored_standing(h.author);
-    const Replica::Impl::Standing& k = it->second;
-    if (!k.cert || !(k.cert->rights_on(h.scope) & kWrite)) return false;
-    if (k.cert->expired_at(h.hlc.wall_ms())) return false;
-    return !k.revoked_ms || h.hlc.wall_ms() < *k.revoked_ms;
+    return Replica::Impl::judge_author(h, it->second.cert, it->second.revoked_ms, "").is_ok();
   }
 
  private:

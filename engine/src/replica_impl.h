@@ -136,6 +136,10 @@ class Replica::Impl {
     std::optional<uint64_t> revoked_ms;
   };
   Standing stored_standing(const PublicKey& author) const;
+  // The rule check_author applies to a data scope's change, given its author's certificate
+  // (none: unknown) and revocation time: permission_denied naming `who` and why, or ok.
+  static Status judge_author(const engine::ChangeHeader& h, const std::optional<Certificate>& cert,
+                             std::optional<uint64_t> revoked_ms, const std::string& who);
   // A certificate of this deployment, parsed and its signature checked once per distinct
   // certificate (ingest asks for an author's certificate with every change).
   Result<Certificate> parse_certificate(const std::string& bytes);

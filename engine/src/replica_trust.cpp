@@ -26,6 +26,18 @@ std::optional<int64_t> lww_int(const crdt::Record& r, const std::string& field) 
   return std::nullopt;
 }
 
+// What a stored control record says, read from a record of the control scope only: a
+// record of the same collection and id in another scope is not the authority's (no current
+// writer can make one, but a store may hold one from before that was refused).
+std::optional<std::string> certificate_in(const std::string& scope, const crdt::Record& r) {
+  return scope == kControlScope ? lww_text(r, "certificate") : std::nullopt;
+}
+std::optional<uint64_t> revoked_ms_in(const std::string& scope, const crdt::Record& r) {
+  if (scope != kControlScope) return std::nullopt;
+  const auto ms = lww_int(r, "revoked_ms");
+  return ms ? std::optional<uint64_t>(static_cast<uint64_t>(*ms)) : std::nullopt;
+}
+
 std::string short_key(const PublicKey& k) {
   return key_hex(k).substr(0, 16);
 }
@@ -139,18 +151,16 @@ Result<std::optional<std::string>> Replica::known_certificate(const PublicKey& d
   auto v = get(std::string(engine::kCertCollection),
                engine::control_record_id("cert", engine::key_bytes(device)));
   if (!v.is_ok()) return v.status();
-  if (!*v || (*v)->scope != kControlScope) return std::optional<std::string>();
-  return lww_text((*v)->state, "certificate");
+  if (!*v) return std::optional<std::string>();
+  return certificate_in((*v)->scope, (*v)->state);
 }
 
 Result<std::optional<uint64_t>> Replica::revoked_at(const PublicKey& device) const {
   auto v = get(std::string(engine::kRevocationCollection),
                engine::control_record_id("revoke", engine::key_bytes(device)));
   if (!v.is_ok()) return v.status();
-  if (!*v || (*v)->scope != kControlScope) return std::optional<uint64_t>();
-  const auto ms = lww_int((*v)->state, "revoked_ms");
-  if (!ms) return std::optional<uint64_t>();
-  return std::optional<uint64_t>(static_cast<uint64_t>(*ms));
+  if (!*v) return std::optional<uint64_t>();
+  return revoked_ms_in((*v)->scope, (*v)->state);
 }
 
 Result<std::optional<Certificate>> Replica::Impl::certificate_of(engine::RecordBatch& batch,
@@ -158,8 +168,7 @@ Result<std::optional<Certificate>> Replica::Impl::certificate_of(engine::RecordB
   auto rec = batch.load(std::string(engine::kCertCollection),
                         engine::control_record_id("cert", engine::key_bytes(device)));
   if (!rec.is_ok()) return rec.status();
-  if ((*rec)->scope != kControlScope) return std::optional<Certificate>();
-  const auto bytes = lww_text((*rec)->state, "certificate");
+  const auto bytes = certificate_in((*rec)->scope, (*rec)->state);
   if (!bytes) return std::optional<Certificate>();
   auto cert = parse_certificate(*bytes);
   if (!cert.is_ok()) return cert.status();
@@ -174,21 +183,15 @@ Replica::Impl::Standing Replica::Impl::stored_standing(const PublicKey& author) 
   (void)env->read([&](const Txn& txn) -> Status {
     auto cert_rec = load_view(
         txn, engine::record_key(engine::kCertCollection, engine::control_record_id("cert", key)));
-    if (!cert_rec.is_ok() || !*cert_rec || (*cert_rec)->scope != kControlScope) {
-      return Status::ok();
-    }
-    const auto bytes = lww_text((*cert_rec)->state, "certificate");
+    if (!cert_rec.is_ok() || !*cert_rec) return Status::ok();
+    const auto bytes = certificate_in((*cert_rec)->scope, (*cert_rec)->state);
     if (!bytes || !authority) return Status::ok();
     auto cert = Certificate::parse(*bytes, *authority);
     if (!cert.is_ok() || cert->device != author) return Status::ok();
     auto revoked = load_view(txn, engine::record_key(engine::kRevocationCollection,
                                                      engine::control_record_id("revoke", key)));
     if (!revoked.is_ok()) return Status::ok();
-    if (*revoked && (*revoked)->scope == kControlScope) {
-      if (const auto ms = lww_int((*revoked)->state, "revoked_ms")) {
-        k.revoked_ms = static_cast<uint64_t>(*ms);
-      }
-    }
+    if (*revoked) k.revoked_ms = revoked_ms_in((*revoked)->scope, (*revoked)->state);
     k.cert = std::move(*cert);
     return Status::ok();
   });
@@ -210,29 +213,12 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
   }
   auto cert = certificate_of(batch, h.author);
   if (!cert.is_ok()) return cert.status().with_context(who);
-  if (!*cert) {
-    return Status::permission_denied(who +
-                                     ": unknown author (no certificate from this "
-                                     "deployment's authority is known for it yet)");
-  }
-  if ((*cert)->expired_at(h.hlc.wall_ms())) {
-    return Status::permission_denied(who + ": the certificate of '" + (*cert)->name +
-                                     "' had expired when this change was made");
-  }
-  if (!((*cert)->rights_on(h.scope) & kWrite)) {
-    return Status::permission_denied(who + ": '" + (*cert)->name +
-                                     "' has no write right on this scope");
-  }
   auto revoked = batch.load(std::string(engine::kRevocationCollection),
                             engine::control_record_id("revoke", engine::key_bytes(h.author)));
   if (!revoked.is_ok()) return revoked.status();
-  const auto ms =
-      (*revoked)->scope == kControlScope ? lww_int((*revoked)->state, "revoked_ms") : std::nullopt;
-  if (ms) {
-    if (h.hlc.wall_ms() >= static_cast<uint64_t>(*ms)) {
-      return Status::permission_denied(who + ": '" + (*cert)->name +
-                                       "' was revoked before this change was made");
-    }
+  const auto revoked_ms = revoked_ms_in((*revoked)->scope, (*revoked)->state);
+  BIRGA_RETURN_IF_ERROR(judge_author(h, *cert, revoked_ms, who));
+  if (revoked_ms) {
     // Made before the revocation by its own clock: kept (it may be genuine field work), but a
     // revoked device can set its clock back, so a person should look at it.
     BIRGA_RETURN_IF_ERROR(add_alert(batch.txn(), "revoked_author",
@@ -240,6 +226,29 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
                                         ": accepted because its time is before the revocation "
                                         "of '" +
                                         (*cert)->name + "'; check it"));
+  }
+  return Status::ok();
+}
+
+Status Replica::Impl::judge_author(const engine::ChangeHeader& h,
+                                   const std::optional<Certificate>& cert,
+                                   std::optional<uint64_t> revoked_ms, const std::string& who) {
+  if (!cert) {
+    return Status::permission_denied(who +
+                                     ": unknown author (no certificate from this "
+                                     "deployment's authority is known for it yet)");
+  }
+  if (cert->expired_at(h.hlc.wall_ms())) {
+    return Status::permission_denied(who + ": the certificate of '" + cert->name +
+                                     "' had expired when this change was made");
+  }
+  if (!(cert->rights_on(h.scope) & kWrite)) {
+    return Status::permission_denied(who + ": '" + cert->name +
+                                     "' has no write right on this scope");
+  }
+  if (revoked_ms && h.hlc.wall_ms() >= *revoked_ms) {
+    return Status::permission_denied(who + ": '" + cert->name +
+                                     "' was revoked before this change was made");
   }
   return Status::ok();
 }
@@ -270,7 +279,7 @@ Status Replica::Impl::check_own_write(const std::string& scope) {
                  engine::kRevocationCollection,
                  engine::control_record_id("revoke", engine::key_bytes(device.public_key))));
     if (!v.is_ok()) return v.status();
-    if (*v && (*v)->scope == kControlScope && lww_int((*v)->state, "revoked_ms")) {
+    if (*v && revoked_ms_in((*v)->scope, (*v)->state)) {
       return Status::permission_denied("this device has been revoked; it can no longer write");
     }
     return Status::ok();

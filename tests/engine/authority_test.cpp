@@ -79,14 +79,11 @@ void require_synced(Replica& x, Replica& y) {
 
 }  // namespace
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    BackedUp,
     "Authority: a copy restored from before enrolments and a revocation catches up from a "
     "hub's control log and issues on from it",
     "[trust][authority]") {
-  BackedUp w;
-  Deployment& d = w.d;
-  const TempDir& tmp = w.tmp;
-  std::unique_ptr<Replica>& hub = w.hub;
   // After the backup: two tablets (mahalla A's key is made), a third, then a revocation
   // (every key the revoked tablet could read is rotated).
   auto a1 = d.add("tablet-a1", Role::kField, {{kMahallaA, kRead | kWrite}});
@@ -98,7 +95,7 @@ TEST_CASE(
   const auto log = hub_control_log(*hub);
   REQUIRE(log.size() == d.authority->control_log()->size());
 
-  auto restored = open_copy(tmp.sub("backup"));
+  auto restored = open_copy(backup());
   REQUIRE(device_list(*restored).size() == 1);  // the hub only
 
   auto done = restored->catch_up(log);
@@ -149,20 +146,17 @@ TEST_CASE(
   }
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    BackedUp,
     "Authority: catch-up refuses a log that contradicts the copy, lacks a change or is not "
     "its own, and changes nothing",
     "[trust][authority]") {
-  BackedUp w;
-  Deployment& d = w.d;
-  const TempDir& tmp = w.tmp;
-  std::unique_ptr<Replica>& hub = w.hub;
   REQUIRE(d.add("tablet-a1", Role::kField, {{kMahallaA, kRead | kWrite}}));
   REQUIRE(d.add("tablet-b", Role::kField, {{kMahallaB, kRead | kWrite}}));
   REQUIRE(hub->ingest(*d.authority->control_log())->refused.empty());
   auto log = hub_control_log(*hub);
   REQUIRE(log.size() == 3);
-  auto restored = open_copy(tmp.sub("backup"));
+  auto restored = open_copy(backup());
   const auto before = device_list(*restored);
   const auto before_log = *restored->control_log();
 
