@@ -321,9 +321,11 @@ Result<EnrolmentBundle> Authority::enrol(const PublicKey& device, const std::str
     bundle.certificate = cert.bytes;
 
     std::vector<crdt::Op> ops;
-    control_record(ops, engine::kCertCollection,
-                   engine::control_record_id("cert", engine::key_bytes(device)),
-                   {{"certificate", crdt::Value(cert.bytes)}});
+    // The newest certificate, and this one kept beside those issued before it.
+    const std::string history = engine::cert_history_field(serial);
+    control_record(
+        ops, engine::kCertCollection, engine::control_record_id("cert", engine::key_bytes(device)),
+        {{"certificate", crdt::Value(cert.bytes)}, {history.c_str(), crdt::Value(cert.bytes)}});
     auto keys = impl_->scope_keys(txn);
     if (!keys.is_ok()) return keys.status();
     auto others = impl_->active_devices(txn);

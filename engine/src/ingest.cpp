@@ -447,7 +447,7 @@ class EntitledAuthors {
     if (h.scope == kControlScope) return h.author == *replica_.authority;
     auto [it, fresh] = known_.try_emplace(h.author);
     if (fresh) it->second = replica_.stored_standing(h.author);
-    return Replica::Impl::judge_author(h, it->second.cert, it->second.revoked_ms, "").is_ok();
+    return Replica::Impl::judge_author(h, it->second.certs, it->second.revoked_ms, "").is_ok();
   }
 
  private:

@@ -129,17 +129,20 @@ class Replica::Impl {
   // Why a verified change may not be accepted (its author's rights), or ok. `batch` sees the
   // control records applied earlier in the same batch. Only checked once enrolled.
   Status check_author(engine::RecordBatch& batch, const engine::ChangeHeader& h);
-  // An author's certificate and revocation time as the store holds them (not as a batch being
-  // written changes them): no certificate when none is known or the store cannot be read.
+  // An author's certificates and revocation time as the store holds them (not as a batch
+  // being written changes them): no certificates when none is known or the store cannot be read.
   struct Standing {
-    std::optional<Certificate> cert;
+    std::vector<Certificate> certs;  // in serial order
     std::optional<uint64_t> revoked_ms;
   };
   Standing stored_standing(const PublicKey& author) const;
-  // The rule check_author applies to a data scope's change, given its author's certificate
-  // (none: unknown) and revocation time: permission_denied naming `who` and why, or ok.
-  static Status judge_author(const engine::ChangeHeader& h, const std::optional<Certificate>& cert,
-                             std::optional<uint64_t> revoked_ms, const std::string& who);
+  // The rule check_author applies to a data scope's change, given its author's certificates
+  // (in serial order; none: unknown) and revocation time: the certificate the change was made
+  // under, or permission_denied naming `who` and why.
+  static Result<const Certificate*> judge_author(const engine::ChangeHeader& h,
+                                                 const std::vector<Certificate>& certs,
+                                                 std::optional<uint64_t> revoked_ms,
+                                                 const std::string& who);
   // A certificate of this deployment, parsed and its signature checked once per distinct
   // certificate (ingest asks for an author's certificate with every change).
   Result<Certificate> parse_certificate(const std::string& bytes);
@@ -153,9 +156,10 @@ class Replica::Impl {
   Status check_own_write(const std::string& scope);
   // Opens the key envelopes addressed to this device that are not yet applied.
   Status apply_envelopes();
-  // The certificate of `device` from the control records, via `batch`.
-  Result<std::optional<Certificate>> certificate_of(engine::RecordBatch& batch,
-                                                    const PublicKey& device);
+  // Every certificate issued to `device` that the control records hold, via `batch`, in
+  // serial order.
+  Result<std::vector<Certificate>> certificates_of(engine::RecordBatch& batch,
+                                                   const PublicKey& device);
 
   Status commit_local(std::vector<Transaction::Pending>& ops);
   size_t last_commit_ops = 0;  // how many ops the last commit queued (begin() reserves as many)

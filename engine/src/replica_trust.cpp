@@ -32,6 +32,38 @@ std::optional<int64_t> lww_int(const crdt::Record& r, const std::string& field) 
 std::optional<std::string> certificate_in(const std::string& scope, const crdt::Record& r) {
   return scope == kControlScope ? lww_text(r, "certificate") : std::nullopt;
 }
+// Every certificate a `_certificate` record keeps: the newest ("certificate") and each one
+// issued ("issued/<serial>"; stores written before the history was kept have only the newest).
+// Views into the record. Control scope only, as above.
+std::vector<std::string_view> certificates_in(const std::string& scope, const crdt::Record& r) {
+  std::vector<std::string_view> out;
+  if (scope != kControlScope) return out;
+  for (const auto& [key, field] : r.fields()) {
+    if (key.kind != crdt::FieldKind::kLww) continue;
+    if (key.name != "certificate" && !key.name.starts_with(engine::kCertHistoryPrefix)) continue;
+    const auto& reg = std::get<crdt::LwwRegister>(field);
+    if (!reg.is_set()) continue;
+    if (const auto* s = std::get_if<std::string>(&reg.value())) out.push_back(*s);
+  }
+  return out;
+}
+
+// The certificates that parse (by `parse`), name `device` and differ in serial, in serial
+// order. One that does not parse is left out: the others still judge the device.
+template <typename Parse>
+std::vector<Certificate> device_certificates(const std::vector<std::string_view>& all,
+                                             const PublicKey& device, Parse&& parse) {
+  std::map<uint64_t, Certificate> by_serial;
+  for (std::string_view bytes : all) {
+    Result<Certificate> cert = parse(bytes);
+    if (cert.is_ok() && cert->device == device) by_serial.emplace(cert->serial, std::move(*cert));
+  }
+  std::vector<Certificate> out;
+  out.reserve(by_serial.size());
+  for (auto& [serial, cert] : by_serial) out.push_back(std::move(cert));
+  return out;
+}
+
 std::optional<uint64_t> revoked_ms_in(const std::string& scope, const crdt::Record& r) {
   if (scope != kControlScope) return std::nullopt;
   const auto ms = lww_int(r, "revoked_ms");
@@ -163,36 +195,33 @@ Result<std::optional<uint64_t>> Replica::revoked_at(const PublicKey& device) con
   return revoked_ms_in((*v)->scope, (*v)->state);
 }
 
-Result<std::optional<Certificate>> Replica::Impl::certificate_of(engine::RecordBatch& batch,
-                                                                 const PublicKey& device) {
+Result<std::vector<Certificate>> Replica::Impl::certificates_of(engine::RecordBatch& batch,
+                                                                const PublicKey& device) {
   auto rec = batch.load(std::string(engine::kCertCollection),
                         engine::control_record_id("cert", engine::key_bytes(device)));
   if (!rec.is_ok()) return rec.status();
-  const auto bytes = certificate_in((*rec)->scope, (*rec)->state);
-  if (!bytes) return std::optional<Certificate>();
-  auto cert = parse_certificate(*bytes);
-  if (!cert.is_ok()) return cert.status();
-  // The record is found by the device's key; the certificate must name that key.
-  if (cert->device != device) return std::optional<Certificate>();
-  return std::optional<Certificate>(std::move(*cert));
+  // The record is found by the device's key; a certificate counts only if it names that key.
+  return device_certificates(certificates_in((*rec)->scope, (*rec)->state), device,
+                             [&](std::string_view b) { return parse_certificate(std::string(b)); });
 }
 
 Replica::Impl::Standing Replica::Impl::stored_standing(const PublicKey& author) const {
   Standing k;
+  if (!authority) return k;
   const std::string key = engine::key_bytes(author);
   (void)env->read([&](const Txn& txn) -> Status {
     auto cert_rec = load_view(
         txn, engine::record_key(engine::kCertCollection, engine::control_record_id("cert", key)));
     if (!cert_rec.is_ok() || !*cert_rec) return Status::ok();
-    const auto bytes = certificate_in((*cert_rec)->scope, (*cert_rec)->state);
-    if (!bytes || !authority) return Status::ok();
-    auto cert = Certificate::parse(*bytes, *authority);
-    if (!cert.is_ok() || cert->device != author) return Status::ok();
+    auto certs =
+        device_certificates(certificates_in((*cert_rec)->scope, (*cert_rec)->state), author,
+                            [&](std::string_view b) { return Certificate::parse(b, *authority); });
+    if (certs.empty()) return Status::ok();
     auto revoked = load_view(txn, engine::record_key(engine::kRevocationCollection,
                                                      engine::control_record_id("revoke", key)));
     if (!revoked.is_ok()) return Status::ok();
     if (*revoked) k.revoked_ms = revoked_ms_in((*revoked)->scope, (*revoked)->state);
-    k.cert = std::move(*cert);
+    k.certs = std::move(certs);
     return Status::ok();
   });
   return k;
@@ -211,13 +240,14 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
   if (h.scope.empty() || h.scope[0] == '_') {
     return Status::permission_denied(who + ": reserved scope name");
   }
-  auto cert = certificate_of(batch, h.author);
-  if (!cert.is_ok()) return cert.status().with_context(who);
+  auto certs = certificates_of(batch, h.author);
+  if (!certs.is_ok()) return certs.status().with_context(who);
   auto revoked = batch.load(std::string(engine::kRevocationCollection),
                             engine::control_record_id("revoke", engine::key_bytes(h.author)));
   if (!revoked.is_ok()) return revoked.status();
   const auto revoked_ms = revoked_ms_in((*revoked)->scope, (*revoked)->state);
-  BIRGA_RETURN_IF_ERROR(judge_author(h, *cert, revoked_ms, who));
+  auto under = judge_author(h, *certs, revoked_ms, who);
+  if (!under.is_ok()) return under.status();
   if (revoked_ms) {
     // Made before the revocation by its own clock: kept (it may be genuine field work), but a
     // revoked device can set its clock back, so a person should look at it.
@@ -225,32 +255,61 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
                                     who +
                                         ": accepted because its time is before the revocation "
                                         "of '" +
-                                        (*cert)->name + "'; check it"));
+                                        (*under)->name + "'; check it"));
   }
   return Status::ok();
 }
 
-Status Replica::Impl::judge_author(const engine::ChangeHeader& h,
-                                   const std::optional<Certificate>& cert,
-                                   std::optional<uint64_t> revoked_ms, const std::string& who) {
-  if (!cert) {
+// A change is judged by the certificate in force when it was made (by its time), not by the
+// newest: a visit written in a mahalla before its author moved to another stays valid. In force
+// at time t: the newest issued at or before t, which replaced the ones before it (a narrowed
+// grant takes effect when issued), and also any issued after t, because a device whose clock is
+// behind the authority's writes under a certificate it already holds.
+Result<const Certificate*> Replica::Impl::judge_author(const engine::ChangeHeader& h,
+                                                       const std::vector<Certificate>& certs,
+                                                       std::optional<uint64_t> revoked_ms,
+                                                       const std::string& who) {
+  if (certs.empty()) {
     return Status::permission_denied(who +
                                      ": unknown author (no certificate from this "
                                      "deployment's authority is known for it yet)");
   }
-  if (cert->expired_at(h.hlc.wall_ms())) {
-    return Status::permission_denied(who + ": the certificate of '" + cert->name +
+  const uint64_t t = h.hlc.wall_ms();
+  const Certificate* in_force = nullptr;
+  for (const Certificate& c : certs) {
+    if (c.issued_ms <= t && (!in_force || c.issued_ms >= in_force->issued_ms)) in_force = &c;
+  }
+  // The one in force first, then those issued after t (in serial order).
+  std::vector<const Certificate*> candidates;
+  if (in_force) candidates.push_back(in_force);
+  for (const Certificate& c : certs) {
+    if (c.issued_ms > t) candidates.push_back(&c);
+  }
+  const Certificate* granting = nullptr;
+  const Certificate* expired = nullptr;
+  for (const Certificate* c : candidates) {
+    if (!(c->rights_on(h.scope) & kWrite)) continue;
+    if (!c->expired_at(t)) {
+      granting = c;
+      break;
+    }
+    if (!expired) expired = c;
+  }
+  if (!granting && expired) {
+    return Status::permission_denied(who + ": the certificate of '" + expired->name +
                                      "' had expired when this change was made");
   }
-  if (!(cert->rights_on(h.scope) & kWrite)) {
-    return Status::permission_denied(who + ": '" + cert->name +
-                                     "' has no write right on this scope");
+  if (!granting) {
+    const Certificate& shown = in_force ? *in_force : certs.back();
+    return Status::permission_denied(
+        who + ": '" + shown.name + "' has no write right on this scope (certificate serial " +
+        std::to_string(shown.serial) + ", in force when the change was made)");
   }
-  if (revoked_ms && h.hlc.wall_ms() >= *revoked_ms) {
-    return Status::permission_denied(who + ": '" + cert->name +
+  if (revoked_ms && t >= *revoked_ms) {
+    return Status::permission_denied(who + ": '" + granting->name +
                                      "' was revoked before this change was made");
   }
-  return Status::ok();
+  return granting;
 }
 
 Result<Certificate> Replica::Impl::parse_certificate(const std::string& bytes) {

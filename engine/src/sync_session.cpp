@@ -463,7 +463,11 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
         continue;
       }
       const std::string& scope = h->header.scope;
-      const bool peer_may = scope == kControlScope || peer_.rights_on(scope) != 0;
+      // A peer hands over changes of the scopes it has a right on, and its own changes of
+      // any scope: one made before a move to another mahalla is judged, by the certificate in
+      // force when it was made, where it is applied (check_author).
+      const bool peer_may =
+          scope == kControlScope || peer_.rights_on(scope) != 0 || h->header.author == peer_.device;
       if (!own->may_receive(scope) || !peer_may) {
         stats_.refused.push_back(Status::permission_denied(
             "change of scope '" + scope + "' from '" + peer_.name + "' refused: not entitled"));

@@ -216,6 +216,11 @@ crdt::RecordId control_record_id(std::string_view kind, std::string_view key) {
   return id;
 }
 
+std::string cert_history_field(uint64_t serial) {
+  std::string digits = std::to_string(serial);
+  return std::string(kCertHistoryPrefix) + std::string(20 - digits.size(), '0') + digits;
+}
+
 std::string key_bytes(const PublicKey& key) {
   return std::string(reinterpret_cast<const char*>(key.data()), key.size());
 }

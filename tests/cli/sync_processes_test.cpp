@@ -1062,7 +1062,9 @@ TEST_CASE("Sync processes: a tablet is told which of its records the hub did not
   CHECK(refused["scope"].s == kMahallaA);
   CHECK(refused["seq"].i == 1);
   CHECK(refused["change"].s.size() == 64);
-  CHECK(refused["reason"].s.find("has no right on this scope") != std::string::npos);
+  // Judged by the certificate in force when the change was made: the one of after the move.
+  CHECK(refused["reason"].s.find("has no write right on this scope (certificate serial") !=
+        std::string::npos);
   CHECK(r.result["error"]["code"].s == "permission_denied");
   CHECK(r.result["error"]["message"].s.find("did not reach it") != std::string::npos);
   // The text output lists it, and says the same on stderr.

@@ -2,7 +2,9 @@
 // convergence, scope isolation, relay, one round trip, resumption, refusals, revocation.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "sealed_change.h"
 #include "sync_fixture.h"
@@ -385,6 +387,40 @@ TEST_CASE("Sync: a device refuses to write what its own certificate does not all
   CHECK(m.hub->find("visit", "household", text("from the hub"))->empty());
 }
 
+TEST_CASE(
+    "Sync: a change made before its author moved to another mahalla is kept wherever it "
+    "arrives later",
+    "[sync][trust]") {
+  Mahallas m;
+  // Written in mahalla A while the tablet was enrolled there, and not yet synced.
+  write_visit(*m.a1, kMahallaA, "before-move");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // issued after, by the clock
+  // The authority moves tablet-a1 to mahalla B; the tablet installs the new bundle, the hub
+  // learns it from the control log.
+  auto moved = m.d.authority->enrol(m.a1->device_key(), "tablet-a1", Role::kField,
+                                    {{kMahallaB, kRead | kWrite}}, 0);
+  REQUIRE(moved.is_ok());
+  REQUIRE(m.a1->install_certificate(moved->encode()).is_ok());
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  write_visit(*m.a1, kMahallaB, "after-move");
+  // The move takes effect for what the tablet writes from now on.
+  Transaction t = m.a1->begin();
+  t.set("visit", t.create("visit", kMahallaA), "household", text("after-move-in-a"));
+  CHECK(t.commit().code() == Code::kPermissionDenied);
+
+  // The visit of before the move reaches the hub, and through it the tablets of mahalla A;
+  // the one of after it the tablet of mahalla B. Nothing is refused anywhere.
+  require_synced(*m.a1, *m.hub);
+  CHECK(m.hub->find("visit", "household", text("before-move"))->size() == 1);
+  CHECK(m.hub->find("visit", "household", text("after-move"))->size() == 1);
+  require_synced(*m.a2, *m.hub);
+  CHECK(m.a2->find("visit", "household", text("before-move"))->size() == 1);
+  CHECK(m.a2->find("visit", "household", text("after-move"))->empty());
+  require_synced(*m.b, *m.hub);
+  CHECK(m.b->find("visit", "household", text("after-move"))->size() == 1);
+  CHECK(m.b->find("visit", "household", text("before-move"))->empty());
+}
+
 TEST_CASE("Sync: the sender learns which of its changes the peer did not keep and why",
           "[sync][trust]") {
   Mahallas m;
@@ -409,7 +445,11 @@ TEST_CASE("Sync: the sender learns which of its changes the peer did not keep an
   CHECK(first.scope == kMahallaA);
   CHECK(first.seq == 1);
   CHECK(first.outcome == PeerNotKept::Outcome::kRefused);
-  CHECK_THAT(first.reason, Catch::Contains("has no right on this scope (certificate serial"));
+  // Judged by the certificate in force when it was made: the one of after the move.
+  const auto serial = Certificate::parse_self_signed_claim(moved->certificate)->serial;
+  CHECK_THAT(first.reason,
+             Catch::Contains("has no write right on this scope (certificate serial " +
+                             std::to_string(serial) + ", in force when the change was made)"));
   CHECK(first.reason.size() <= kMaxNotKeptReasonBytes);
   // The id is the change's: what the tablet holds at that seq.
   auto sealed = m.a1->export_missing(kMahallaA, crdt::VersionVector(), 1 << 20);
