@@ -284,6 +284,32 @@ TEST_CASE("C API: sync to a closed port is unavailable, a transient error", "[tr
   birga_replica_close(r);
 }
 
+TEST_CASE("C API: sync_with bounds the wait for a node that does not answer",
+          "[transport][c_api]") {
+  CDeployment d;
+  Error err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(r);
+  // Accepts the connection and says nothing: without a bound this waits 10 s for the hello.
+  RawServer mute("");
+  birga_sync_options_t options{};
+  options.setup_timeout_ms = 300;
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(birga_replica_sync_with(r, "127.0.0.1", mute.port(), &options, nullptr, &err.e) ==
+        BIRGA_UNAVAILABLE);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+  CHECK_THAT(err.message(), Catch::Contains("handshake timeout"));
+  // Out of range: refused before anything is tried.
+  options.idle_timeout_ms = 3'600'001;
+  CHECK(birga_replica_sync_with(r, "127.0.0.1", mute.port(), &options, nullptr, &err.e) ==
+        BIRGA_INVALID_ARGUMENT);
+  CHECK_THAT(err.message(), Catch::Contains("idle_timeout_ms"));
+  // NULL options: the defaults, as birga_replica_sync.
+  CHECK(birga_replica_sync_with(r, "127.0.0.1", closed_port(), nullptr, nullptr, &err.e) ==
+        BIRGA_UNAVAILABLE);
+  birga_replica_close(r);
+}
+
 TEST_CASE("C API: NULL handles are harmless", "[transport][c_api]") {
   birga_replica_close(nullptr);
   birga_txn_free(nullptr);

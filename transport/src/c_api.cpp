@@ -644,10 +644,34 @@ int birga_replica_acknowledge_alert(birga_replica_t* r, uint64_t position, const
 
 int birga_replica_sync(birga_replica_t* r, const char* host, uint16_t port,
                        birga_sync_stats_t* stats, birga_error_t** err) noexcept {
+  return birga_replica_sync_with(r, host, port, nullptr, stats, err);
+}
+
+int birga_replica_sync_with(birga_replica_t* r, const char* host, uint16_t port,
+                            const birga_sync_options_t* options, birga_sync_stats_t* stats,
+                            birga_error_t** err) noexcept {
   if (stats) *stats = birga_sync_stats_t{};
   return guard_code(err, [&]() -> int {
     if (!r || !host) return failed_code(err, null_argument(!r ? "replica" : "host"));
-    const auto result = birga::transport::sync_once(*r->replica, host, port);
+    birga::transport::ClientOptions client;
+    if (options) {
+      constexpr uint32_t kMaxBoundMs = 3'600'000;
+      for (const auto& [name, ms] : {std::pair("setup_timeout_ms", options->setup_timeout_ms),
+                                     std::pair("idle_timeout_ms", options->idle_timeout_ms)}) {
+        if (ms > kMaxBoundMs) {
+          return failed_code(
+              err, Status::invalid_argument(std::string(name) + " is " + std::to_string(ms) +
+                                            " ms; at most 3600000 (one hour)"));
+        }
+      }
+      if (options->setup_timeout_ms) {
+        client.setup_timeout = std::chrono::milliseconds(options->setup_timeout_ms);
+      }
+      if (options->idle_timeout_ms) {
+        client.session.idle_timeout = std::chrono::milliseconds(options->idle_timeout_ms);
+      }
+    }
+    const auto result = birga::transport::sync_once(*r->replica, host, port, client);
     if (stats) {
       *stats = {result.stats.changes_sent,
                 result.stats.changes_received,

@@ -296,6 +296,25 @@ typedef struct {
 BIRGA_API int birga_replica_sync(birga_replica_t* replica, const char* host, uint16_t port,
                                  birga_sync_stats_t* stats, birga_error_t** err) BIRGA_NOEXCEPT;
 
+/* Bounds on a sync's waits. A field set to 0 keeps its default. */
+typedef struct {
+  /* Resolving, connecting and the handshake together, from the call on: a node that does not
+   * answer fails the call with BIRGA_UNAVAILABLE ("timed out" while connecting, "handshake
+   * timeout" after) within this many ms. Default: 10 s for connecting and 10 s more for the
+   * handshake, each step bounded alone. */
+  uint32_t setup_timeout_ms;
+  /* After the handshake, the longest wait for a complete frame in either direction. Default
+   * 30 s. */
+  uint32_t idle_timeout_ms;
+} birga_sync_options_t;
+
+/* birga_replica_sync with `options` (NULL: the defaults). BIRGA_INVALID_ARGUMENT when a bound
+ * is above one hour (3,600,000 ms). */
+BIRGA_API int birga_replica_sync_with(birga_replica_t* replica, const char* host, uint16_t port,
+                                      const birga_sync_options_t* options,
+                                      birga_sync_stats_t* stats,
+                                      birga_error_t** err) BIRGA_NOEXCEPT;
+
 /* ---- Changes by file ---------------------------------------------------------------------
  * Where no network reaches, changes travel on a file (a USB stick): the change-list file of
  * docs/protocol.md section 23, the one `birga changes export` writes and `birga import` reads.
