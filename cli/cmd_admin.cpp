@@ -190,6 +190,7 @@ void print_ingest(const Args& args, const IngestReport& r, size_t total, const S
     JsonWriter w;
     w.begin_object().key("changes").value(total).key("applied").value(r.applied);
     w.key("duplicates").value(r.duplicates).key("pending").value(r.pending);
+    w.key("deferred").value(r.deferred);
     w.key("sealed_only").value(r.sealed_only).key("quarantined").value(r.quarantined);
     w.key("refused").begin_array();
     for (const Status& s : r.refused) w.value(s.message());
@@ -204,6 +205,10 @@ void print_ingest(const Args& args, const IngestReport& r, size_t total, const S
   print_line("imported " + std::to_string(total) + " changes: " + std::to_string(r.applied) +
              " applied, " + std::to_string(r.duplicates) + " already held, " +
              std::to_string(r.pending) + " waiting for earlier changes, " +
+             (r.deferred ? std::to_string(r.deferred) +
+                               " not held (too many of their author's already wait: import "
+                               "again once the earlier changes are in), "
+                         : std::string()) +
              std::to_string(r.sealed_only) + " kept sealed (no key), " +
              std::to_string(r.quarantined) + " quarantined, " + std::to_string(r.refused.size()) +
              " refused");

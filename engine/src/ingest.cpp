@@ -269,6 +269,24 @@ class Ingester {
       ++report_.duplicates;  // the same change twice in one batch
       return Status::ok();
     }
+    if (!*held) {
+      auto parked = parked_of(v.header.scope, engine::actor_of(v.header.author));
+      if (!parked.is_ok()) return parked.status();
+      Parked& p = **parked;
+      const ReplicaOptions& o = replica_.options;
+      if (p.changes + 1 > o.max_pending_changes || p.bytes + sealed.size() > o.max_pending_bytes) {
+        ++report_.deferred;
+        not_kept(v.id, IngestReport::NotKept::Outcome::kWaiting,
+                 "change " + std::to_string(v.header.seq) + " of device " +
+                     short_hex(v.header.author) + " in scope '" + v.header.scope + "' not held: " +
+                     std::to_string(p.changes) + " of its changes (" + std::to_string(p.bytes) +
+                     " bytes) already wait here for an earlier one, as many as this node holds; "
+                     "it is taken once they are in");
+        return Status::ok();
+      }
+      ++p.changes;
+      p.bytes += sealed.size();
+    }
     ++report_.pending;
     read_waiting_.emplace(ck, Waiting{v.header.scope, engine::actor_of(v.header.author),
                                       short_hex(v.header.author), v.header.seq, v.id});
@@ -278,6 +296,31 @@ class Ingester {
                  std::to_string(v.header.seq - 1));
     return *held ? Status::ok() : txn_.put(Table::kPending, ck, sealed);
   }
+
+  // What waits in the pending table for one author in one scope: counted from the table when
+  // first asked for in this batch, then kept up to date as changes are put and taken.
+  struct Parked {
+    uint64_t changes = 0;
+    uint64_t bytes = 0;
+  };
+  Result<Parked*> parked_of(const std::string& scope, const crdt::ActorId& actor) {
+    const std::string prefix = engine::author_key(scope, actor);
+    auto [it, fresh] = parked_.try_emplace(prefix);
+    if (fresh) {
+      Parked& p = it->second;
+      Status s = txn_.scan(Table::kPending, prefix, [&](std::string_view, std::string_view value) {
+        ++p.changes;
+        p.bytes += value.size();
+        return true;
+      });
+      if (!s.is_ok()) {
+        parked_.erase(it);
+        return s;
+      }
+    }
+    return &it->second;
+  }
+  std::map<std::string, Parked> parked_;  // by author_key
 
   // Where a change taken from the pending table (`*where`: applied, sealed_only or
   // quarantined) is counted: read in this batch, it leaves pending; left by an earlier ingest
@@ -333,6 +376,10 @@ class Ingester {
       if (!*held) return Status::ok();
       const std::string sealed(**held);
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kPending, ck));
+      if (auto it = parked_.find(engine::author_key(scope, actor)); it != parked_.end()) {
+        it->second.changes -= std::min<uint64_t>(it->second.changes, 1);
+        it->second.bytes -= std::min<uint64_t>(it->second.bytes, sealed.size());
+      }
       auto v = engine::verify_change(sealed);
       if (!v.is_ok()) return Status::data_loss("pending change no longer verifies");
       auto head = read_head(txn_, scope, actor);

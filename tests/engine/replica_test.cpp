@@ -337,7 +337,8 @@ namespace {
 
 // What an IngestReport counts: each change given exactly once.
 size_t counted(const IngestReport& r) {
-  return r.applied + r.duplicates + r.pending + r.sealed_only + r.quarantined + r.refused.size();
+  return r.applied + r.duplicates + r.pending + r.deferred + r.sealed_only + r.quarantined +
+         r.refused.size();
 }
 
 }  // namespace
@@ -412,6 +413,68 @@ TEST_CASE("Replica: ingest counts every change given once and where it ended up"
     CHECK(counted(*r) == 1);
     CHECK(d->withheld()->pending == 0);
     CHECK(d->list("visit")->size() == 2);
+  }
+}
+
+TEST_CASE("Replica: an author's changes wait for an earlier one only up to the bounds",
+          "[engine][replica][ingest]") {
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  REQUIRE(a);
+  for (int i = 0; i < 6; ++i) {
+    Transaction t = a->begin();
+    t.set("visit", t.create("visit", kScope), "household", text("hh-" + std::to_string(i)));
+    REQUIRE(t.commit().is_ok());
+  }
+  auto all = a->export_missing(kScope, crdt::VersionVector());
+  REQUIRE(all.is_ok());
+  REQUIRE(all->size() == 6);
+  auto bounded = [&](const std::string& name, uint64_t changes, uint64_t bytes) {
+    ReplicaOptions o = test_options();
+    o.max_pending_changes = changes;
+    o.max_pending_bytes = bytes;
+    auto r = Replica::create(tmp.sub(name), o);
+    REQUIRE(r.is_ok());
+    REQUIRE((*r)->add_scope_key(kScope, 1, test::test_scope_key(kScope)).is_ok());
+    return std::move(*r);
+  };
+  const std::vector<std::string> after_first(all->begin() + 1, all->end());
+
+  SECTION("by count") {
+    auto b = bounded("b", 2, uint64_t{1} << 30);
+    auto r = b->ingest(after_first);  // 2 to 6, without 1
+    REQUIRE(r.is_ok());
+    CHECK(r->pending == 2);
+    CHECK(r->deferred == 3);
+    CHECK(counted(*r) == 5);
+    CHECK(b->withheld()->pending == 2);
+    REQUIRE(r->not_kept.size() == 5);
+    CHECK_THAT(r->not_kept[2].reason,
+               Catch::Contains("change 4 of device " + key_hex(a->device_key()).substr(0, 16) +
+                               " in scope '" + kScope + "' not held: 2 of its changes ("));
+    CHECK(r->not_kept[2].outcome == IngestReport::NotKept::Outcome::kWaiting);
+    // A later ingest counts what already waits, from the table.
+    auto again = b->ingest({(*all)[5]});
+    CHECK(again->deferred == 1);
+    CHECK(b->withheld()->pending == 2);
+    // The missing one lets the held ones in; then the rest fit, and all six are applied.
+    auto first = b->ingest({(*all)[0]});
+    CHECK(first->applied == 1);
+    CHECK(first->released == 2);
+    auto rest = b->ingest(after_first);
+    CHECK(rest->applied == 3);
+    CHECK(rest->duplicates == 2);
+    CHECK(b->list("visit")->size() == 6);
+    CHECK(b->withheld()->pending == 0);
+  }
+  SECTION("by bytes") {
+    // Room for one waiting change, not two.
+    auto b = bounded("b", 100, (*all)[1].size() + (*all)[2].size() - 1);
+    auto r = b->ingest({(*all)[1], (*all)[2]});
+    CHECK(r->pending == 1);
+    CHECK(r->deferred == 1);
+    CHECK(b->ingest({(*all)[3]})->deferred == 1);
+    CHECK(b->ingest(*all)->applied == 6);
   }
 }
 

@@ -717,8 +717,12 @@ int birga_replica_import_changes(birga_replica_t* r, const char* path, birga_imp
     if (!imported.is_ok()) return failed_code(err, imported.status());
     const birga::IngestReport& report = imported->report;
     if (stats) {
-      *stats = {file->changes.size(), report.applied,     report.duplicates,    report.pending,
-                report.sealed_only,   report.quarantined, report.refused.size()};
+      // A change not held because too many of its author's already wait (deferred) counts
+      // as pending: it waits for the same earlier change, and is imported again later.
+      *stats = {file->changes.size(), report.applied,
+                report.duplicates,    report.pending + report.deferred,
+                report.sealed_only,   report.quarantined,
+                report.refused.size()};
     }
     Status status = imported->status;
     // The CLI prints every refusal; a host has only the message, so it names the first.

@@ -57,6 +57,13 @@ struct ReplicaOptions {
   // The store's memory map to start with (never less than the file): a write that does not
   // fit doubles it and runs again. Small values make tests exercise that path.
   uint64_t initial_map_bytes = uint64_t{64} << 20;
+  // Changes that wait for an earlier change of their author (IngestReport::pending: a sync
+  // cut short, relays holding different parts of a chain) are held up to these bounds per
+  // author and scope. Past them a change is not held (IngestReport::deferred) and comes again
+  // in a later sync, once the earlier ones are in: an author, even a certified one, cannot
+  // fill the store with changes that are never applied.
+  uint64_t max_pending_changes = 4096;
+  uint64_t max_pending_bytes = uint64_t{64} << 20;
 };
 
 // A record as the app sees it: where it lives and its CRDT state.
@@ -97,9 +104,12 @@ struct Head {
 // waiting counts as pending again while it still waits, and as applied once this batch lets
 // it in, not as already held.
 struct IngestReport {
-  size_t applied = 0;           // verified, chained, and (if the key is held) applied
-  size_t duplicates = 0;        // already held (or twice in the batch): no-op
-  size_t pending = 0;           // still waiting for a missing predecessor: not in force
+  size_t applied = 0;     // verified, chained, and (if the key is held) applied
+  size_t duplicates = 0;  // already held (or twice in the batch): no-op
+  size_t pending = 0;     // still waiting for a missing predecessor: not in force
+  // Also waiting for a missing predecessor, and not held: as many of its author's changes in
+  // its scope wait here as ReplicaOptions::max_pending_* allow. The sender offers it again.
+  size_t deferred = 0;
   size_t sealed_only = 0;       // stored and relayable, not applied: scope key not held
   size_t quarantined = 0;       // equivocations: a second change for a held (scope, author, seq)
   std::vector<Status> refused;  // each refused change with why (forged, malformed, ...)
