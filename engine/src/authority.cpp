@@ -307,6 +307,17 @@ Result<EnrolmentBundle> Authority::enrol(const PublicKey& device, const std::str
     engine::put_be64(serial_bytes, serial);
     BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, "serial", serial_bytes));
 
+    // The device's certificate before this one, if any: it goes into the history again (a
+    // record written before the history was kept has only the newest), and this one is issued
+    // after it even when the clock went back.
+    auto previous_v = txn.get(Table::kMeta, device_meta_key(device));
+    if (!previous_v.is_ok()) return previous_v.status();
+    std::optional<Certificate> previous;
+    if (*previous_v) {
+      auto p = Certificate::parse(**previous_v, impl_->key.public_key);
+      if (p.is_ok()) previous = std::move(*p);
+    }
+
     Certificate cert;
     cert.authority = impl_->key.public_key;
     cert.device = device;
@@ -315,6 +326,7 @@ Result<EnrolmentBundle> Authority::enrol(const PublicKey& device, const std::str
     cert.scopes = scopes;
     cert.serial = serial;
     cert.issued_ms = crdt::system_wall_clock_ms();
+    if (previous) cert.issued_ms = std::max(cert.issued_ms, previous->issued_ms + 1);
     cert.expires_ms = expires_ms;
     BIRGA_RETURN_IF_ERROR(engine::sign_certificate(cert, impl_->key));
     BIRGA_RETURN_IF_ERROR(txn.put(Table::kMeta, device_meta_key(device), cert.bytes));
@@ -322,10 +334,16 @@ Result<EnrolmentBundle> Authority::enrol(const PublicKey& device, const std::str
 
     std::vector<crdt::Op> ops;
     // The newest certificate, and this one kept beside those issued before it.
+    const crdt::RecordId cert_record = engine::control_record_id("cert", engine::key_bytes(device));
     const std::string history = engine::cert_history_field(serial);
     control_record(
-        ops, engine::kCertCollection, engine::control_record_id("cert", engine::key_bytes(device)),
+        ops, engine::kCertCollection, cert_record,
         {{"certificate", crdt::Value(cert.bytes)}, {history.c_str(), crdt::Value(cert.bytes)}});
+    if (previous) {
+      const std::string before = engine::cert_history_field(previous->serial);
+      control_record(ops, engine::kCertCollection, cert_record,
+                     {{before.c_str(), crdt::Value(previous->bytes)}});
+    }
     auto keys = impl_->scope_keys(txn);
     if (!keys.is_ok()) return keys.status();
     auto others = impl_->active_devices(txn);

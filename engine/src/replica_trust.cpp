@@ -248,6 +248,17 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
   const auto revoked_ms = revoked_ms_in((*revoked)->scope, (*revoked)->state);
   auto under = judge_author(h, *certs, revoked_ms, who);
   if (!under.is_ok()) return under.status();
+  if (const Certificate& newest = certs->back();
+      *under != &newest && !(newest.rights_on(h.scope) & kWrite)) {
+    // Made under a grant since withdrawn, before it was by its time: genuine work written
+    // before a move, or a device that set its clock back. Kept, and a person should look.
+    BIRGA_RETURN_IF_ERROR(add_alert(
+        batch.txn(), "superseded_grant",
+        who + ": accepted under certificate serial " + std::to_string((*under)->serial) + " of '" +
+            (*under)->name + "', in force at its time; serial " + std::to_string(newest.serial) +
+            ", issued since, grants no write on this scope (work written before a move, or a "
+            "clock set back); check it"));
+  }
   if (revoked_ms) {
     // Made before the revocation by its own clock: kept (it may be genuine field work), but a
     // revoked device can set its clock back, so a person should look at it.
@@ -262,8 +273,9 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
 
 // A change is judged by the certificate in force when it was made (by its time), not by the
 // newest: a visit written in a mahalla before its author moved to another stays valid. In force
-// at time t: the newest issued at or before t, which replaced the ones before it (a narrowed
-// grant takes effect when issued), and also any issued after t, because a device whose clock is
+// at time t: of the certificates issued at or before t, the one of the highest serial, which
+// replaced every one before it (a narrowed grant takes effect when issued; serials, unlike the
+// authority's clock, never go back), and also every later one, because a device whose clock is
 // behind the authority's writes under a certificate it already holds.
 Result<const Certificate*> Replica::Impl::judge_author(const engine::ChangeHeader& h,
                                                        const std::vector<Certificate>& certs,
@@ -275,19 +287,16 @@ Result<const Certificate*> Replica::Impl::judge_author(const engine::ChangeHeade
                                      "deployment's authority is known for it yet)");
   }
   const uint64_t t = h.hlc.wall_ms();
-  const Certificate* in_force = nullptr;
-  for (const Certificate& c : certs) {
-    if (c.issued_ms <= t && (!in_force || c.issued_ms >= in_force->issued_ms)) in_force = &c;
+  size_t in_force = certs.size();              // none issued by t
+  for (size_t i = 0; i < certs.size(); ++i) {  // serial order
+    if (certs[i].issued_ms <= t) in_force = i;
   }
-  // The one in force first, then those issued after t (in serial order).
-  std::vector<const Certificate*> candidates;
-  if (in_force) candidates.push_back(in_force);
-  for (const Certificate& c : certs) {
-    if (c.issued_ms > t) candidates.push_back(&c);
-  }
+  // The one in force and every later one, in serial order.
+  const size_t first = in_force == certs.size() ? 0 : in_force;
   const Certificate* granting = nullptr;
   const Certificate* expired = nullptr;
-  for (const Certificate* c : candidates) {
+  for (size_t i = first; i < certs.size(); ++i) {
+    const Certificate* c = &certs[i];
     if (!(c->rights_on(h.scope) & kWrite)) continue;
     if (!c->expired_at(t)) {
       granting = c;
@@ -300,7 +309,7 @@ Result<const Certificate*> Replica::Impl::judge_author(const engine::ChangeHeade
                                      "' had expired when this change was made");
   }
   if (!granting) {
-    const Certificate& shown = in_force ? *in_force : certs.back();
+    const Certificate& shown = certs[in_force == certs.size() ? certs.size() - 1 : in_force];
     return Status::permission_denied(
         who + ": '" + shown.name + "' has no write right on this scope (certificate serial " +
         std::to_string(shown.serial) + ", in force when the change was made)");
@@ -316,7 +325,8 @@ Result<Certificate> Replica::Impl::parse_certificate(const std::string& bytes) {
   if (auto it = certificate_cache.find(bytes); it != certificate_cache.end()) return it->second;
   auto cert = Certificate::parse(bytes, *authority);
   if (!cert.is_ok()) return cert.status();
-  if (certificate_cache.size() >= 4096) certificate_cache.clear();  // bounded
+  // Bounded: every certificate of a few thousand devices, each re-issued a few times.
+  if (certificate_cache.size() >= 16384) certificate_cache.clear();
   certificate_cache.emplace(bytes, *cert);
   return cert;
 }

@@ -53,6 +53,17 @@ TEST_CASE("Author rule: a change is judged by the certificate in force when it w
   CHECK_THAT(judge(moved, "m/c", 50), Catch::Contains("certificate serial 9"));
 }
 
+TEST_CASE("Author rule: a later serial replaces the earlier ones whatever the issue times",
+          "[trust]") {
+  // The authority's clock went back between the two: serial 9 carries the earlier time.
+  const std::vector<Certificate> stepped = {cert(3, 1000, "m/a"), cert(9, 900, "m/b")};
+  CHECK_THAT(judge(stepped, "m/a", 5000), Catch::Contains("certificate serial 9"));
+  CHECK_THAT(judge(stepped, "m/a", 950), Catch::Contains("certificate serial 9"));
+  CHECK(judge(stepped, "m/b", 5000) == "serial 9");
+  // Before either was issued: a clock behind, either may have been held.
+  CHECK(judge(stepped, "m/a", 800) == "serial 3");
+}
+
 TEST_CASE("Author rule: expiry and renewal", "[trust]") {
   const std::vector<Certificate> first = {cert(1, 100, "m/a", 300)};
   CHECK(judge(first, "m/a", 299) == "serial 1");

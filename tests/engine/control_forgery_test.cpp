@@ -353,3 +353,44 @@ TEST_CASE("Ingest: a revoked device's second change for a held seq is refused, n
   REQUIRE(withheld.is_ok());
   CHECK(withheld->quarantined == 0);
 }
+
+// Not a forgery: the history of certificates a re-enrolment writes, read out of the control
+// change itself (it needs the control key, which this seam reaches).
+TEST_CASE("Authority: a re-enrolment writes the device's previous certificate into its history",
+          "[trust][authority]") {
+  Deployment d;
+  auto tablet = d.add("tablet", Role::kField, {{kMahallaA, kRead | kWrite}});
+  REQUIRE(tablet);
+  const std::string first = tablet->certificate().value();
+  auto moved = d.authority->enrol(tablet->device_key(), "tablet", Role::kField,
+                                  {{kMahallaB, kRead | kWrite}}, 0);
+  REQUIRE(moved.is_ok());
+  REQUIRE(tablet->install_certificate(moved->encode()).is_ok());
+  auto before = Certificate::parse(first, *tablet->authority());
+  auto after = Certificate::parse(moved->certificate, *tablet->authority());
+  REQUIRE((before.is_ok() && after.is_ok()));
+  CHECK(after->serial > before->serial);
+  CHECK(after->issued_ms > before->issued_ms);  // even when the clock went back
+
+  // The last control change is the re-enrolment: both certificates are in it, so a record
+  // written before the history was kept (only `certificate`) gets the earlier one too.
+  auto log = d.authority->control_log();
+  REQUIRE(log.is_ok());
+  auto v = engine::verify_change(log->back());
+  REQUIRE(v.is_ok());
+  const engine::Key32* key = ReplicaTestAccess::impl(*tablet).find_scope_key(
+      std::string(kControlScope), v->header.key_epoch);
+  REQUIRE(key);
+  auto body = engine::open_change_body(*v, *key);
+  REQUIRE(body.is_ok());
+  auto ops = engine::decode_ops(*body, v->header);
+  REQUIRE(ops.is_ok());
+  std::map<std::string, std::string> fields;
+  for (const crdt::Op& op : *ops) {
+    if (op.collection != engine::kCertCollection) continue;
+    if (const auto* s = std::get_if<std::string>(&op.value)) fields[op.field] = *s;
+  }
+  CHECK(fields["certificate"] == after->bytes);
+  CHECK(fields[engine::cert_history_field(after->serial)] == after->bytes);
+  CHECK(fields[engine::cert_history_field(before->serial)] == before->bytes);
+}

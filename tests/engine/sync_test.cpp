@@ -419,6 +419,15 @@ TEST_CASE(
   require_synced(*m.b, *m.hub);
   CHECK(m.b->find("visit", "household", text("after-move"))->size() == 1);
   CHECK(m.b->find("visit", "household", text("before-move"))->empty());
+  // Kept under a grant since withdrawn: a person looks (it could be a clock set back).
+  for (Replica* r : {m.hub.get(), m.a2.get()}) {
+    auto alerts = r->alerts();
+    REQUIRE(alerts.is_ok());
+    const auto superseded = std::count_if(alerts->begin(), alerts->end(), [](const Alert& a) {
+      return a.kind == "superseded_grant";
+    });
+    CHECK(superseded == 1);  // the change of before the move, not the one of after
+  }
 }
 
 TEST_CASE("Sync: the sender learns which of its changes the peer did not keep and why",
