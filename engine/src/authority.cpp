@@ -170,6 +170,26 @@ class Authority::Impl {
     return Status::ok();
   }
 
+  // Makes the next epoch of `scope`'s key (`epochs`: those so far, which gets it) and seals it
+  // to the authority and to each of `devices` that may read the scope: what revoking a
+  // reader, or narrowing its grant, does, so that what is written there from then on is
+  // sealed under a key the device never holds.
+  Status rotate_scope_key(Txn& txn, std::vector<crdt::Op>& ops, const std::string& scope,
+                          std::map<uint32_t, engine::Key32>& epochs,
+                          const std::vector<Certificate>& devices) {
+    const uint32_t epoch = epochs.rbegin()->first + 1;
+    const engine::Key32 fresh = fresh_key();
+    BIRGA_RETURN_IF_ERROR(put_scope_key(txn, scope, epoch, fresh));
+    BIRGA_RETURN_IF_ERROR(add_envelope(ops, scope, epoch, fresh, key.public_key));
+    for (const Certificate& other : devices) {
+      if (other.rights_on(scope) & kRead) {
+        BIRGA_RETURN_IF_ERROR(add_envelope(ops, scope, epoch, fresh, other.device));
+      }
+    }
+    epochs[epoch] = fresh;
+    return Status::ok();
+  }
+
   // Seals `ops` as the next control change and stores it.
   Status issue(Txn& txn, const std::vector<crdt::Op>& ops) {
     auto h = next_change_header(txn, kControl, key.public_key);
@@ -346,14 +366,22 @@ Result<EnrolmentBundle> Authority::enrol(const PublicKey& device, const std::str
     }
     auto keys = impl_->scope_keys(txn);
     if (!keys.is_ok()) return keys.status();
-    auto others = impl_->active_devices(txn);
+    auto others = impl_->active_devices(txn);  // this device among them, with `cert`
     if (!others.is_ok()) return others.status();
+    // A narrowed grant: each scope the device could read and no longer may gets a new key.
+    if (previous) {
+      for (auto& [scope, epochs] : *keys) {
+        if (scope == kControl || !(previous->rights_on(scope) & kRead) ||
+            (cert.rights_on(scope) & kRead)) {
+          continue;
+        }
+        BIRGA_RETURN_IF_ERROR(impl_->rotate_scope_key(txn, ops, scope, epochs, *others));
+      }
+    }
     // New data scopes: every path granted write. Existing devices that can read them get the key.
     for (const ScopeGrant& g : scopes) {
       if (!(g.rights & kWrite) || keys->count(g.path)) continue;
-      engine::Key32 fresh;
-      const std::string r = engine::random_bytes(32);
-      std::copy(r.begin(), r.end(), fresh.begin());
+      const engine::Key32 fresh = Impl::fresh_key();
       BIRGA_RETURN_IF_ERROR(impl_->put_scope_key(txn, g.path, 1, fresh));
       (*keys)[g.path][1] = fresh;
       BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, g.path, 1, fresh, impl_->key.public_key));
@@ -422,19 +450,9 @@ Result<std::vector<std::string>> Authority::revoke(const PublicKey& device,
       BIRGA_RETURN_IF_ERROR(
           impl_->add_envelope(ops, kControl, next_control, control_key, other.device));
     }
-    for (const auto& [scope, epochs] : *keys) {
+    for (auto& [scope, epochs] : *keys) {
       if (scope == kControl || !(cert->rights_on(scope) & kRead)) continue;
-      const uint32_t epoch = epochs.rbegin()->first + 1;
-      engine::Key32 fresh;
-      const std::string r = engine::random_bytes(32);
-      std::copy(r.begin(), r.end(), fresh.begin());
-      BIRGA_RETURN_IF_ERROR(impl_->put_scope_key(txn, scope, epoch, fresh));
-      BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, scope, epoch, fresh, impl_->key.public_key));
-      for (const Certificate& other : *remaining) {
-        if (other.rights_on(scope) & kRead) {
-          BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, scope, epoch, fresh, other.device));
-        }
-      }
+      BIRGA_RETURN_IF_ERROR(impl_->rotate_scope_key(txn, ops, scope, epochs, *remaining));
     }
     const crdt::ActorId actor = engine::actor_of(impl_->key.public_key);
     auto head = read_head(txn, kControl, actor);

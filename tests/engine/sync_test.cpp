@@ -428,6 +428,19 @@ TEST_CASE(
     });
     CHECK(superseded == 1);  // the change of before the move, not the one of after
   }
+  // The move rotated mahalla A's key: what is written there now, the moved tablet, given the
+  // sealed change anyway, cannot open.
+  const crdt::RecordId later = write_visit(*m.a2, kMahallaA, "after-narrowing");
+  require_synced(*m.a2, *m.hub);
+  CHECK(m.hub->get("visit", later)->has_value());
+  auto change = m.a2->export_missing(kMahallaA, *m.a1->version_vector(kMahallaA));
+  REQUIRE(change.is_ok());
+  REQUIRE(change->size() == 1);
+  CHECK(engine::read_header(change->front())->header.key_epoch == 2);
+  auto rep = m.a1->ingest(*change);
+  REQUIRE(rep.is_ok());
+  CHECK(rep->sealed_only == 1);
+  CHECK_FALSE(m.a1->get("visit", later)->has_value());
 }
 
 TEST_CASE("Sync: the sender learns which of its changes the peer did not keep and why",
