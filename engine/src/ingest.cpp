@@ -13,6 +13,7 @@
 #include <atomic>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "birga/crdt/sha256.h"
 #include "parallel.h"
@@ -217,19 +218,37 @@ class Ingester {
     size_t* where = nullptr;
     BIRGA_RETURN_IF_ERROR(append(sealed, v, ck, &where));
     ++*where;
+    BIRGA_RETURN_IF_ERROR(raise_author_alerts());
     return drain(h.scope, actor, h.seq + 1);
   }
 
   // Whether the change's author was entitled to make it (check_author); one that was not is
-  // refused and listed. An error is the store's own.
+  // refused and listed. An error is the store's own. The alerts its author raises wait in
+  // author_alerts_ until the change is kept (raise_author_alerts).
   Result<bool> entitled(const engine::VerifiedChange& v) {
-    Status s = replica_.check_author(batch_, v.header);
-    if (s.is_ok()) return true;
+    auto alerts = replica_.check_author(batch_, v.header);
+    author_alerts_.clear();
+    if (alerts.is_ok()) {
+      author_alerts_ = std::move(*alerts);
+      return true;
+    }
+    Status s = alerts.status();
     if (s.code() != Code::kPermissionDenied) return s;
     not_kept(v.id, IngestReport::NotKept::Outcome::kRefused, s.message());
     report_.refused.push_back(std::move(s));
     return false;
   }
+
+  // Raises the alerts check_author found for the change just kept: once per change, when it is
+  // stored or first held waiting, not for a copy offered again or one not held.
+  Status raise_author_alerts() {
+    for (const Replica::Impl::AuthorAlert& a : author_alerts_) {
+      BIRGA_RETURN_IF_ERROR(replica_.add_alert(txn_, a.kind, a.detail));
+    }
+    author_alerts_.clear();
+    return Status::ok();
+  }
+  std::vector<Replica::Impl::AuthorAlert> author_alerts_;
 
   // Call after the last offer(): completes the report with the changes read in this batch
   // that are still waiting, each with what it waits for (IngestReport::waiting), and takes
@@ -265,7 +284,7 @@ class Ingester {
           sealed, v,
           "equivocation: two different pending changes for seq " + std::to_string(v.header.seq));
     }
-    if (read_waiting_.count(ck)) {
+    if (read_waiting_.count(ck) || deferred_read_.count(ck)) {
       ++report_.duplicates;  // the same change twice in one batch
       return Status::ok();
     }
@@ -276,6 +295,7 @@ class Ingester {
       const ReplicaOptions& o = replica_.options;
       if (p.changes + 1 > o.max_pending_changes || p.bytes + sealed.size() > o.max_pending_bytes) {
         ++report_.deferred;
+        deferred_read_.insert(ck);
         not_kept(v.id, IngestReport::NotKept::Outcome::kWaiting,
                  "change " + std::to_string(v.header.seq) + " of device " +
                      short_hex(v.header.author) + " in scope '" + v.header.scope + "' not held: " +
@@ -294,8 +314,11 @@ class Ingester {
              "change " + std::to_string(v.header.seq) + " of device " + short_hex(v.header.author) +
                  " in scope '" + v.header.scope + "' waits here for the earlier change " +
                  std::to_string(v.header.seq - 1));
-    return *held ? Status::ok() : txn_.put(Table::kPending, ck, sealed);
+    if (*held) return Status::ok();  // its alerts were raised when it was first held
+    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kPending, ck, sealed));
+    return raise_author_alerts();
   }
+  std::set<std::string> deferred_read_;  // change keys not held in this batch (deferred)
 
   // What waits in the pending table for one author in one scope: counted from the table when
   // first asked for in this batch, then kept up to date as changes are put and taken.

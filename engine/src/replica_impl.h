@@ -126,9 +126,17 @@ class Replica::Impl {
 
   // Loads the authority and certificate (at open).
   Status load_trust();
-  // Why a verified change may not be accepted (its author's rights), or ok. `batch` sees the
-  // control records applied earlier in the same batch. Only checked once enrolled.
-  Status check_author(engine::RecordBatch& batch, const engine::ChangeHeader& h);
+  // An alert a change raises once it is kept (stored, or held waiting), never for a copy
+  // offered again or one not held.
+  struct AuthorAlert {
+    std::string kind;  // "revoked_author", "superseded_grant"
+    std::string detail;
+  };
+  // Why a verified change may not be accepted (its author's rights: permission_denied), or the
+  // alerts to raise when it is kept. `batch` sees the control records applied earlier in the
+  // same batch. Only checked once enrolled.
+  Result<std::vector<AuthorAlert>> check_author(engine::RecordBatch& batch,
+                                                const engine::ChangeHeader& h);
   // An author's certificates and revocation time as the store holds them (not as a batch
   // being written changes them): no certificates when none is known or the store cannot be read.
   struct Standing {

@@ -227,15 +227,17 @@ Replica::Impl::Standing Replica::Impl::stored_standing(const PublicKey& author) 
   return k;
 }
 
-Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::ChangeHeader& h) {
-  if (!authority) return Status::ok();
+Result<std::vector<Replica::Impl::AuthorAlert>> Replica::Impl::check_author(
+    engine::RecordBatch& batch, const engine::ChangeHeader& h) {
+  std::vector<AuthorAlert> alerts;
+  if (!authority) return alerts;
   const std::string who = "change " + std::to_string(h.seq) + " of device " + short_key(h.author) +
                           " in scope '" + h.scope + "'";
   if (h.scope == kControlScope) {
     if (h.author != *authority) {
       return Status::permission_denied(who + ": only the authority writes the control scope");
     }
-    return Status::ok();
+    return alerts;
   }
   if (h.scope.empty() || h.scope[0] == '_') {
     return Status::permission_denied(who + ": reserved scope name");
@@ -252,23 +254,22 @@ Status Replica::Impl::check_author(engine::RecordBatch& batch, const engine::Cha
       *under != &newest && !(newest.rights_on(h.scope) & kWrite)) {
     // Made under a grant since withdrawn, before it was by its time: genuine work written
     // before a move, or a device that set its clock back. Kept, and a person should look.
-    BIRGA_RETURN_IF_ERROR(add_alert(
-        batch.txn(), "superseded_grant",
-        who + ": accepted under certificate serial " + std::to_string((*under)->serial) + " of '" +
-            (*under)->name + "', in force at its time; serial " + std::to_string(newest.serial) +
-            ", issued since, grants no write on this scope (work written before a move, or a "
-            "clock set back); check it"));
+    alerts.push_back(
+        {"superseded_grant",
+         who + ": accepted under certificate serial " + std::to_string((*under)->serial) + " of '" +
+             (*under)->name + "', in force at its time; serial " + std::to_string(newest.serial) +
+             ", issued since, grants no write on this scope (work written before a move, or a "
+             "clock set back); check it"});
   }
   if (revoked_ms) {
     // Made before the revocation by its own clock: kept (it may be genuine field work), but a
     // revoked device can set its clock back, so a person should look at it.
-    BIRGA_RETURN_IF_ERROR(add_alert(batch.txn(), "revoked_author",
-                                    who +
-                                        ": accepted because its time is before the revocation "
-                                        "of '" +
-                                        (*under)->name + "'; check it"));
+    alerts.push_back({"revoked_author", who +
+                                            ": accepted because its time is before the "
+                                            "revocation of '" +
+                                            (*under)->name + "'; check it"});
   }
-  return Status::ok();
+  return alerts;
 }
 
 // A change is judged by the certificate in force when it was made (by its time), not by the

@@ -476,6 +476,15 @@ TEST_CASE("Replica: an author's changes wait for an earlier one only up to the b
     CHECK(b->ingest({(*all)[3]})->deferred == 1);
     CHECK(b->ingest(*all)->applied == 6);
   }
+  SECTION("a change not held, offered twice in one batch, is counted and listed once") {
+    auto b = bounded("b", 1, uint64_t{1} << 30);
+    auto r = b->ingest({(*all)[1], (*all)[2], (*all)[2], (*all)[2]});
+    CHECK(r->pending == 1);
+    CHECK(r->deferred == 1);
+    CHECK(r->duplicates == 2);
+    CHECK(counted(*r) == 4);
+    CHECK(r->not_kept.size() == 2);
+  }
 }
 
 TEST_CASE("Replica: ingest is idempotent, fills gaps, and relays what it cannot read",

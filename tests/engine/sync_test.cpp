@@ -443,6 +443,37 @@ TEST_CASE(
   CHECK_FALSE(m.a1->get("visit", later)->has_value());
 }
 
+TEST_CASE("Sync: an author's alert is raised once per change kept, however often it is offered",
+          "[sync][trust]") {
+  Mahallas m;
+  for (int i = 0; i < 3; ++i) write_visit(*m.a1, kMahallaA, "before-move-" + std::to_string(i));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto moved = m.d.authority->enrol(m.a1->device_key(), "tablet-a1", Role::kField,
+                                    {{kMahallaB, kRead | kWrite}}, 0);
+  REQUIRE(moved.is_ok());
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  auto c = m.a1->export_missing(kMahallaA, crdt::VersionVector());
+  REQUIRE(c.is_ok());
+  REQUIRE(c->size() == 3);
+  auto superseded = [&] {
+    auto alerts = m.hub->alerts();
+    REQUIRE(alerts.is_ok());
+    return std::count_if(alerts->begin(), alerts->end(),
+                         [](const Alert& a) { return a.kind == "superseded_grant"; });
+  };
+  // 2 and 3 wait for 1: each is kept (held waiting) once, and raises its alert then.
+  REQUIRE(m.hub->ingest({(*c)[1], (*c)[2], (*c)[2]}).is_ok());
+  CHECK(superseded() == 2);
+  REQUIRE(m.hub->ingest({(*c)[1], (*c)[2]}).is_ok());
+  CHECK(superseded() == 2);
+  // 1 lets them in: its own alert, none again for the two.
+  auto all = m.hub->ingest(*c);
+  REQUIRE(all.is_ok());
+  CHECK(all->applied == 3);  // the two let in are counted where they went
+  CHECK(superseded() == 3);
+  CHECK(m.hub->find("visit", "household", text("before-move-2"))->size() == 1);
+}
+
 TEST_CASE("Sync: the sender learns which of its changes the peer did not keep and why",
           "[sync][trust]") {
   Mahallas m;
