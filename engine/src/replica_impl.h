@@ -153,8 +153,8 @@ class Replica::Impl {
                                                  const std::string& who);
   // A certificate of this deployment, parsed and its signature checked once per distinct
   // certificate (ingest asks for an author's certificate with every change).
-  Result<Certificate> parse_certificate(const std::string& bytes);
-  std::map<std::string, Certificate> certificate_cache;  // by certificate bytes
+  Result<Certificate> parse_certificate(std::string_view bytes);
+  std::map<std::string, Certificate, std::less<>> certificate_cache;  // by certificate bytes
 
   // permission_denied, naming both serials, when `next` would replace this device's installed
   // certificate with an older one (or another of the same serial); ok for the installed one.

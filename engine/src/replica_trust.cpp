@@ -202,7 +202,7 @@ Result<std::vector<Certificate>> Replica::Impl::certificates_of(engine::RecordBa
   if (!rec.is_ok()) return rec.status();
   // The record is found by the device's key; a certificate counts only if it names that key.
   return device_certificates(certificates_in((*rec)->scope, (*rec)->state), device,
-                             [&](std::string_view b) { return parse_certificate(std::string(b)); });
+                             [&](std::string_view b) { return parse_certificate(b); });
 }
 
 Replica::Impl::Standing Replica::Impl::stored_standing(const PublicKey& author) const {
@@ -322,13 +322,13 @@ Result<const Certificate*> Replica::Impl::judge_author(const engine::ChangeHeade
   return granting;
 }
 
-Result<Certificate> Replica::Impl::parse_certificate(const std::string& bytes) {
+Result<Certificate> Replica::Impl::parse_certificate(std::string_view bytes) {
   if (auto it = certificate_cache.find(bytes); it != certificate_cache.end()) return it->second;
   auto cert = Certificate::parse(bytes, *authority);
   if (!cert.is_ok()) return cert.status();
   // Bounded: every certificate of a few thousand devices, each re-issued a few times.
   if (certificate_cache.size() >= 16384) certificate_cache.clear();
-  certificate_cache.emplace(bytes, *cert);
+  certificate_cache.emplace(std::string(bytes), *cert);
   return cert;
 }
 
