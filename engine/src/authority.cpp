@@ -170,19 +170,21 @@ class Authority::Impl {
     return Status::ok();
   }
 
-  // Makes the next epoch of `scope`'s key (`epochs`: those so far, which gets it) and seals it
-  // to the authority and to each of `devices` that may read the scope: what revoking a
-  // reader, or narrowing its grant, does, so that what is written there from then on is
-  // sealed under a key the device never holds.
-  Status rotate_scope_key(Txn& txn, std::vector<crdt::Op>& ops, const std::string& scope,
-                          std::map<uint32_t, engine::Key32>& epochs,
-                          const std::vector<Certificate>& devices) {
-    const uint32_t epoch = epochs.rbegin()->first + 1;
+  // Makes the next epoch of `scope`'s key (`epochs`: those so far, none for a new scope; it
+  // gets the new one) and seals it to the authority and to each of `devices` that may read the
+  // scope, but `except`. A new scope gets epoch 1; revoking a reader, or narrowing its grant,
+  // makes the next, so that what is written there from then on is sealed under a key that
+  // device never holds.
+  Status add_scope_epoch(Txn& txn, std::vector<crdt::Op>& ops, const std::string& scope,
+                         std::map<uint32_t, engine::Key32>& epochs,
+                         const std::vector<Certificate>& devices,
+                         const PublicKey* except = nullptr) {
+    const uint32_t epoch = epochs.empty() ? 1 : epochs.rbegin()->first + 1;
     const engine::Key32 fresh = fresh_key();
     BIRGA_RETURN_IF_ERROR(put_scope_key(txn, scope, epoch, fresh));
     BIRGA_RETURN_IF_ERROR(add_envelope(ops, scope, epoch, fresh, key.public_key));
     for (const Certificate& other : devices) {
-      if (other.rights_on(scope) & kRead) {
+      if ((!except || other.device != *except) && (other.rights_on(scope) & kRead)) {
         BIRGA_RETURN_IF_ERROR(add_envelope(ops, scope, epoch, fresh, other.device));
       }
     }
@@ -375,21 +377,15 @@ Result<EnrolmentBundle> Authority::enrol(const PublicKey& device, const std::str
             (cert.rights_on(scope) & kRead)) {
           continue;
         }
-        BIRGA_RETURN_IF_ERROR(impl_->rotate_scope_key(txn, ops, scope, epochs, *others));
+        BIRGA_RETURN_IF_ERROR(impl_->add_scope_epoch(txn, ops, scope, epochs, *others));
       }
     }
     // New data scopes: every path granted write. Existing devices that can read them get the key.
     for (const ScopeGrant& g : scopes) {
       if (!(g.rights & kWrite) || keys->count(g.path)) continue;
-      const engine::Key32 fresh = Impl::fresh_key();
-      BIRGA_RETURN_IF_ERROR(impl_->put_scope_key(txn, g.path, 1, fresh));
-      (*keys)[g.path][1] = fresh;
-      BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, g.path, 1, fresh, impl_->key.public_key));
-      for (const Certificate& other : *others) {
-        if (other.device != device && (other.rights_on(g.path) & kRead)) {
-          BIRGA_RETURN_IF_ERROR(impl_->add_envelope(ops, g.path, 1, fresh, other.device));
-        }
-      }
+      // The device itself gets every epoch of the scopes it reads below.
+      BIRGA_RETURN_IF_ERROR(
+          impl_->add_scope_epoch(txn, ops, g.path, (*keys)[g.path], *others, &device));
     }
     // The new device gets every epoch of the control key, and of every scope it can read.
     auto x = engine::ed25519_pk_to_x25519(device);
@@ -452,7 +448,7 @@ Result<std::vector<std::string>> Authority::revoke(const PublicKey& device,
     }
     for (auto& [scope, epochs] : *keys) {
       if (scope == kControl || !(cert->rights_on(scope) & kRead)) continue;
-      BIRGA_RETURN_IF_ERROR(impl_->rotate_scope_key(txn, ops, scope, epochs, *remaining));
+      BIRGA_RETURN_IF_ERROR(impl_->add_scope_epoch(txn, ops, scope, epochs, *remaining));
     }
     const crdt::ActorId actor = engine::actor_of(impl_->key.public_key);
     auto head = read_head(txn, kControl, actor);
