@@ -422,24 +422,60 @@ class Ingester {
 
   // Stores the change in quarantine and raises the alert; the caller counts it. It is listed
   // as not kept when it was read in this batch (`listed`), not when an earlier ingest left it
-  // waiting (the sender of this batch did not send it).
+  // waiting (the sender of this batch did not send it). A change already in quarantine is
+  // neither stored nor raised again, and an author's forks are kept up to
+  // ReplicaOptions::max_quarantined_per_author: past that one `quarantine_full` alert says
+  // later ones are not kept (any peer holding a fork, or the device itself, could otherwise
+  // fill the table and the alerts by offering forks again and again).
   Status quarantine(std::string_view sealed, const engine::VerifiedChange& v,
                     const std::string& reason, bool listed = true) {
-    if (listed) {
-      not_kept(v.id, IngestReport::NotKept::Outcome::kQuarantined,
-               "change " + std::to_string(v.header.seq) + " of device " +
-                   short_hex(v.header.author) + " in scope '" + v.header.scope +
-                   "' quarantined: " + reason);
+    const std::string author = short_hex(v.header.author);
+    const std::string what = "change " + std::to_string(v.header.seq) + " of device " + author +
+                             " in scope '" + v.header.scope + "' quarantined: " + reason;
+    const std::string id_key = engine::key_bytes(v.id);
+    auto held = txn_.get(Table::kQuarantine, id_key);
+    if (!held.is_ok()) return held.status();
+    if (*held) {
+      if (listed) not_kept(v.id, IngestReport::NotKept::Outcome::kQuarantined, what);
+      return Status::ok();
     }
+    const std::string count_key = quarantined_count_key(v.header.author);
+    auto stored = txn_.get(Table::kMeta, count_key);
+    if (!stored.is_ok()) return stored.status();
+    const uint64_t count = *stored && (*stored)->size() == 8 ? engine::get_be64(**stored) : 0;
+    const uint64_t bound = replica_.options.max_quarantined_per_author;
+    std::string next;
+    if (count >= bound) {
+      if (listed) {
+        not_kept(v.id, IngestReport::NotKept::Outcome::kQuarantined,
+                 what + " (not kept as evidence: " + std::to_string(bound) +
+                     " of this device's changes are in quarantine already)");
+      }
+      if (count > bound) return Status::ok();  // said once already
+      engine::put_be64(next, count + 1);
+      BIRGA_RETURN_IF_ERROR(txn_.put(Table::kMeta, count_key, next));
+      return replica_.add_alert(
+          txn_, "quarantine_full",
+          "device " + author + ": " + std::to_string(bound) +
+              " of its changes are quarantined as equivocations, and its later forks are not "
+              "kept. The device is cloned or compromised: revoke it");
+    }
+    if (listed) not_kept(v.id, IngestReport::NotKept::Outcome::kQuarantined, what);
     crdt::ByteWriter w;
     w.bytes(reason);
     w.bytes(sealed);
-    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kQuarantine, engine::key_bytes(v.id), w.data()));
+    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kQuarantine, id_key, w.data()));
+    engine::put_be64(next, count + 1);
+    BIRGA_RETURN_IF_ERROR(txn_.put(Table::kMeta, count_key, next));
     return replica_.add_alert(txn_, "equivocation",
-                              "device " + short_hex(v.header.author) + " in scope '" +
-                                  v.header.scope + "': " + reason +
+                              "device " + author + " in scope '" + v.header.scope + "': " + reason +
                                   "; the held change is kept, the other quarantined (a cloned "
                                   "or compromised device?)");
+  }
+  // meta `quarantined/<author, 64 hex digits>`: how many of the author's changes are in
+  // quarantine (one more once quarantine_full was raised).
+  static std::string quarantined_count_key(const PublicKey& author) {
+    return "quarantined/" + crdt::to_hex(author);
   }
 
   struct Waiting {

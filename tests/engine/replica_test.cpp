@@ -606,6 +606,84 @@ TEST_CASE("Replica: a cloned device's second change for a seq is quarantined",
   CHECK(hub->verify().is_ok());
 }
 
+// Forks are evidence, kept once each and up to a bound per author: a peer offering the same
+// fork again, or a device making fork after fork, cannot fill the quarantine or the alerts.
+TEST_CASE("Replica: quarantine keeps each fork once and at most a bound per author",
+          "[engine][replica][ingest]") {
+  TempDir tmp;
+  auto a = make_replica(tmp.sub("a"), {kScope});
+  REQUIRE(a);
+  a.reset();
+  // Six copies of one device store, each writing its own change 1: six forks of one seq.
+  std::vector<std::string> firsts;
+  for (int i = 0; i < 6; ++i) {
+    const std::string dir = tmp.sub("copy" + std::to_string(i));
+    std::filesystem::copy(tmp.sub("a"), dir);
+    auto copy = Replica::open(dir, test_options());
+    REQUIRE(copy.is_ok());
+    Transaction t = (*copy)->begin();
+    t.set("visit", t.create("visit", kScope), "household", text("copy " + std::to_string(i)));
+    REQUIRE(t.commit().is_ok());
+    auto all = (*copy)->export_missing(kScope, crdt::VersionVector());
+    REQUIRE(all.is_ok());
+    REQUIRE(all->size() == 1);
+    firsts.push_back(all->front());
+  }
+  ReplicaOptions o = test_options();
+  o.max_quarantined_per_author = 3;
+  auto created = Replica::create(tmp.sub("hub"), o);
+  REQUIRE(created.is_ok());
+  Replica& hub = **created;
+  REQUIRE(hub.add_scope_key(kScope, 1, test::test_scope_key(kScope)).is_ok());
+  auto kinds = [&] {
+    auto alerts = hub.alerts();
+    REQUIRE(alerts.is_ok());
+    std::vector<std::string> out;
+    for (const Alert& al : *alerts) out.push_back(al.kind);
+    return out;
+  };
+
+  auto rep = hub.ingest({firsts[0], firsts[1], firsts[2]});
+  REQUIRE(rep.is_ok());
+  CHECK(rep->applied == 1);
+  CHECK(rep->quarantined == 2);
+  CHECK(hub.withheld()->quarantined == 2);
+  CHECK(kinds() == std::vector<std::string>{"equivocation", "equivocation"});
+
+  // The same forks again: reported, neither stored nor raised again.
+  rep = hub.ingest({firsts[1], firsts[2]});
+  REQUIRE(rep.is_ok());
+  CHECK(rep->quarantined == 2);
+  REQUIRE(rep->not_kept.size() == 2);
+  CHECK(rep->not_kept[0].outcome == IngestReport::NotKept::Outcome::kQuarantined);
+  CHECK(hub.withheld()->quarantined == 2);
+  CHECK(kinds().size() == 2);
+
+  // The third fork fills the bound; the fourth and fifth are reported and not kept, and one
+  // alert says so.
+  rep = hub.ingest({firsts[3], firsts[4], firsts[5], firsts[4]});
+  REQUIRE(rep.is_ok());
+  CHECK(rep->quarantined == 4);
+  CHECK(counted(*rep) == 4);
+  REQUIRE(rep->not_kept.size() == 4);
+  CHECK_THAT(rep->not_kept[0].reason, !Catch::Contains("not kept as evidence"));
+  for (size_t i = 1; i < 4; ++i) {
+    CHECK(rep->not_kept[i].outcome == IngestReport::NotKept::Outcome::kQuarantined);
+    CHECK_THAT(rep->not_kept[i].reason,
+               Catch::Contains("not kept as evidence: 3 of this device's changes"));
+  }
+  CHECK(hub.withheld()->quarantined == 3);
+  CHECK(kinds() == std::vector<std::string>{"equivocation", "equivocation", "equivocation",
+                                            "quarantine_full"});
+  auto alerts = hub.alerts();
+  REQUIRE(alerts.is_ok());
+  CHECK_THAT(alerts->back().detail, Catch::Contains("revoke it"));
+  CHECK(hub.ingest({firsts[5]})->quarantined == 1);
+  CHECK(kinds().size() == 4);
+  CHECK(hub.find("visit", "household", text("copy 0"))->size() == 1);
+  CHECK(hub.verify().is_ok());
+}
+
 // Two forks of one seq that both wait for an earlier change: the second is compared with the
 // first (not taken for it), quarantined and listed as not kept.
 TEST_CASE("Replica: a second waiting change for a seq is a fork and not a duplicate",

@@ -64,6 +64,11 @@ struct ReplicaOptions {
   // fill the store with changes that are never applied.
   uint64_t max_pending_changes = 4096;
   uint64_t max_pending_bytes = uint64_t{64} << 20;
+  // Equivocations (IngestReport::quarantined) are kept as evidence in the quarantine table up
+  // to this many per author, in all scopes. Past it a fork is still reported quarantined but
+  // not kept, and one `quarantine_full` alert says so: the first ones prove the device cloned
+  // or compromised, and nobody can fill the store by offering forks.
+  uint64_t max_quarantined_per_author = 64;
 };
 
 // A record as the app sees it: where it lives and its CRDT state.
@@ -110,8 +115,10 @@ struct IngestReport {
   // Also waiting for a missing predecessor, and not held: as many of its author's changes in
   // its scope wait here as ReplicaOptions::max_pending_* allow. The sender offers it again.
   size_t deferred = 0;
-  size_t sealed_only = 0;       // stored and relayable, not applied: scope key not held
-  size_t quarantined = 0;       // equivocations: a second change for a held (scope, author, seq)
+  size_t sealed_only = 0;  // stored and relayable, not applied: scope key not held
+  // Equivocations: a second change for a held (scope, author, seq). Kept in the quarantine
+  // table (once, however often offered) up to ReplicaOptions::max_quarantined_per_author.
+  size_t quarantined = 0;
   std::vector<Status> refused;  // each refused change with why (forged, malformed, ...)
   // Not among the changes given: changes an earlier ingest left waiting that this one let in
   // (applied or kept sealed), since their missing predecessor came with this batch.
@@ -134,7 +141,8 @@ struct IngestReport {
 
 struct Alert {
   uint64_t position = 0;
-  // "clock_skew", "equivocation" (also a broken hash chain), "undecryptable",
+  // "clock_skew", "equivocation" (also a broken hash chain), "quarantine_full",
+  // "undecryptable",
   // "malformed_change", "refused_op", "bad_envelope", "removed_member", "over_issuance",
   // "revoked_author", "superseded_grant", "restored_store" (a sync found this store behind its own
   // chain), "restored_peer" (a sync found the peer's store behind the peer's own chain)
