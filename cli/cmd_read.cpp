@@ -1,5 +1,7 @@
 // Read commands: list, show, conflicts, aid total. Reads never write; with --json they print
 // one JSON document (records as described in records.h).
+#include <iostream>
+#include <map>
 #include <set>
 
 #include "command.h"
@@ -143,6 +145,9 @@ struct AidTotal {
   int64_t total = 0;
   size_t deliveries = 0;
   size_t reversals = 0;
+  // Reversals of a delivery another reversal already cancels (made on two devices apart): not
+  // counted, or the delivery would be taken back twice.
+  size_t extra_reversals = 0;
 };
 
 Status run_aid_total(const Args& args) {
@@ -159,21 +164,44 @@ Status run_aid_total(const Args& args) {
   if (!found.is_ok()) return found.status();
   AidTotal sum;
   std::set<crdt::RecordId> seen;  // a sum over unique ids: nothing is counted twice
+  // The reversal counted for each reversed delivery: the one with the lowest id, so that every
+  // replica holding the same records counts the same one.
+  std::map<std::string, crdt::RecordId> counted_reversal;
+  std::vector<const RecordView*> counted;
   for (const RecordView& d : *found) {
     if (d.deleted() || !seen.insert(d.id).second) continue;
     const auto v = d.value("value_soums");
-    const int64_t* soums = v ? std::get_if<int64_t>(&*v) : nullptr;
-    if (!soums) continue;
-    sum.total += *soums;
-    ++(d.value("reverses") ? sum.reversals : sum.deliveries);
+    if (!v || !std::holds_alternative<int64_t>(*v)) continue;
+    const auto reverses = d.value("reverses");
+    if (reverses) {
+      auto [it, first] = counted_reversal.try_emplace(crdt::to_display(*reverses), d.id);
+      if (!first) {
+        ++sum.extra_reversals;
+        if (d.id > it->second) continue;
+        it->second = d.id;
+      }
+    }
+    counted.push_back(&d);
+  }
+  for (const RecordView* d : counted) {
+    const auto reverses = d->value("reverses");
+    if (reverses && counted_reversal.at(crdt::to_display(*reverses)) != d->id) continue;
+    sum.total += std::get<int64_t>(*d->value("value_soums"));
+    ++(reverses ? sum.reversals : sum.deliveries);
   }
   if (args.has("json")) {
     JsonWriter w;
     w.begin_object().key("household").value(id->to_hex()).key("total_soums").value(sum.total);
-    w.key("deliveries").value(sum.deliveries).key("reversals").value(sum.reversals).end_object();
+    w.key("deliveries").value(sum.deliveries).key("reversals").value(sum.reversals);
+    w.key("reversals_not_counted").value(sum.extra_reversals).end_object();
     print_line(w.str());
   } else {
     print_line(std::to_string(sum.total));
+  }
+  if (sum.extra_reversals > 0) {
+    std::cerr << "warning: " << sum.extra_reversals
+              << " reversal(s) not counted: another reversal of the same delivery is (both were "
+                 "recorded on devices apart; `birga alerts` names them)\n";
   }
   return Status::ok();
 }

@@ -405,6 +405,50 @@ TEST_CASE("CLI: a double delivery raises over_issuance, and a reversal corrects 
   CHECK(listed.find("reverses=" + second.line()) != std::string::npos);
 }
 
+// Two tablets apart each reverse the same delivery: once they meet, both reversals are kept
+// (nothing is lost), the delivery is taken back once in every total, and an alert names both.
+TEST_CASE("CLI: two reversals of one delivery made apart are counted once and raise an alert",
+          "[cli]") {
+  Cli cli;
+  cli.deploy();
+  cli.add_device("b", "Bekzod");
+  cli.ok({"authority", "export", "--dir", "auth", "--out", "control.log"});
+  for (const char* dir : {"a", "b"}) cli.ok({"import", "control.log", "--dir", dir});
+  const std::string h = cli.ok({"household", "add", "--dir", "a", "--address", "1 Bobur St"});
+  const std::string d = cli.ok({"aid", "add", "--dir", "a", "--household", h, "--value", "100000",
+                                "--entitlement", "ENT-1"});
+  cli.ok({"aid", "add", "--dir", "a", "--household", h, "--value", "400000", "--entitlement",
+          "ENT-2"});
+  cli.ok({"changes", "export", "--dir", "a", "--scope", kMahalla, "--out", "a1.bgcl"});
+  cli.ok({"import", "a1.bgcl", "--dir", "b"});
+  const std::string ra = cli.ok({"aid", "reverse", "--dir", "a", d, "--reason", "wrong family"});
+  const std::string rb = cli.ok({"aid", "reverse", "--dir", "b", d, "--reason", "not received"});
+  cli.ok({"changes", "export", "--dir", "a", "--scope", kMahalla, "--out", "a2.bgcl"});
+  cli.ok({"changes", "export", "--dir", "b", "--scope", kMahalla, "--out", "b2.bgcl"});
+  cli.ok({"import", "b2.bgcl", "--dir", "a"});
+  cli.ok({"import", "a2.bgcl", "--dir", "b"});
+  for (const char* dir : {"a", "b"}) {
+    INFO(dir);
+    RunResult text = cli.run({"aid", "total", "--dir", dir, "--household", h});
+    REQUIRE(text.code == 0);
+    CHECK(text.line() == "400000");
+    CHECK(text.err.find("1 reversal(s) not counted") != std::string::npos);
+    Json total = cli.json({"aid", "total", "--dir", dir, "--household", h});
+    CHECK(total["total_soums"].i == 400000);
+    CHECK(total["deliveries"].i == 2);
+    CHECK(total["reversals"].i == 1);
+    CHECK(total["reversals_not_counted"].i == 1);
+    // Both reversals are kept.
+    CHECK(cli.json({"list", "aid", "--dir", dir, "--where", "reverses=" + d}).size() == 2);
+    Json alerts = cli.json({"alerts", "--dir", dir});
+    REQUIRE(alerts.size() == 1);
+    CHECK(alerts[0]["kind"].s == "over_issuance");
+    CHECK(alerts[0]["detail"].s.find("reverses '" + d + "'") != std::string::npos);
+    CHECK(alerts[0]["detail"].s.find(ra) != std::string::npos);
+    CHECK(alerts[0]["detail"].s.find(rb) != std::string::npos);
+  }
+}
+
 TEST_CASE("CLI: a change file cut short imports the changes before the cut", "[cli]") {
   Cli cli;
   cli.deploy();
