@@ -104,10 +104,21 @@ std::vector<std::string> SyncSession::start() {
   auto scopes = replica_.scopes();
   std::vector<std::pair<std::string, std::map<crdt::ActorId, Head>>> listed;
   if (scopes.is_ok()) {
+    const crdt::ActorId peer_actor = engine::actor_of(peer_.device);
     for (const std::string& s : *scopes) {
-      if (!peer_.may_receive(s)) continue;
       auto h = replica_.heads(s);
-      if (h.is_ok()) listed.emplace_back(s, std::move(*h));
+      if (!h.is_ok()) continue;
+      if (!peer_.may_receive(s)) {
+        // A scope the peer may not receive is listed with the peer's own chain alone, when this
+        // node holds some of it (work from before a move): the peer then sends only what is
+        // missing of it, and learns nothing it did not write.
+        auto own = h->find(peer_actor);
+        if (own == h->end()) continue;
+        std::map<crdt::ActorId, Head> only_own{*own};
+        listed.emplace_back(s, std::move(only_own));
+        continue;
+      }
+      listed.emplace_back(s, std::move(*h));
     }
   }
   auto list = msg.initSummary().initScopes(static_cast<unsigned>(listed.size()));
@@ -398,11 +409,22 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             }
             auto scopes = replica_.scopes();
             if (!scopes.is_ok()) return scopes.status();
+            auto own = replica_.impl_->parse_certificate(replica_.impl_->certificate);
+            if (!own.is_ok()) return own.status().with_context("this node's certificate");
             for (const std::string& scope : *scopes) {
               if (!peer_.may_receive(scope)) continue;
               s.send_scopes.push_back(scope);
               crdt::VersionVector& vv = s.sent[scope];
               for (const auto& [actor, head] : peer_heads[scope]) vv.advance(actor, head.seq);
+              if (scope == kControlScope || own->rights_on(scope) != 0) continue;
+              // A scope this node has no right on any more (it moved to another mahalla): it
+              // hands over its own changes only, which the peer judges by the certificate in
+              // force when each was made; the others' the peer would refuse from it.
+              auto mine = replica_.heads(scope);
+              if (!mine.is_ok()) return mine.status();
+              for (const auto& [actor, head] : *mine) {
+                if (actor != replica_.actor()) vv.advance(actor, head.seq);
+              }
             }
             std::stable_partition(s.send_scopes.begin(), s.send_scopes.end(),
                                   [](const std::string& sc) { return sc == kControlScope; });

@@ -392,7 +392,10 @@ TEST_CASE(
     "arrives later",
     "[sync][trust]") {
   Mahallas m;
-  // Written in mahalla A while the tablet was enrolled there, and not yet synced.
+  // Written in mahalla A while the tablet was enrolled there, and not yet synced; it also
+  // holds a colleague's visit there, which it may no longer hand over after the move.
+  write_visit(*m.a2, kMahallaA, "colleague");
+  require_synced(*m.a1, *m.a2);
   write_visit(*m.a1, kMahallaA, "before-move");
   std::this_thread::sleep_for(std::chrono::milliseconds(5));  // issued after, by the clock
   // The authority moves tablet-a1 to mahalla B; the tablet installs the new bundle, the hub
@@ -413,6 +416,14 @@ TEST_CASE(
   require_synced(*m.a1, *m.hub);
   CHECK(m.hub->find("visit", "household", text("before-move"))->size() == 1);
   CHECK(m.hub->find("visit", "household", text("after-move"))->size() == 1);
+  CHECK(m.hub->find("visit", "household", text("colleague"))->empty());  // a2 brings it
+  // The hub lists to the moved tablet its own chain in mahalla A, so the next sync sends
+  // nothing again; the colleague's visit the tablet never offers.
+  test::SyncOutcome again = memory_sync(*m.a1, *m.hub);
+  REQUIRE(again.status.is_ok());
+  CHECK(again.a.changes_sent == 0);
+  CHECK(again.b.changes_sent == 0);
+  CHECK(again.a.peer_not_kept.empty());
   require_synced(*m.a2, *m.hub);
   CHECK(m.a2->find("visit", "household", text("before-move"))->size() == 1);
   CHECK(m.a2->find("visit", "household", text("after-move"))->empty());
