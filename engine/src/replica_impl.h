@@ -170,6 +170,8 @@ class Replica::Impl {
                                                    const PublicKey& device);
 
   Status commit_local(std::vector<Transaction::Pending>& ops);
+  // data_loss once a sync has found this store restored or copied (meta `restored`).
+  Status check_not_restored(const engine::Txn& txn) const;
   size_t last_commit_ops = 0;  // how many ops the last commit queued (begin() reserves as many)
   Result<IngestReport> ingest(const std::vector<std::string>& sealed);
   // Applies held (unapplied) changes of `scope` that the newly added key opens.

@@ -381,8 +381,16 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
     for (const Alert& a : *alerts) {
       if (a.open() && a.kind == kind && a.detail == detail) return Status::ok();
     }
-    return replica_.impl_->env->write(
-        [&](Txn& txn) { return replica_.impl_->add_alert(txn, kind, detail); });
+    return replica_.impl_->env->write([&](Txn& txn) {
+      BIRGA_RETURN_IF_ERROR(replica_.impl_->add_alert(txn, kind, detail));
+      if (kind != "restored_store") return Status::ok();
+      // From here on the store refuses local writes (Replica::Impl::commit_local).
+      auto position = txn.count(Table::kAlerts);
+      if (!position.is_ok()) return position.status();
+      std::string v;
+      engine::put_be64(v, *position);
+      return txn.put(Table::kMeta, "restored", v);
+    });
   };
   Status parsed =
       engine::read_message(message, kSyncLimits, "sync message", [&](capnp::MessageReader& m) {

@@ -277,11 +277,29 @@ void observe(crdt::Op& op, const crdt::Record& state, const crdt::ActorId& me, i
 
 }  // namespace
 
+// A sync found this store behind what its device wrote (restored from a backup, or copied):
+// every change it wrote from here would fork the device's chain and be quarantined by every
+// peer, lost to everyone but this tablet. Such a write is refused, not acknowledged.
+Status Replica::Impl::check_not_restored(const Txn& txn) const {
+  auto restored = txn.get(Table::kMeta, "restored");
+  if (!restored.is_ok()) return restored.status();
+  if (!*restored) return Status::ok();
+  const uint64_t position = (*restored)->size() == 8 ? engine::get_be64(**restored) : 0;
+  return Status::data_loss(
+      "this store was restored from a backup or copied from another device (a sync found it "
+      "behind what this device itself wrote: alert " +
+      std::to_string(position) +
+      "), so it takes no new writes: every peer would quarantine them as a fork of this "
+      "device's chain. Its records can still be read. Re-enrol the device with a new "
+      "key (a new store, `birga init`) and revoke this one");
+}
+
 Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
   drop_overwritten_lww(pending);
   // The ops are completed in place. The write may run again (map growth): each run assigns
   // their dots, time and observed dots afresh.
   Status written = env->write([&](Txn& txn) -> Status {
+    BIRGA_RETURN_IF_ERROR(check_not_restored(txn));
     engine::RecordBatch batch(*this, txn);
     // Group by scope (op indexes), keeping the order of ops within each.
     // The keys view scopes held by the transaction or by the batch's records, which outlive

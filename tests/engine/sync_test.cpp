@@ -585,6 +585,22 @@ TEST_CASE("Sync: a store restored from a backup stops at the summary and sends n
   };
   CHECK(count(**restored, "restored_store") == 1);
   CHECK(count(*m.hub, "restored_peer") == 1);
+  // From the finding on, the store takes no new writes (they could never reach anyone), and
+  // says why; it can still be read. Reopened, it still refuses.
+  Transaction t = (*restored)->begin();
+  t.set("visit", t.create("visit", kMahallaA), "household", text("after-finding"));
+  Status refused = t.commit();
+  CHECK(refused.code() == Code::kDataLoss);
+  CHECK_THAT(refused.message(), Catch::Contains("takes no new writes"));
+  CHECK_THAT(refused.message(), Catch::Contains("Re-enrol the device with a new key"));
+  CHECK((*restored)->find("visit", "household", text("before-backup"))->size() == 1);
+  restored->reset();
+  auto reopened = Replica::open(m.d.dir("backup"), test::test_options());
+  REQUIRE(reopened.is_ok());
+  Transaction again = (*reopened)->begin();
+  again.set("visit", again.create("visit", kMahallaA), "household", text("after-reopen"));
+  CHECK(again.commit().code() == Code::kDataLoss);
+  CHECK((*reopened)->find("visit", "household", text("after-reopen"))->empty());
 }
 
 TEST_CASE("Sync: evidence of a fork that the peer quarantines comes back as not kept",
