@@ -159,9 +159,25 @@ Result<crdt::Schema> load_schema(const std::string& dir) {
   return schema;
 }
 
+namespace {
+// Whether `dir` holds an LMDB store; an error when it cannot be looked into (another user's
+// directory), rather than "no store there".
+Result<bool> holds_store(const std::string& dir) {
+  std::error_code ec;
+  const bool found = fs::exists(fs::path(dir) / "data.mdb", ec);
+  if (ec) {
+    return Status::permission_denied("cannot look into " + dir + ": " + ec.message() +
+                                     " (run as the user that owns it, or fix its permissions)");
+  }
+  return found;
+}
+}  // namespace
+
 Status check_replica_dir(const std::string& dir) {
   std::error_code ec;
-  if (!fs::exists(fs::path(dir) / "data.mdb", ec)) {
+  auto has_store = holds_store(dir);
+  if (!has_store.is_ok()) return has_store.status();
+  if (!*has_store) {
     return Status::not_found("no replica in " + dir + ": run `birga init` first or pass --dir");
   }
   if (!fs::exists(fs::path(dir) / kSchemaFile, ec)) {
@@ -173,7 +189,9 @@ Status check_replica_dir(const std::string& dir) {
 
 Status check_authority_dir(const std::string& dir) {
   std::error_code ec;
-  if (!fs::exists(fs::path(dir) / "data.mdb", ec)) {
+  auto has_store = holds_store(dir);
+  if (!has_store.is_ok()) return has_store.status();
+  if (!*has_store) {
     return Status::not_found("no authority in " + dir +
                              ": run `birga authority init --dir DIR` first or pass --dir");
   }
@@ -183,6 +201,15 @@ Status check_authority_dir(const std::string& dir) {
   }
   return Status::ok();
 }
+
+namespace {
+// A refusal to open that the passphrase explains; not one of the files' permissions, whose
+// message says so itself.
+bool is_wrong_passphrase(const Status& s) {
+  return s.code() == Code::kPermissionDenied &&
+         s.message().find("wrong passphrase") != std::string::npos;
+}
+}  // namespace
 
 Result<std::unique_ptr<Replica>> open_replica(const std::string& dir,
                                               const PassphraseSource& source) {
@@ -195,7 +222,7 @@ Result<std::unique_ptr<Replica>> open_replica(const std::string& dir,
   options.passphrase = *pass;
   options.schema = *schema;
   auto replica = Replica::open(dir, std::move(options));
-  if (!replica.is_ok() && replica.status().code() == Code::kPermissionDenied) {
+  if (!replica.is_ok() && is_wrong_passphrase(replica.status())) {
     return Status::permission_denied("cannot open the replica in " + dir + ": " +
                                      replica.status().message() + " (check " +
                                      passphrase_origin(source) + ")");
@@ -215,7 +242,7 @@ Result<std::unique_ptr<Authority>> open_authority(const Args& args) {
   auto pass = read_passphrase(source);
   if (!pass.is_ok()) return pass.status();
   auto authority = Authority::open(dir, *pass);
-  if (!authority.is_ok() && authority.status().code() == Code::kPermissionDenied) {
+  if (!authority.is_ok() && is_wrong_passphrase(authority.status())) {
     return Status::permission_denied("cannot open the authority in " + dir + ": " +
                                      authority.status().message() + " (check " +
                                      passphrase_origin(source) + ")");

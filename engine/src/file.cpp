@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -110,6 +111,10 @@ int sync_directory(const std::string& path) {
 
 Result<std::string> read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+    return Status::permission_denied("cannot read " + path + ": " + std::strerror(errno) +
+                                     " (run as the user that owns it, or fix its permissions)");
+  }
   if (fd < 0) return Status::not_found("cannot read " + path + ": no such file or not readable");
   struct Closer {
     int fd;

@@ -135,8 +135,11 @@ Status lmdb_status(int rc, const std::string& what) {
       return Status::data_loss(msg + " (the store is damaged or not an LMDB file)");
     case EACCES:
     case EPERM:
+      return Status::permission_denied(msg +
+                                       " (this user may not read or write the store's files: run "
+                                       "as the user that owns them, or fix their permissions)");
     case EROFS:
-      return Status::permission_denied(msg);
+      return Status::permission_denied(msg + " (the store is on a read-only file system)");
     case MDB_READERS_FULL:
     case EAGAIN:
     case EBUSY:

@@ -231,6 +231,50 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
 
 // Every command that takes --dir says the same of a file given there, before it acts: the
 // directory is a bad value (exit 1), not a missing store (2), nor a store failing to open.
+// A store another user owns (the usual slip: a command run as root on a hub's store, or the
+// other way round) is a permissions problem, and said to be one: not a missing store, nor a
+// wrong passphrase. Only a run as root can switch users; elsewhere the test has nothing to do.
+TEST_CASE("CLI: a store the user may not open is reported as a permissions problem", "[cli]") {
+  if (::geteuid() != 0) {
+    WARN("not run as root: cannot run a command as another user");
+    return;
+  }
+  Cli cli;
+  cli.deploy();
+  cli.ok({"household", "add", "--dir", "a", "--address", "1 Bobur St"});
+  namespace fs = std::filesystem;
+  fs::permissions(cli.path(""), fs::perms::owner_all | fs::perms::others_exec);  // traversable
+  const EnvChanges nobody = {{kRunAsUid, "65534"}};
+  const fs::perms dir_mode = fs::status(cli.path("a")).permissions();
+  fs::permissions(cli.path("a"), fs::perms::owner_all);
+  RunResult closed = cli.run({"list", "household", "--dir", "a"}, nobody);
+  if (closed.code == 122) {
+    WARN("uid 65534 cannot reach the birga binary here");
+    return;
+  }
+  expect_refused(closed, 3, "cannot look into a: Permission denied (run as the user that owns it");
+  CHECK(closed.err.find("birga init") == std::string::npos);
+
+  // The directory open, its files the owner's only (as `birga init` makes them).
+  fs::permissions(cli.path("a"), dir_mode | fs::perms::others_read | fs::perms::others_exec);
+  expect_refused(cli.run({"list", "household", "--dir", "a"}, nobody), 3,
+                 "cannot read a/schema: Permission denied (run as the user that owns it");
+
+  // Readable but not writable (LMDB opens its lock file for writing).
+  fs::permissions(cli.path("a"), fs::perms::owner_all | fs::perms::group_read |
+                                     fs::perms::group_exec | fs::perms::others_read |
+                                     fs::perms::others_exec);
+  for (const auto& f : fs::directory_iterator(cli.path("a"))) {
+    fs::permissions(f.path(), fs::perms::owner_read | fs::perms::owner_write |
+                                  fs::perms::group_read | fs::perms::others_read);
+  }
+  RunResult read_only = cli.run({"list", "household", "--dir", "a"}, nobody);
+  expect_refused(read_only, 3, "Permission denied (this user may not read or write the store");
+  CHECK(read_only.err.find("PASSPHRASE") == std::string::npos);
+  // As its owner, the store is as it was.
+  CHECK(cli.ok({"list", "household", "--dir", "a"}).find("1 Bobur St") != std::string::npos);
+}
+
 TEST_CASE("CLI: a file given as --dir is refused the same way by every command", "[cli]") {
   Cli cli;
   std::ofstream(cli.path("notes.txt")) << "not a store\n";

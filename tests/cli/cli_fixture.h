@@ -4,6 +4,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +24,10 @@ namespace birga::test {
 
 inline constexpr const char* kMahalla = "tashkent/yunusobod/m0421";
 inline constexpr const char* kPassphrase = "test passphrase";
+
+// In a run's EnvChanges: not a variable but the user id to run the command as (only a test
+// run as root can; exec fails with 122 when that user cannot reach the binary).
+inline const std::string kRunAsUid = "@uid";
 
 struct RunResult {
   int code = -1;
@@ -134,7 +139,12 @@ class Cli {
     for (const char* v : {"BIRGA_DIR", "BIRGA_DEVICE_PASSPHRASE", "BIRGA_AUTHORITY_PASSPHRASE"}) {
       unsetenv(v);
     }
+    std::optional<uid_t> run_as;
     for (const auto& [name, value] : env) {
+      if (name == kRunAsUid) {  // not a variable: the user to run as (a test run as root)
+        if (value) run_as = static_cast<uid_t>(std::stoul(*value));
+        continue;
+      }
       if (value) {
         setenv(name.c_str(), value->c_str(), 1);
       } else {
@@ -148,6 +158,9 @@ class Cli {
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
+    if (run_as) {
+      if (setgroups(0, nullptr) != 0 || setgid(*run_as) != 0 || setuid(*run_as) != 0) _exit(123);
+    }
     std::vector<char*> argv;
     std::string bin = BIRGA_CLI_PATH;
     argv.push_back(bin.data());

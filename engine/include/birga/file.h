@@ -14,7 +14,9 @@
 namespace birga {
 
 // The file's bytes. not_found "cannot read PATH: no such file or not readable", or "...: it is
-// a directory, not a file"; unavailable when reading fails part way (the device failed).
+// a directory, not a file"; permission_denied "cannot read PATH: Permission denied (run as the
+// user that owns it, ...)" when this user may not open it; unavailable when reading fails
+// part way (the device failed).
 Result<std::string> read_file(const std::string& path);
 
 // Replaces (or creates) the file at `path` with `bytes`: writes them to a new temporary file in
