@@ -275,6 +275,59 @@ TEST_CASE("Replica: an invalid transaction names the field and changes nothing",
   CHECK(no_key.commit().code() == Code::kPermissionDenied);
 }
 
+TEST_CASE("Replica: a record created with nothing written to it is refused at commit",
+          "[engine][replica][schema]") {
+  TempDir tmp;
+  auto r = make_replica(tmp.sub("a"), {kScope});
+  REQUIRE(r);
+  const auto before = r->changed_since(0)->position;
+
+  // A record comes into being only through ops: committing none would report success and
+  // store nothing, and the next write to the id would find no record.
+  struct Case {
+    const char* what;
+    const char* collection;
+    const char* required;  // the required fields the message names, or null
+  };
+  for (const Case& c : {Case{"no required field", "case", nullptr},
+                        Case{"with a required field", "delivery", "'entitlement'"}}) {
+    INFO(c.what);
+    Transaction t = r->begin();
+    const crdt::RecordId id = t.create(c.collection, kScope);
+    const Status s = t.commit();
+    CHECK(s.code() == Code::kInvalidArgument);
+    CHECK_THAT(s.message(), Catch::Contains(id.to_hex()));
+    CHECK_THAT(s.message(), Catch::Contains(std::string("'") + c.collection + "'"));
+    CHECK_THAT(s.message(), Catch::Contains("set at least one"));
+    if (c.required) CHECK_THAT(s.message(), Catch::Contains(c.required));
+    CHECK_FALSE(r->get(c.collection, id)->has_value());
+  }
+
+  // One empty record among written ones fails the whole transaction, and an op on the id in
+  // another collection does not write the record created.
+  Transaction mixed = r->begin();
+  const crdt::RecordId written = mixed.create("visit", kScope);
+  mixed.set("visit", written, "household", text("hh-1"));
+  const crdt::RecordId empty = mixed.create("visit", kScope);
+  CHECK_THAT(mixed.commit().message(), Catch::Contains(empty.to_hex()));
+  Transaction elsewhere = r->begin();
+  const crdt::RecordId id = elsewhere.create("visit", kScope);
+  elsewhere.set("case", id, "title", text("not the visit"));
+  CHECK_THAT(elsewhere.commit().message(), Catch::Contains("'visit'"));
+  CHECK(r->changed_since(0)->position == before);
+  CHECK_FALSE(r->get("visit", written)->has_value());
+
+  // Deleting the new record is a write: it exists, deleted.
+  Transaction deleted = r->begin();
+  const crdt::RecordId gone = deleted.create("case", kScope);
+  deleted.remove_record("case", gone);
+  REQUIRE(deleted.commit().is_ok());
+  auto view = r->get("case", gone);
+  REQUIRE(view.is_ok());
+  REQUIRE(view->has_value());
+  CHECK((*view)->deleted());
+}
+
 TEST_CASE("Replica: find uses the index, conflicts and the change feed report",
           "[engine][replica]") {
   TempDir tmp;

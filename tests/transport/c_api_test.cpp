@@ -267,6 +267,27 @@ TEST_CASE("C API: an unknown field fails the commit as invalid argument naming t
   birga_replica_close(r);
 }
 
+TEST_CASE("C API: a record created with no field set fails the commit and writes nothing",
+          "[transport][c_api]") {
+  CDeployment d;
+  Error err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(r);
+  birga_txn_t* t = birga_txn_begin(r);
+  char* id = birga_txn_create(t, "case", nullptr, &err.e);
+  REQUIRE(id);
+  CHECK(birga_txn_commit(t, &err.e) == BIRGA_INVALID_ARGUMENT);
+  CHECK_THAT(err.message(), Catch::Contains(id));
+  CHECK_THAT(err.message(), Catch::Contains("set at least one"));
+  birga_txn_free(t);
+  birga_error_free(err.e);
+  err.e = nullptr;
+  CHECK(birga_replica_get(r, "case", id, &err.e) == nullptr);
+  CHECK(err.e == nullptr);
+  birga_free(id);
+  birga_replica_close(r);
+}
+
 TEST_CASE("C API: sync to a closed port is unavailable, a transient error", "[transport][c_api]") {
   CDeployment d;
   Error err;

@@ -287,10 +287,15 @@ class Replica {
 
 // A write transaction over records in any scope. Ops are checked against the schema as they
 // are added: the first invalid one makes the transaction fail at commit() with that error
-// (naming the field), and nothing is written. Not copyable; commit at most once.
+// (naming the field), and nothing is written. A record created here must be written in the same
+// transaction (its required fields, or at least one field): a record exists only through its
+// ops, so commit() refuses one created with none, rather than report success and store nothing.
+// Not copyable; commit at most once.
 class Transaction {
  public:
-  // Creates a record in `collection` and `scope`; returns its fresh 128-bit id.
+  // Creates a record in `collection` and `scope`; returns its fresh 128-bit id. Write at least
+  // one of its fields (all its required ones) in this transaction: commit() refuses it with
+  // invalid_argument otherwise.
   crdt::RecordId create(const std::string& collection, const std::string& scope);
   // Creates a record with an id the caller chose (an import from another system, generated
   // test data); the caller guarantees it is unique. Returns `id`.
@@ -337,10 +342,18 @@ class Transaction {
                      const std::string& field, crdt::Value value, int64_t delta = 0,
                      std::optional<const crdt::FieldSpec*> field_spec = std::nullopt);
 
+  // A record this transaction creates. It comes into being only through an op on it, so
+  // commit() refuses one that no op `touched`.
+  struct Created {
+    std::string scope;
+    std::string collection;
+    bool touched = false;
+  };
+
   Replica* replica_;
   std::vector<Pending> ops_;
-  std::map<crdt::RecordId, std::string> created_scopes_;
-  const std::pair<const crdt::RecordId, std::string>* last_created_ = nullptr;  // looked up last
+  std::map<crdt::RecordId, Created> created_scopes_;
+  std::pair<const crdt::RecordId, Created>* last_created_ = nullptr;  // looked up last
   const crdt::CollectionSpec* last_spec_ = nullptr;  // the collection spec looked up last
   const crdt::CollectionSpec* spec_of(const std::string& collection);
   Status status_;

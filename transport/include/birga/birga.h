@@ -148,7 +148,9 @@ BIRGA_API int birga_change_passphrase(const char* dir, const char* current, cons
 BIRGA_API birga_txn_t* birga_txn_begin(birga_replica_t* replica) BIRGA_NOEXCEPT;
 /* Creates a record in `collection` and `scope` (NULL: the only scope this device's
  * certificate lets it write); returns its new id, 32 hex (free with birga_free). A failure
- * returns NULL and also makes the commit fail. */
+ * returns NULL and also makes the commit fail. A record exists only through what is written
+ * to it: set at least one field (all its required ones) in the same transaction, or the commit
+ * fails with BIRGA_INVALID_ARGUMENT naming the record, and nothing is written. */
 BIRGA_API char* birga_txn_create(birga_txn_t* txn, const char* collection, const char* scope,
                                  birga_error_t** err) BIRGA_NOEXCEPT;
 /* Sets a text field (an lww or mv field; an mv write replaces the values this replica holds). */
