@@ -977,6 +977,57 @@ TEST_CASE("Replica: a field an older schema does not know is kept and passed on"
   CHECK(b->state_hash(kScope).value() == a->state_hash(kScope).value());
 }
 
+TEST_CASE("Replica: reading a collection neither in the schema nor in the store is an error",
+          "[engine][replica][schema]") {
+  TempDir tmp;
+  // A newer deployment schema adds "household"; the old replica receives its records by sync
+  // and must still read them, while a misspelt name must not read as an empty collection.
+  crdt::Schema newer = test::test_schema();
+  crdt::CollectionSpec household{"household", {}, false};
+  household.add({"address", crdt::FieldKind::kLww, crdt::ValueType::kText});
+  newer.add(household);
+  ReplicaOptions o = test_options();
+  o.schema = newer;
+  auto created = Replica::create(tmp.sub("new"), o);
+  REQUIRE(created.is_ok());
+  auto& a = *created;
+  REQUIRE(a->add_scope_key(kScope, 1, test::test_scope_key(kScope)).is_ok());
+  auto old = make_replica(tmp.sub("old"), {kScope});
+  REQUIRE(old);
+  Transaction t = a->begin();
+  const crdt::RecordId id = t.create("household", kScope);
+  t.set("household", id, "address", text("Navoi 12"));
+  REQUIRE(t.commit().is_ok());
+  sync_one_way(*a, *old, kScope);
+
+  for (Replica* r : {a.get(), old.get()}) {
+    auto got = r->get("household", id);
+    REQUIRE(got.is_ok());
+    REQUIRE(got->has_value());
+    CHECK((*got)->value("address") == text("Navoi 12"));
+    auto all = r->list("household");
+    REQUIRE(all.is_ok());
+    CHECK(all->size() == 1);
+
+    auto misspelt = r->get("househld", id);
+    CHECK(misspelt.status().code() == Code::kInvalidArgument);
+    CHECK(misspelt.status().message() ==
+          "unknown collection 'househld' (not in the schema, and this store holds none of its "
+          "records)");
+    CHECK(r->list("househld").status().code() == Code::kInvalidArgument);
+    // A prefix or an extension of a held collection's name is not that collection.
+    CHECK(r->list("househol").status().code() == Code::kInvalidArgument);
+    CHECK(r->list("households").status().code() == Code::kInvalidArgument);
+  }
+  // A collection of the schema with no records yet reads as empty.
+  auto none = old->list("visit");
+  REQUIRE(none.is_ok());
+  CHECK(none->empty());
+  auto absent = old->get("case", id);
+  REQUIRE(absent.is_ok());
+  CHECK_FALSE(absent->has_value());
+}
+
 TEST_CASE("Replica: collections beyond the record-table limit share one table, invisibly",
           "[engine][replica][store]") {
   // 80 collections, more than kMaxRecordTables (64). A writes records of c00..c39, B of
@@ -1056,6 +1107,30 @@ TEST_CASE("Replica: collections beyond the record-table limit share one table, i
   CHECK((*reopened)->list("c79")->size() == 3);
   CHECK((*reopened)->verify().is_ok());
   reopened->reset();
+
+  // Opened with an older schema that lacks c05 (own table) and c79 (in the shared one), both
+  // are still read from the store; a collection held nowhere is unknown.
+  {
+    crdt::Schema older(1);
+    for (int c = 0; c < 80; ++c) {
+      if (c == 5 || c == 79) continue;
+      crdt::CollectionSpec spec = *schema.collection("c" + std::to_string(100 + c).substr(1));
+      older.add(spec);
+    }
+    ReplicaOptions oo = test_options();
+    oo.schema = older;
+    auto old = Replica::open(tmp.sub("x"), std::move(oo));
+    REQUIRE(old.is_ok());
+    for (const char* coll : {"c05", "c79"}) {
+      INFO(coll);
+      auto records = (*old)->list(coll);
+      REQUIRE(records.is_ok());
+      CHECK(records->size() == 3);
+    }
+    CHECK((*old)->get("c79", changed)->has_value());
+    CHECK((*old)->list("c80").status().code() == Code::kInvalidArgument);
+    CHECK((*old)->get("c80", changed).status().code() == Code::kInvalidArgument);
+  }
 
   // A collection table whose registration is lost would hide its records: verify says so.
   {

@@ -220,7 +220,10 @@ class Replica {
   // A new write transaction. Nothing is stored until its commit().
   Transaction begin();
 
-  // Reads.
+  // Reads. get and list read any collection of the schema, and any other whose records the
+  // store holds (a collection of a newer schema, received by sync); any other name is
+  // invalid_argument "unknown collection '<name>' (not in the schema, and this store holds
+  // none of its records)", not an absent record or an empty list.
   Result<std::optional<RecordView>> get(const std::string& collection,
                                         const crdt::RecordId& id) const;
   Result<std::vector<RecordView>> list(const std::string& collection) const;

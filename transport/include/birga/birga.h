@@ -189,7 +189,10 @@ BIRGA_API void birga_txn_free(birga_txn_t* txn) BIRGA_NOEXCEPT;
 /* ---- Reads ----------------------------------------------------------------------------- */
 
 /* A snapshot of one record (free with birga_record_free); NULL and no error when absent. A
- * deleted record is returned, with birga_record_deleted() true. A malformed id is an error. */
+ * deleted record is returned, with birga_record_deleted() true. A malformed id is an error, and
+ * so is a `collection` neither in the schema nor held in the store (a misspelt name):
+ * BIRGA_INVALID_ARGUMENT "unknown collection '<name>' (not in the schema, and this store holds
+ * none of its records)". A collection of a newer schema whose records came by sync is read. */
 BIRGA_API birga_record_t* birga_replica_get(birga_replica_t* replica, const char* collection,
                                             const char* id, birga_error_t** err) BIRGA_NOEXCEPT;
 /* Nonzero while the record needs a person: an mv field holds concurrent values, or a delete
@@ -220,7 +223,9 @@ BIRGA_API void birga_record_free(birga_record_t* record) BIRGA_NOEXCEPT;
 
 /* Lists return a NULL-terminated array (free with birga_strings_free); NULL on error. */
 
-/* The ids of the live (not deleted) records of `collection`, in id order. */
+/* The ids of the live (not deleted) records of `collection`, in id order; a `collection`
+ * neither in the schema nor held in the store is BIRGA_INVALID_ARGUMENT, as for
+ * birga_replica_get, not an empty list. */
 BIRGA_API char** birga_replica_list(birga_replica_t* replica, const char* collection,
                                     birga_error_t** err) BIRGA_NOEXCEPT;
 /* The records in conflict, as "collection/id". */
