@@ -181,9 +181,8 @@ void remove_new_store(const std::string& dir) {
 
 Result<std::unique_ptr<Replica>> Replica::create(const std::string& dir, ReplicaOptions options) {
   BIRGA_RETURN_IF_ERROR(engine::crypto_init());
-  if (options.passphrase.empty()) {
-    return Status::invalid_argument("a passphrase is required to protect the device key");
-  }
+  // Refused before anything is made: the passphrase is all that protects the keys sealed here.
+  BIRGA_RETURN_IF_ERROR(check_new_passphrase(options.passphrase));
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::permission_denied("cannot create " + dir + ": " + ec.message());

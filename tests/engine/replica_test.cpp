@@ -134,6 +134,19 @@ TEST_CASE("Replica: a wrong passphrase is refused, never an empty replica", "[en
   CHECK(empty.status().code() == Code::kInvalidArgument);
 }
 
+TEST_CASE("Replica: create refuses a passphrase shorter than change_passphrase accepts",
+          "[engine][replica]") {
+  TempDir tmp;
+  auto short_one = Replica::create(tmp.sub("a"), test_options("abc"));
+  CHECK(short_one.status().code() == Code::kInvalidArgument);
+  CHECK(short_one.status().message() == "the new passphrase is too short: at least 8 characters");
+  CHECK(Replica::create(tmp.sub("a"), test_options("1234567")).status().code() ==
+        Code::kInvalidArgument);
+  // Refused before anything is made: the directory holds no store to be opened by mistake.
+  CHECK_FALSE(std::filesystem::exists(tmp.sub("a") + "/data.mdb"));
+  CHECK(Replica::create(tmp.sub("a"), test_options("12345678")).is_ok());
+}
+
 TEST_CASE("Replica: every kind of write is applied and readable", "[engine][replica]") {
   TempDir tmp;
   auto r = make_replica(tmp.sub("a"), {kScope});

@@ -329,6 +329,22 @@ TEST_CASE("C API: get and list of a misspelt collection are invalid argument nam
   birga_replica_close(r);
 }
 
+TEST_CASE("C API: create refuses a passphrase shorter than 8 characters", "[transport][c_api]") {
+  test::TempDir tmp;
+  Error err;
+  const std::string dir = tmp.sub("tablet");
+  CHECK(birga_replica_create(dir.c_str(), "abc", kSchema, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+  CHECK(err.message() == "the new passphrase is too short: at least 8 characters");
+  CHECK_FALSE(std::filesystem::exists(dir + "/data.mdb"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/schema"));
+  CHECK(birga_replica_create(dir.c_str(), "", kSchema, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+  birga_replica_t* r = birga_replica_create(dir.c_str(), "12345678", kSchema, &err.e);
+  CHECK(r != nullptr);
+  birga_replica_close(r);
+}
+
 TEST_CASE("C API: sync to a closed port is unavailable, a transient error", "[transport][c_api]") {
   CDeployment d;
   Error err;

@@ -155,9 +155,13 @@ struct Alert {
   bool open() const { return acknowledged_ms == 0; }
 };
 
-// The shortest passphrase accepted for new keys or a change (`birga init` and
+// The shortest passphrase accepted for new keys or a change (`birga init`, Replica::create and
 // change_passphrase): it is all that protects a lost device's keys.
 inline constexpr size_t kMinPassphraseBytes = 8;
+// Ok, or invalid_argument "the new passphrase is too short: at least 8 characters" when
+// `passphrase` is shorter than kMinPassphraseBytes: the one check of a passphrase that is to
+// seal keys (Replica::create, Replica::change_passphrase).
+Status check_new_passphrase(std::string_view passphrase);
 
 class Transaction;
 
@@ -170,6 +174,8 @@ void remove_new_store(const std::string& dir);
 class Replica {
  public:
   // Creates a replica in `dir` (created if absent; must not already hold a replica).
+  // invalid_argument, and nothing made, when options.passphrase is shorter than
+  // kMinPassphraseBytes (check_new_passphrase), as change_passphrase refuses it.
   static Result<std::unique_ptr<Replica>> create(const std::string& dir, ReplicaOptions options);
   // Opens an existing replica. A wrong passphrase is kPermissionDenied, never an empty replica.
   static Result<std::unique_ptr<Replica>> open(const std::string& dir, ReplicaOptions options);

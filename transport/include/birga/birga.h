@@ -99,7 +99,9 @@ BIRGA_API const char* birga_version(void) BIRGA_NOEXCEPT;
  * `passphrase`, and writes `schema_text` (the schema file format, see docs/data-model.md) to
  * DIR/schema, whole or not at all, as `birga init` does. Its public key
  * (birga_replica_device_key) goes to the authority for enrolment. NULL on failure:
- * BIRGA_ALREADY_EXISTS when `dir` holds a replica; when the schema file cannot be written,
+ * BIRGA_INVALID_ARGUMENT when `passphrase` is shorter than 8 bytes (as birga_change_passphrase
+ * and `birga init` refuse it; nothing is made); BIRGA_ALREADY_EXISTS when `dir` holds a
+ * replica; when the schema file cannot be written,
  * the error of the write (BIRGA_RESOURCE_EXHAUSTED on a full disk), and the store just made
  * is removed again, so that a retry can succeed. */
 BIRGA_API birga_replica_t* birga_replica_create(const char* dir, const char* passphrase,
