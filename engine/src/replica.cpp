@@ -181,9 +181,8 @@ void remove_new_store(const std::string& dir) {
 
 Result<std::unique_ptr<Replica>> Replica::create(const std::string& dir, ReplicaOptions options) {
   BIRGA_RETURN_IF_ERROR(engine::crypto_init());
-  if (options.passphrase.empty()) {
-    return Status::invalid_argument("a passphrase is required to protect the device key");
-  }
+  // Refused before anything is made: the passphrase is all that protects the keys sealed here.
+  BIRGA_RETURN_IF_ERROR(check_new_passphrase(options.passphrase));
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::permission_denied("cannot create " + dir + ": " + ec.message());
@@ -344,10 +343,40 @@ Transaction Replica::begin() {
 
 // ---- reads --------------------------------------------------------------------------------
 
+namespace {
+
+// Ok when `collection` can be read: it is in the schema, one of the control collections (which
+// no schema names, and which hold nothing until the first enrolment), or the store holds
+// records of it (a collection of a newer schema, received by sync). Otherwise a misspelt name
+// would read as an empty collection, where a write with it is refused.
+Status check_known_collection(const Replica::Impl& impl, const Txn& txn,
+                              const std::string& collection) {
+  if (impl.options.schema.collection(collection) || collection == engine::kCertCollection ||
+      collection == engine::kRevocationCollection || collection == engine::kEnvelopeCollection) {
+    return Status::ok();
+  }
+  // A collection's records are all in one table and each block's key starts with the
+  // collection's prefix, so one seek tells whether there is any.
+  auto table = txn.records_of(collection);
+  if (!table.is_ok()) return table.status();
+  bool held = false;
+  BIRGA_RETURN_IF_ERROR(txn.scan(*table, engine::collection_prefix(collection), [&](auto, auto) {
+    held = true;
+    return false;
+  }));
+  if (held) return Status::ok();
+  return Status::invalid_argument("unknown collection '" + collection +
+                                  "' (not in the schema, and this store holds none of its "
+                                  "records)");
+}
+
+}  // namespace
+
 Result<std::optional<RecordView>> Replica::get(const std::string& collection,
                                                const crdt::RecordId& id) const {
   std::optional<RecordView> out;
   Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    BIRGA_RETURN_IF_ERROR(check_known_collection(*impl_, txn, collection));
     auto v = impl_->load_view(txn, engine::record_key(collection, id));
     if (!v.is_ok()) return v.status();
     out = std::move(*v);
@@ -380,6 +409,7 @@ Status collect(const Replica::Impl& impl, const Txn& txn, Table t, std::string_v
 Result<std::vector<RecordView>> Replica::list(const std::string& collection) const {
   std::vector<RecordView> out;
   Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    BIRGA_RETURN_IF_ERROR(check_known_collection(*impl_, txn, collection));
     auto table = txn.records_of(collection);
     if (!table.is_ok()) return table.status();
     return impl_->scan_records(txn, *table, engine::collection_prefix(collection),

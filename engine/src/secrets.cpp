@@ -6,14 +6,23 @@
 #include "crypto.h"
 #include "lmdb_env.h"
 
+namespace birga {
+
+Status check_new_passphrase(std::string_view passphrase) {
+  if (passphrase.size() < kMinPassphraseBytes) {
+    return Status::invalid_argument("the new passphrase is too short: at least " +
+                                    std::to_string(kMinPassphraseBytes) + " characters");
+  }
+  return Status::ok();
+}
+
+}  // namespace birga
+
 namespace birga::engine {
 
 Result<uint64_t> change_passphrase(const std::string& dir, std::string_view current,
                                    std::string_view next) {
-  if (next.size() < kMinPassphraseBytes) {
-    return Status::invalid_argument("the new passphrase is too short: at least " +
-                                    std::to_string(kMinPassphraseBytes) + " characters");
-  }
+  BIRGA_RETURN_IF_ERROR(check_new_passphrase(next));
   auto env = LmdbEnv::open(dir);
   if (!env.is_ok()) return env.status();
   // Another process holding the store open keeps copies of its pages in its buffers, which

@@ -20,6 +20,29 @@ using engine::Txn;
 
 Transaction::~Transaction() = default;
 
+namespace {
+
+// The refusal of a record created with no op on it: a record exists only through its ops, so
+// committing it would report success and store nothing, and the next write to the id would
+// find no record.
+Status nothing_written(const crdt::RecordId& id, const crdt::CollectionSpec* spec,
+                       const std::string& collection) {
+  std::string required;
+  if (spec) {
+    for (const auto& [name, f] : spec->fields) {
+      if (f.required) required += (required.empty() ? "'" : ", '") + name + "'";
+    }
+  }
+  return Status::invalid_argument(
+      "record " + id.to_hex() + " of '" + collection +
+      "' is created but nothing is written to it, so there would be no record to store: set at "
+      "least one field of it" +
+      (required.empty() ? std::string() : " (and its required fields: " + required + ")") +
+      " in the same transaction");
+}
+
+}  // namespace
+
 crdt::RecordId Transaction::create(const std::string& collection, const std::string& scope) {
   std::array<uint8_t, 10> random{};
   const std::string r = engine::random_bytes(random.size());
@@ -37,7 +60,9 @@ crdt::RecordId Transaction::create(const std::string& collection, const std::str
   } else if (!replica_->schema().collection(collection)) {
     status_ = Status::invalid_argument("unknown collection '" + collection + "'");
   } else {
-    created_scopes_[id] = scope;
+    Created& created = created_scopes_[id];  // an id created again keeps its ops
+    created.scope = scope;
+    created.collection = collection;
   }
   return id;
 }
@@ -66,7 +91,7 @@ Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection
     last_created_ = created == created_scopes_.end() ? nullptr : &*created;
   }
   if (last_created_) {
-    p.scope = &last_created_->second;
+    p.scope = &last_created_->second.scope;
     p.creates = true;
   }
   const crdt::CollectionSpec* spec = spec_of(collection);
@@ -82,6 +107,8 @@ Transaction& Transaction::queue(crdt::OpKind kind, const std::string& collection
   if (!checked.is_ok()) {
     ops_.pop_back();
     status_ = checked;
+  } else if (last_created_ && last_created_->second.collection == collection) {
+    last_created_->second.touched = true;
   }
   return *this;
 }
@@ -145,8 +172,14 @@ Status Transaction::commit() {
   return replica_->impl_->commit_local(ops_);
 }
 
-// Every record created here must set its collection's required fields.
+// Every record created here must be written, and set its collection's required fields.
 Status Transaction::check_required() const {
+  for (const auto& [id, created] : created_scopes_) {
+    if (!created.touched) {
+      return nothing_written(id, replica_->schema().collection(created.collection),
+                             created.collection);
+    }
+  }
   std::map<crdt::RecordId, std::set<std::string>> written;
   std::map<crdt::RecordId, std::string> collection_of;
   auto has_required = [&](const std::string& collection) {

@@ -298,12 +298,12 @@ bool District::setup() {
   std::filesystem::remove_all(dir_);
   std::filesystem::create_directories(dir_);
   setenv("BIRGA_FAST_KDF", "1", 1);  // key-file cost is not what is measured here
-  auto auth = Authority::create(dir_ + "/authority", "bench");
+  auto auth = Authority::create(dir_ + "/authority", "bench passphrase");
   if (!auth.is_ok()) return false;
   authority_ = std::move(*auth);
   for (auto [name, slot] : {std::pair{"a", &a_}, std::pair{"b", &b_}}) {
     ReplicaOptions o;
-    o.passphrase = "bench";
+    o.passphrase = "bench passphrase";
     o.schema = visits_schema();
     auto r = Replica::create(dir_ + "/" + name, std::move(o));
     if (!r.is_ok()) return false;
@@ -476,7 +476,7 @@ int District::run() {
     begin_phase();
     Stopwatch sw;
     ReplicaOptions o;
-    o.passphrase = "bench";
+    o.passphrase = "bench passphrase";
     o.schema = visits_schema();
     auto loaded = Replica::open(copy, std::move(o));
     bool readable = false;

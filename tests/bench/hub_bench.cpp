@@ -50,7 +50,7 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 const std::string kDistrict = "tashkent/yunusobod";
-const char* const kPassphrase = "bench";
+const char* const kPassphrase = "bench passphrase";
 
 ReplicaOptions replica_options() {
   ReplicaOptions o;

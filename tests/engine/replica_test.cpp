@@ -134,6 +134,19 @@ TEST_CASE("Replica: a wrong passphrase is refused, never an empty replica", "[en
   CHECK(empty.status().code() == Code::kInvalidArgument);
 }
 
+TEST_CASE("Replica: create refuses a passphrase shorter than change_passphrase accepts",
+          "[engine][replica]") {
+  TempDir tmp;
+  auto short_one = Replica::create(tmp.sub("a"), test_options("abc"));
+  CHECK(short_one.status().code() == Code::kInvalidArgument);
+  CHECK(short_one.status().message() == "the new passphrase is too short: at least 8 characters");
+  CHECK(Replica::create(tmp.sub("a"), test_options("1234567")).status().code() ==
+        Code::kInvalidArgument);
+  // Refused before anything is made: the directory holds no store to be opened by mistake.
+  CHECK_FALSE(std::filesystem::exists(tmp.sub("a") + "/data.mdb"));
+  CHECK(Replica::create(tmp.sub("a"), test_options("12345678")).is_ok());
+}
+
 TEST_CASE("Replica: every kind of write is applied and readable", "[engine][replica]") {
   TempDir tmp;
   auto r = make_replica(tmp.sub("a"), {kScope});
@@ -273,6 +286,59 @@ TEST_CASE("Replica: an invalid transaction names the field and changes nothing",
   const crdt::RecordId other = no_key.create("visit", "samarkand/x/y");
   no_key.set("visit", other, "notes", text("x"));
   CHECK(no_key.commit().code() == Code::kPermissionDenied);
+}
+
+TEST_CASE("Replica: a record created with nothing written to it is refused at commit",
+          "[engine][replica][schema]") {
+  TempDir tmp;
+  auto r = make_replica(tmp.sub("a"), {kScope});
+  REQUIRE(r);
+  const auto before = r->changed_since(0)->position;
+
+  // A record comes into being only through ops: committing none would report success and
+  // store nothing, and the next write to the id would find no record.
+  struct Case {
+    const char* what;
+    const char* collection;
+    const char* required;  // the required fields the message names, or null
+  };
+  for (const Case& c : {Case{"no required field", "case", nullptr},
+                        Case{"with a required field", "delivery", "'entitlement'"}}) {
+    INFO(c.what);
+    Transaction t = r->begin();
+    const crdt::RecordId id = t.create(c.collection, kScope);
+    const Status s = t.commit();
+    CHECK(s.code() == Code::kInvalidArgument);
+    CHECK_THAT(s.message(), Catch::Contains(id.to_hex()));
+    CHECK_THAT(s.message(), Catch::Contains(std::string("'") + c.collection + "'"));
+    CHECK_THAT(s.message(), Catch::Contains("set at least one"));
+    if (c.required) CHECK_THAT(s.message(), Catch::Contains(c.required));
+    CHECK_FALSE(r->get(c.collection, id)->has_value());
+  }
+
+  // One empty record among written ones fails the whole transaction, and an op on the id in
+  // another collection does not write the record created.
+  Transaction mixed = r->begin();
+  const crdt::RecordId written = mixed.create("visit", kScope);
+  mixed.set("visit", written, "household", text("hh-1"));
+  const crdt::RecordId empty = mixed.create("visit", kScope);
+  CHECK_THAT(mixed.commit().message(), Catch::Contains(empty.to_hex()));
+  Transaction elsewhere = r->begin();
+  const crdt::RecordId id = elsewhere.create("visit", kScope);
+  elsewhere.set("case", id, "title", text("not the visit"));
+  CHECK_THAT(elsewhere.commit().message(), Catch::Contains("'visit'"));
+  CHECK(r->changed_since(0)->position == before);
+  CHECK_FALSE(r->get("visit", written)->has_value());
+
+  // Deleting the new record is a write: it exists, deleted.
+  Transaction deleted = r->begin();
+  const crdt::RecordId gone = deleted.create("case", kScope);
+  deleted.remove_record("case", gone);
+  REQUIRE(deleted.commit().is_ok());
+  auto view = r->get("case", gone);
+  REQUIRE(view.is_ok());
+  REQUIRE(view->has_value());
+  CHECK((*view)->deleted());
 }
 
 TEST_CASE("Replica: find uses the index, conflicts and the change feed report",
@@ -924,6 +990,57 @@ TEST_CASE("Replica: a field an older schema does not know is kept and passed on"
   CHECK(b->state_hash(kScope).value() == a->state_hash(kScope).value());
 }
 
+TEST_CASE("Replica: reading a collection neither in the schema nor in the store is an error",
+          "[engine][replica][schema]") {
+  TempDir tmp;
+  // A newer deployment schema adds "household"; the old replica receives its records by sync
+  // and must still read them, while a misspelt name must not read as an empty collection.
+  crdt::Schema newer = test::test_schema();
+  crdt::CollectionSpec household{"household", {}, false};
+  household.add({"address", crdt::FieldKind::kLww, crdt::ValueType::kText});
+  newer.add(household);
+  ReplicaOptions o = test_options();
+  o.schema = newer;
+  auto created = Replica::create(tmp.sub("new"), o);
+  REQUIRE(created.is_ok());
+  auto& a = *created;
+  REQUIRE(a->add_scope_key(kScope, 1, test::test_scope_key(kScope)).is_ok());
+  auto old = make_replica(tmp.sub("old"), {kScope});
+  REQUIRE(old);
+  Transaction t = a->begin();
+  const crdt::RecordId id = t.create("household", kScope);
+  t.set("household", id, "address", text("Navoi 12"));
+  REQUIRE(t.commit().is_ok());
+  sync_one_way(*a, *old, kScope);
+
+  for (Replica* r : {a.get(), old.get()}) {
+    auto got = r->get("household", id);
+    REQUIRE(got.is_ok());
+    REQUIRE(got->has_value());
+    CHECK((*got)->value("address") == text("Navoi 12"));
+    auto all = r->list("household");
+    REQUIRE(all.is_ok());
+    CHECK(all->size() == 1);
+
+    auto misspelt = r->get("househld", id);
+    CHECK(misspelt.status().code() == Code::kInvalidArgument);
+    CHECK(misspelt.status().message() ==
+          "unknown collection 'househld' (not in the schema, and this store holds none of its "
+          "records)");
+    CHECK(r->list("househld").status().code() == Code::kInvalidArgument);
+    // A prefix or an extension of a held collection's name is not that collection.
+    CHECK(r->list("househol").status().code() == Code::kInvalidArgument);
+    CHECK(r->list("households").status().code() == Code::kInvalidArgument);
+  }
+  // A collection of the schema with no records yet reads as empty.
+  auto none = old->list("visit");
+  REQUIRE(none.is_ok());
+  CHECK(none->empty());
+  auto absent = old->get("case", id);
+  REQUIRE(absent.is_ok());
+  CHECK_FALSE(absent->has_value());
+}
+
 TEST_CASE("Replica: collections beyond the record-table limit share one table, invisibly",
           "[engine][replica][store]") {
   // 80 collections, more than kMaxRecordTables (64). A writes records of c00..c39, B of
@@ -1003,6 +1120,30 @@ TEST_CASE("Replica: collections beyond the record-table limit share one table, i
   CHECK((*reopened)->list("c79")->size() == 3);
   CHECK((*reopened)->verify().is_ok());
   reopened->reset();
+
+  // Opened with an older schema that lacks c05 (own table) and c79 (in the shared one), both
+  // are still read from the store; a collection held nowhere is unknown.
+  {
+    crdt::Schema older(1);
+    for (int c = 0; c < 80; ++c) {
+      if (c == 5 || c == 79) continue;
+      crdt::CollectionSpec spec = *schema.collection("c" + std::to_string(100 + c).substr(1));
+      older.add(spec);
+    }
+    ReplicaOptions oo = test_options();
+    oo.schema = older;
+    auto old = Replica::open(tmp.sub("x"), std::move(oo));
+    REQUIRE(old.is_ok());
+    for (const char* coll : {"c05", "c79"}) {
+      INFO(coll);
+      auto records = (*old)->list(coll);
+      REQUIRE(records.is_ok());
+      CHECK(records->size() == 3);
+    }
+    CHECK((*old)->get("c79", changed)->has_value());
+    CHECK((*old)->list("c80").status().code() == Code::kInvalidArgument);
+    CHECK((*old)->get("c80", changed).status().code() == Code::kInvalidArgument);
+  }
 
   // A collection table whose registration is lost would hide its records: verify says so.
   {

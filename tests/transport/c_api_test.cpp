@@ -267,6 +267,84 @@ TEST_CASE("C API: an unknown field fails the commit as invalid argument naming t
   birga_replica_close(r);
 }
 
+TEST_CASE("C API: a record created with no field set fails the commit and writes nothing",
+          "[transport][c_api]") {
+  CDeployment d;
+  Error err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(r);
+  birga_txn_t* t = birga_txn_begin(r);
+  char* id = birga_txn_create(t, "case", nullptr, &err.e);
+  REQUIRE(id);
+  CHECK(birga_txn_commit(t, &err.e) == BIRGA_INVALID_ARGUMENT);
+  CHECK_THAT(err.message(), Catch::Contains(id));
+  CHECK_THAT(err.message(), Catch::Contains("set at least one"));
+  birga_txn_free(t);
+  birga_error_free(err.e);
+  err.e = nullptr;
+  CHECK(birga_replica_get(r, "case", id, &err.e) == nullptr);
+  CHECK(err.e == nullptr);
+  birga_free(id);
+  birga_replica_close(r);
+}
+
+TEST_CASE("C API: get and list of a misspelt collection are invalid argument naming it",
+          "[transport][c_api]") {
+  CDeployment d;
+  Error err;
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(r);
+  birga_txn_t* t = birga_txn_begin(r);
+  char* id = birga_txn_create(t, "visit", nullptr, &err.e);
+  REQUIRE(id);
+  birga_txn_set_text(t, "visit", id, "household", "hh-1");
+  REQUIRE(birga_txn_commit(t, &err.e) == BIRGA_OK);
+  birga_txn_free(t);
+
+  CHECK(birga_replica_get(r, "vizit", id, &err.e) == nullptr);
+  REQUIRE(err.e);
+  CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+  CHECK(err.message() ==
+        "unknown collection 'vizit' (not in the schema, and this store holds none of its "
+        "records)");
+  birga_error_free(err.e);
+  err.e = nullptr;
+  CHECK(birga_replica_list(r, "vizit", &err.e) == nullptr);
+  REQUIRE(err.e);
+  CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+  CHECK_THAT(err.message(), Catch::Contains("'vizit'"));
+  birga_error_free(err.e);
+  err.e = nullptr;
+
+  // The right name reads the record; a collection of the schema with none is an empty list.
+  birga_record_t* rec = birga_replica_get(r, "visit", id, &err.e);
+  CHECK(rec != nullptr);
+  birga_record_free(rec);
+  char** ids = birga_replica_list(r, "case", &err.e);
+  REQUIRE(ids);
+  CHECK(ids[0] == nullptr);
+  birga_strings_free(ids);
+  CHECK(err.e == nullptr);
+  birga_free(id);
+  birga_replica_close(r);
+}
+
+TEST_CASE("C API: create refuses a passphrase shorter than 8 characters", "[transport][c_api]") {
+  test::TempDir tmp;
+  Error err;
+  const std::string dir = tmp.sub("tablet");
+  CHECK(birga_replica_create(dir.c_str(), "abc", kSchema, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+  CHECK(err.message() == "the new passphrase is too short: at least 8 characters");
+  CHECK_FALSE(std::filesystem::exists(dir + "/data.mdb"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/schema"));
+  CHECK(birga_replica_create(dir.c_str(), "", kSchema, &err.e) == nullptr);
+  CHECK(err.code() == BIRGA_INVALID_ARGUMENT);
+  birga_replica_t* r = birga_replica_create(dir.c_str(), "12345678", kSchema, &err.e);
+  CHECK(r != nullptr);
+  birga_replica_close(r);
+}
+
 TEST_CASE("C API: sync to a closed port is unavailable, a transient error", "[transport][c_api]") {
   CDeployment d;
   Error err;

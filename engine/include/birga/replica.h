@@ -155,9 +155,13 @@ struct Alert {
   bool open() const { return acknowledged_ms == 0; }
 };
 
-// The shortest passphrase accepted for new keys or a change (`birga init` and
+// The shortest passphrase accepted for new keys or a change (`birga init`, Replica::create and
 // change_passphrase): it is all that protects a lost device's keys.
 inline constexpr size_t kMinPassphraseBytes = 8;
+// Ok, or invalid_argument "the new passphrase is too short: at least 8 characters" when
+// `passphrase` is shorter than kMinPassphraseBytes: the one check of a passphrase that is to
+// seal keys (Replica::create, Replica::change_passphrase).
+Status check_new_passphrase(std::string_view passphrase);
 
 class Transaction;
 
@@ -170,6 +174,8 @@ void remove_new_store(const std::string& dir);
 class Replica {
  public:
   // Creates a replica in `dir` (created if absent; must not already hold a replica).
+  // invalid_argument, and nothing made, when options.passphrase is shorter than
+  // kMinPassphraseBytes (check_new_passphrase), as change_passphrase refuses it.
   static Result<std::unique_ptr<Replica>> create(const std::string& dir, ReplicaOptions options);
   // Opens an existing replica. A wrong passphrase is kPermissionDenied, never an empty replica.
   static Result<std::unique_ptr<Replica>> open(const std::string& dir, ReplicaOptions options);
@@ -220,7 +226,10 @@ class Replica {
   // A new write transaction. Nothing is stored until its commit().
   Transaction begin();
 
-  // Reads.
+  // Reads. get and list read any collection of the schema, and any other whose records the
+  // store holds (a collection of a newer schema, received by sync); any other name is
+  // invalid_argument "unknown collection '<name>' (not in the schema, and this store holds
+  // none of its records)", not an absent record or an empty list.
   Result<std::optional<RecordView>> get(const std::string& collection,
                                         const crdt::RecordId& id) const;
   Result<std::vector<RecordView>> list(const std::string& collection) const;
@@ -287,10 +296,15 @@ class Replica {
 
 // A write transaction over records in any scope. Ops are checked against the schema as they
 // are added: the first invalid one makes the transaction fail at commit() with that error
-// (naming the field), and nothing is written. Not copyable; commit at most once.
+// (naming the field), and nothing is written. A record created here must be written in the same
+// transaction (its required fields, or at least one field): a record exists only through its
+// ops, so commit() refuses one created with none, rather than report success and store nothing.
+// Not copyable; commit at most once.
 class Transaction {
  public:
-  // Creates a record in `collection` and `scope`; returns its fresh 128-bit id.
+  // Creates a record in `collection` and `scope`; returns its fresh 128-bit id. Write at least
+  // one of its fields (all its required ones) in this transaction: commit() refuses it with
+  // invalid_argument otherwise.
   crdt::RecordId create(const std::string& collection, const std::string& scope);
   // Creates a record with an id the caller chose (an import from another system, generated
   // test data); the caller guarantees it is unique. Returns `id`.
@@ -337,10 +351,18 @@ class Transaction {
                      const std::string& field, crdt::Value value, int64_t delta = 0,
                      std::optional<const crdt::FieldSpec*> field_spec = std::nullopt);
 
+  // A record this transaction creates. It comes into being only through an op on it, so
+  // commit() refuses one that no op `touched`.
+  struct Created {
+    std::string scope;
+    std::string collection;
+    bool touched = false;
+  };
+
   Replica* replica_;
   std::vector<Pending> ops_;
-  std::map<crdt::RecordId, std::string> created_scopes_;
-  const std::pair<const crdt::RecordId, std::string>* last_created_ = nullptr;  // looked up last
+  std::map<crdt::RecordId, Created> created_scopes_;
+  std::pair<const crdt::RecordId, Created>* last_created_ = nullptr;  // looked up last
   const crdt::CollectionSpec* last_spec_ = nullptr;  // the collection spec looked up last
   const crdt::CollectionSpec* spec_of(const std::string& collection);
   Status status_;

@@ -99,7 +99,9 @@ BIRGA_API const char* birga_version(void) BIRGA_NOEXCEPT;
  * `passphrase`, and writes `schema_text` (the schema file format, see docs/data-model.md) to
  * DIR/schema, whole or not at all, as `birga init` does. Its public key
  * (birga_replica_device_key) goes to the authority for enrolment. NULL on failure:
- * BIRGA_ALREADY_EXISTS when `dir` holds a replica; when the schema file cannot be written,
+ * BIRGA_INVALID_ARGUMENT when `passphrase` is shorter than 8 bytes (as birga_change_passphrase
+ * and `birga init` refuse it; nothing is made); BIRGA_ALREADY_EXISTS when `dir` holds a
+ * replica; when the schema file cannot be written,
  * the error of the write (BIRGA_RESOURCE_EXHAUSTED on a full disk), and the store just made
  * is removed again, so that a retry can succeed. */
 BIRGA_API birga_replica_t* birga_replica_create(const char* dir, const char* passphrase,
@@ -148,7 +150,9 @@ BIRGA_API int birga_change_passphrase(const char* dir, const char* current, cons
 BIRGA_API birga_txn_t* birga_txn_begin(birga_replica_t* replica) BIRGA_NOEXCEPT;
 /* Creates a record in `collection` and `scope` (NULL: the only scope this device's
  * certificate lets it write); returns its new id, 32 hex (free with birga_free). A failure
- * returns NULL and also makes the commit fail. */
+ * returns NULL and also makes the commit fail. A record exists only through what is written
+ * to it: set at least one field (all its required ones) in the same transaction, or the commit
+ * fails with BIRGA_INVALID_ARGUMENT naming the record, and nothing is written. */
 BIRGA_API char* birga_txn_create(birga_txn_t* txn, const char* collection, const char* scope,
                                  birga_error_t** err) BIRGA_NOEXCEPT;
 /* Sets a text field (an lww or mv field; an mv write replaces the values this replica holds). */
@@ -187,7 +191,10 @@ BIRGA_API void birga_txn_free(birga_txn_t* txn) BIRGA_NOEXCEPT;
 /* ---- Reads ----------------------------------------------------------------------------- */
 
 /* A snapshot of one record (free with birga_record_free); NULL and no error when absent. A
- * deleted record is returned, with birga_record_deleted() true. A malformed id is an error. */
+ * deleted record is returned, with birga_record_deleted() true. A malformed id is an error, and
+ * so is a `collection` neither in the schema nor held in the store (a misspelt name):
+ * BIRGA_INVALID_ARGUMENT "unknown collection '<name>' (not in the schema, and this store holds
+ * none of its records)". A collection of a newer schema whose records came by sync is read. */
 BIRGA_API birga_record_t* birga_replica_get(birga_replica_t* replica, const char* collection,
                                             const char* id, birga_error_t** err) BIRGA_NOEXCEPT;
 /* Nonzero while the record needs a person: an mv field holds concurrent values, or a delete
@@ -218,7 +225,9 @@ BIRGA_API void birga_record_free(birga_record_t* record) BIRGA_NOEXCEPT;
 
 /* Lists return a NULL-terminated array (free with birga_strings_free); NULL on error. */
 
-/* The ids of the live (not deleted) records of `collection`, in id order. */
+/* The ids of the live (not deleted) records of `collection`, in id order; a `collection`
+ * neither in the schema nor held in the store is BIRGA_INVALID_ARGUMENT, as for
+ * birga_replica_get, not an empty list. */
 BIRGA_API char** birga_replica_list(birga_replica_t* replica, const char* collection,
                                     birga_error_t** err) BIRGA_NOEXCEPT;
 /* The records in conflict, as "collection/id". */
