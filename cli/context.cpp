@@ -282,6 +282,9 @@ Result<std::string> write_scope(const Replica& replica, const Args& args) {
   auto cert = writer_certificate(replica);
   if (!cert.is_ok()) return cert.status();
   if (auto scope = args.get("scope")) {
+    // A malformed path ("m0421/") would pass the grant's prefix test and fail later for want of
+    // a key, with advice that cannot be followed.
+    BIRGA_RETURN_IF_ERROR(check_scope_path(*scope, "--scope"));
     if (!(cert->rights_on(*scope) & kWrite)) {
       return Status::permission_denied("this device's certificate grants no write on scope '" +
                                        *scope + "'");

@@ -148,6 +148,9 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
   }
   SECTION("writing outside the certificate's scopes") {
     expect_refused(cli.run(in_a({"household", "add", "--address", "x", "--scope",
+                                 std::string(kMahalla) + "/"})),
+                   1, "has an empty segment");
+    expect_refused(cli.run(in_a({"household", "add", "--address", "x", "--scope",
                                  "tashkent/chilanzar/m0007"})),
                    3, "grants no write on scope 'tashkent/chilanzar/m0007'");
     cli.ok({"init", "--dir", "unenrolled"});
