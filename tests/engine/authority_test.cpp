@@ -8,14 +8,14 @@
 
 using namespace birga;
 using birga::test::Deployment;
+using birga::test::kDistrict;
+using birga::test::kMahallaA;
+using birga::test::kMahallaB;
 using birga::test::memory_sync;
 using birga::test::TempDir;
 
 namespace {
 
-const std::string kDistrict = "tashkent/yunusobod";
-const std::string kMahallaA = "tashkent/yunusobod/m0421";
-const std::string kMahallaB = "tashkent/yunusobod/m0977";
 const std::string kPassphrase = "admin passphrase";  // Deployment's
 
 // A copy of the deployment's authority as it is now (its backup), in `where`.

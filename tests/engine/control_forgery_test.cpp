@@ -26,13 +26,12 @@ struct ReplicaTestAccess {
 
 using namespace birga;
 using birga::test::Deployment;
+using birga::test::kDistrict;
+using birga::test::kMahallaA;
+using birga::test::kMahallaB;
 using birga::test::memory_sync;
 
 namespace {
-
-const std::string kDistrict = "tashkent/yunusobod";
-const std::string kMahallaA = "tashkent/yunusobod/m0421";
-const std::string kMahallaB = "tashkent/yunusobod/m0977";
 
 // `author`'s change sealed at its next seq in `scope`, whose ops are the record ops of one
 // ordinary visit rewritten by `edit`: signed with the author's key, sealed under its scope key.

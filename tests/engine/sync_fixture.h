@@ -12,6 +12,11 @@
 
 namespace birga::test {
 
+// The district and two of its mahallas that the deployment tests enrol devices in.
+inline const std::string kDistrict = "tashkent/yunusobod";
+inline const std::string kMahallaA = "tashkent/yunusobod/m0421";
+inline const std::string kMahallaB = "tashkent/yunusobod/m0977";
+
 class Deployment {
  public:
   Deployment() {

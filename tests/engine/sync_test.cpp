@@ -11,14 +11,13 @@
 
 using namespace birga;
 using birga::test::Deployment;
+using birga::test::kDistrict;
+using birga::test::kMahallaA;
+using birga::test::kMahallaB;
 using birga::test::memory_sync;
 using crdt::text;
 
 namespace {
-
-const std::string kDistrict = "tashkent/yunusobod";
-const std::string kMahallaA = "tashkent/yunusobod/m0421";
-const std::string kMahallaB = "tashkent/yunusobod/m0977";
 
 crdt::RecordId write_visit(Replica& r, const std::string& scope, const std::string& household,
                            const std::string& notes = "routine visit") {

@@ -21,8 +21,7 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
-inline const std::string kDistrict = "tashkent/yunusobod";
-inline const std::string kMahalla = "tashkent/yunusobod/m0421";
+inline const std::string& kMahalla = kMahallaA;  // the one mahalla most tests use
 
 inline crdt::RecordId write_visit(Replica& r, const std::string& household,
                                   const std::string& notes = "routine visit",
