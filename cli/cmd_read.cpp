@@ -164,30 +164,28 @@ Status run_aid_total(const Args& args) {
   if (!found.is_ok()) return found.status();
   AidTotal sum;
   std::set<crdt::RecordId> seen;  // a sum over unique ids: nothing is counted twice
-  // The reversal counted for each reversed delivery: the one with the lowest id, so that every
-  // replica holding the same records counts the same one.
-  std::map<std::string, crdt::RecordId> counted_reversal;
-  std::vector<const RecordView*> counted;
+  // The reversal counted for each reversed delivery (its id and value): the one with the
+  // lowest id, so that every replica holding the same records counts the same one.
+  std::map<std::string, std::pair<crdt::RecordId, int64_t>> counted_reversal;
   for (const RecordView& d : *found) {
     if (d.deleted() || !seen.insert(d.id).second) continue;
     const auto v = d.value("value_soums");
-    if (!v || !std::holds_alternative<int64_t>(*v)) continue;
+    const int64_t* soums = v ? std::get_if<int64_t>(&*v) : nullptr;
+    if (!soums) continue;
     const auto reverses = d.value("reverses");
-    if (reverses) {
-      auto [it, first] = counted_reversal.try_emplace(crdt::to_display(*reverses), d.id);
-      if (!first) {
-        ++sum.extra_reversals;
-        if (d.id > it->second) continue;
-        it->second = d.id;
-      }
+    if (!reverses) {
+      sum.total += *soums;
+      ++sum.deliveries;
+      continue;
     }
-    counted.push_back(&d);
+    auto [it, first] = counted_reversal.try_emplace(crdt::to_display(*reverses), d.id, *soums);
+    if (first) continue;
+    ++sum.extra_reversals;
+    if (d.id < it->second.first) it->second = {d.id, *soums};
   }
-  for (const RecordView* d : counted) {
-    const auto reverses = d->value("reverses");
-    if (reverses && counted_reversal.at(crdt::to_display(*reverses)) != d->id) continue;
-    sum.total += std::get<int64_t>(*d->value("value_soums"));
-    ++(reverses ? sum.reversals : sum.deliveries);
+  for (const auto& [reversed, reversal] : counted_reversal) {
+    sum.total += reversal.second;
+    ++sum.reversals;
   }
   if (args.has("json")) {
     JsonWriter w;
