@@ -25,11 +25,7 @@ struct ReplicaTestAccess {
 }  // namespace birga
 
 using namespace birga;
-using birga::test::Deployment;
-using birga::test::kDistrict;
-using birga::test::kMahallaA;
-using birga::test::kMahallaB;
-using birga::test::memory_sync;
+using namespace birga::test;
 
 namespace {
 

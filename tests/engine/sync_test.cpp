@@ -10,11 +10,7 @@
 #include "sync_fixture.h"
 
 using namespace birga;
-using birga::test::Deployment;
-using birga::test::kDistrict;
-using birga::test::kMahallaA;
-using birga::test::kMahallaB;
-using birga::test::memory_sync;
+using namespace birga::test;
 using crdt::text;
 
 namespace {
