@@ -99,11 +99,35 @@ Result<std::vector<std::string>> Replica::export_missing(const std::string& scop
       return true;
     }));
     for (const auto& [actor, head] : behind) {
-      const std::string from = engine::change_key(scope, actor, peer.get(actor) + 1);
+      const uint64_t from_seq = peer.get(actor) + 1;
+      const std::string from = engine::change_key(scope, actor, from_seq);
+      // A revoked device's changes from the first made at or after its revocation on are
+      // refused by every node that knows of it: this one took them before it knew, and does
+      // not pass them on (the revoked_held alert names them).
+      uint64_t last = head.seq;
+      if (scope != kControlScope) {
+        auto first = txn.get(Table::kChanges, from);
+        if (!first.is_ok()) return first.status();
+        Result<engine::OpenedHeader> h = Status::data_loss("missing");
+        if (*first) h = engine::read_header(**first);
+        if (!h.is_ok()) {
+          return Status::data_loss("change " + std::to_string(from_seq) + " of a chain in scope '" +
+                                   scope + "' is missing or does not parse");
+        }
+        auto revoked = impl_->revoked_ms_of(txn, h->header.author);
+        if (!revoked.is_ok()) return revoked.status();
+        if (*revoked) {
+          auto cut = Replica::Impl::first_after_revocation(txn, scope, actor, from_seq, head.seq,
+                                                           **revoked);
+          if (!cut.is_ok()) return cut.status();
+          last = *cut - 1;
+        }
+      }
       bool full = false;
       BIRGA_RETURN_IF_ERROR(txn.scan(
           Table::kChanges, engine::author_key(scope, actor),
-          [&](std::string_view, std::string_view v) {
+          [&](std::string_view k, std::string_view v) {
+            if (engine::get_be64(k.substr(k.size() - 8)) > last) return false;
             if (!out.empty() && bytes + v.size() > max_bytes) {
               full = true;
               return false;

@@ -121,8 +121,15 @@ Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& 
     return replica.add_alert(txn, "malformed_change", who + ": " + ops.status().message());
   }
   opened.consumed = true;
+  // Revocations this change makes (the ops are consumed by applying them).
+  std::set<crdt::RecordId> revoked;
+  if (h.scope == kControlScope) {
+    for (const crdt::Op& op : *ops) {
+      if (op.collection == engine::kRevocationCollection) revoked.insert(op.record);
+    }
+  }
   // The next changes are usually opened on another core meanwhile (Ahead, below).
-  return batch.apply_ops(
+  BIRGA_RETURN_IF_ERROR(batch.apply_ops(
       engine::op_refs(*ops), h.scope,
       [&](size_t, const Status& why) {
         if (why.code() == Code::kPermissionDenied || why.code() == Code::kInvalidArgument) {
@@ -130,7 +137,11 @@ Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& 
         }
         return why;
       },
-      nullptr, engine::threads_beside_helper());
+      nullptr, engine::threads_beside_helper()));
+  for (const crdt::RecordId& record : revoked) {
+    BIRGA_RETURN_IF_ERROR(replica.alert_held_after_revocation(txn, batch, record));
+  }
+  return Status::ok();
 }
 
 Result<engine::ChangeHeader> next_change_header(const Txn& txn, const std::string& scope,

@@ -144,6 +144,22 @@ class Replica::Impl {
     std::optional<uint64_t> revoked_ms;
   };
   Standing stored_standing(const PublicKey& author) const;
+  // When `device` was revoked (the authority's clock), as the store holds it; nullopt when it
+  // was not (or no revocation of it is known here).
+  Result<std::optional<uint64_t>> revoked_ms_of(const engine::Txn& txn,
+                                                const PublicKey& device) const;
+  // The chain (`scope`, `actor`) from seq `from` on, up to `head`: the first seq whose change
+  // was made at or after `revoked_ms` (by its HLC), or head + 1 when none was. A node that
+  // knows of the revocation refuses that change (check_author), and so never holds any
+  // later one of the chain.
+  static Result<uint64_t> first_after_revocation(const engine::Txn& txn, const std::string& scope,
+                                                 const crdt::ActorId& actor, uint64_t from,
+                                                 uint64_t head, uint64_t revoked_ms);
+  // Called when a control change has just set the revocation record `record`: one
+  // `revoked_held` alert per scope in which this store holds changes of the revoked device
+  // made at or after its revocation (taken before the revocation was known here).
+  Status alert_held_after_revocation(engine::Txn& txn, engine::RecordBatch& batch,
+                                     const crdt::RecordId& record);
   // The rule check_author applies to a data scope's change, given its author's certificates
   // (in serial order; none: unknown) and revocation time: the certificate the change was made
   // under, or permission_denied naming `who` and why.

@@ -188,11 +188,94 @@ Result<std::optional<std::string>> Replica::known_certificate(const PublicKey& d
 }
 
 Result<std::optional<uint64_t>> Replica::revoked_at(const PublicKey& device) const {
-  auto v = get(std::string(engine::kRevocationCollection),
-               engine::control_record_id("revoke", engine::key_bytes(device)));
+  std::optional<uint64_t> out;
+  Status s = impl_->env->read([&](const Txn& txn) -> Status {
+    auto ms = impl_->revoked_ms_of(txn, device);
+    if (!ms.is_ok()) return ms.status();
+    out = *ms;
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+Result<std::optional<uint64_t>> Replica::Impl::revoked_ms_of(const Txn& txn,
+                                                             const PublicKey& device) const {
+  auto v = load_view(
+      txn, engine::record_key(engine::kRevocationCollection,
+                              engine::control_record_id("revoke", engine::key_bytes(device))));
   if (!v.is_ok()) return v.status();
   if (!*v) return std::optional<uint64_t>();
   return revoked_ms_in((*v)->scope, (*v)->state);
+}
+
+Result<uint64_t> Replica::Impl::first_after_revocation(const Txn& txn, const std::string& scope,
+                                                       const crdt::ActorId& actor, uint64_t from,
+                                                       uint64_t head, uint64_t revoked_ms) {
+  std::optional<uint64_t> found;
+  Status inner;
+  BIRGA_RETURN_IF_ERROR(txn.scan(
+      Table::kChanges, engine::author_key(scope, actor),
+      [&](std::string_view k, std::string_view v) {
+        engine::ChangeKey ck;
+        auto h = engine::read_header(v);
+        if (!engine::parse_change_key(k, &ck) || !h.is_ok()) {
+          inner = Status::data_loss("a stored change of scope '" + scope + "' does not parse");
+          return false;
+        }
+        if (ck.seq > head) return false;
+        if (h->header.hlc.wall_ms() >= revoked_ms) found = ck.seq;
+        return !found;
+      },
+      engine::change_key(scope, actor, from)));
+  if (!inner.is_ok()) return inner;
+  return found.value_or(head + 1);
+}
+
+Status Replica::Impl::alert_held_after_revocation(Txn& txn, engine::RecordBatch& batch,
+                                                  const crdt::RecordId& record) {
+  auto rec = batch.load(std::string(engine::kRevocationCollection), record);
+  if (!rec.is_ok()) return rec.status();
+  const auto revoked_ms = revoked_ms_in((*rec)->scope, (*rec)->state);
+  const auto* named = (*rec)->state.get<crdt::LwwRegister>("device");
+  const std::string* hex =
+      named && named->is_set() ? std::get_if<std::string>(&named->value()) : nullptr;
+  const std::optional<PublicKey> device = hex ? parse_key_hex(*hex) : std::nullopt;
+  // A revocation record names the device it is found by (Authority::revoke).
+  if (!revoked_ms || !device ||
+      !(engine::control_record_id("revoke", engine::key_bytes(*device)) == record)) {
+    return Status::ok();
+  }
+  const crdt::ActorId actor = engine::actor_of(*device);
+  const std::string_view actor_bytes(reinterpret_cast<const char*>(actor.bytes.data()),
+                                     actor.bytes.size());
+  std::vector<std::pair<std::string, uint64_t>> chains;  // scope, head seq
+  BIRGA_RETURN_IF_ERROR(txn.scan(Table::kHeads, "", [&](std::string_view k, std::string_view v) {
+    const size_t n = static_cast<uint8_t>(k[0]);
+    if (k.size() == 1 + n + 16 && v.size() == 40 && k.substr(1 + n) == actor_bytes) {
+      chains.emplace_back(std::string(k.substr(1, n)), engine::get_be64(v));
+    }
+    return true;
+  }));
+  auto certs = certificates_of(batch, *device);
+  if (!certs.is_ok()) return certs.status();
+  const std::string name =
+      certs->empty() ? "device " + short_key(*device) : "'" + certs->back().name + "'";
+  for (const auto& [scope, head] : chains) {
+    if (scope == kControlScope) continue;
+    auto first = first_after_revocation(txn, scope, actor, 1, head, *revoked_ms);
+    if (!first.is_ok()) return first.status();
+    if (*first > head) continue;
+    const uint64_t n = head - *first + 1;
+    BIRGA_RETURN_IF_ERROR(add_alert(
+        txn, "revoked_held",
+        std::to_string(n) + " change(s) of " + name + " in scope '" + scope + "' (seq " +
+            std::to_string(*first) + (n > 1 ? " to " + std::to_string(head) : "") +
+            ") were made at or after its revocation and were taken here before it was known: "
+            "their edits stay in this replica's records, nodes that knew of the revocation "
+            "refuse them, and this replica no longer passes them on; check them"));
+  }
+  return Status::ok();
 }
 
 Result<std::vector<Certificate>> Replica::Impl::certificates_of(engine::RecordBatch& batch,
@@ -217,10 +300,9 @@ Replica::Impl::Standing Replica::Impl::stored_standing(const PublicKey& author) 
         device_certificates(certificates_in((*cert_rec)->scope, (*cert_rec)->state), author,
                             [&](std::string_view b) { return Certificate::parse(b, *authority); });
     if (certs.empty()) return Status::ok();
-    auto revoked = load_view(txn, engine::record_key(engine::kRevocationCollection,
-                                                     engine::control_record_id("revoke", key)));
+    auto revoked = revoked_ms_of(txn, author);
     if (!revoked.is_ok()) return Status::ok();
-    if (*revoked) k.revoked_ms = revoked_ms_in((*revoked)->scope, (*revoked)->state);
+    k.revoked_ms = *revoked;
     k.certs = std::move(certs);
     return Status::ok();
   });
@@ -344,12 +426,9 @@ Status Replica::Impl::check_own_write(const std::string& scope) {
     return Status::permission_denied("this device's certificate expired: ask for a new one");
   }
   return env->read([&](const Txn& txn) -> Status {
-    auto v = load_view(
-        txn, engine::record_key(
-                 engine::kRevocationCollection,
-                 engine::control_record_id("revoke", engine::key_bytes(device.public_key))));
-    if (!v.is_ok()) return v.status();
-    if (*v && revoked_ms_in((*v)->scope, (*v)->state)) {
+    auto revoked = revoked_ms_of(txn, device.public_key);
+    if (!revoked.is_ok()) return revoked.status();
+    if (*revoked) {
       return Status::permission_denied("this device has been revoked; it can no longer write");
     }
     return Status::ok();

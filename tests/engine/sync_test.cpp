@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "birga/change_list.h"
 #include "sealed_change.h"
 #include "sync_fixture.h"
 
@@ -269,6 +270,60 @@ TEST_CASE("Sync: refused peers: unenrolled, expired, other authority, revoked", 
     REQUIRE(m.a2->ingest(*full_log).is_ok());
     CHECK_FALSE(m.a2->known_certificate(newcomer->device_key())->has_value());
   }
+}
+
+TEST_CASE(
+    "Sync: a revoked device's changes after its revocation, taken before it was known, raise an "
+    "alert there and are not passed on",
+    "[sync][trust]") {
+  Mahallas m;
+  write_visit(*m.a2, kMahallaA, "before-revocation");
+  require_synced(*m.a2, *m.a1);
+  REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
+  auto log = m.d.authority->control_log();
+  REQUIRE(log.is_ok());
+  REQUIRE(m.hub->ingest(*log)->refused.empty());
+  // The lost tablet writes twice more; a1, which has not heard of the revocation, takes both.
+  write_visit(*m.a2, kMahallaA, "after-revocation-1");
+  write_visit(*m.a2, kMahallaA, "after-revocation-2");
+  require_synced(*m.a2, *m.a1);
+  REQUIRE(m.a1->list("visit")->size() == 3);
+  auto before = m.a1->alerts();
+  REQUIRE(before.is_ok());
+  CHECK(std::none_of(before->begin(), before->end(),
+                     [](const Alert& a) { return a.kind == "revoked_held"; }));
+
+  // a1 learns of the revocation: one alert names the two changes.
+  REQUIRE(m.a1->ingest(*log)->refused.empty());
+  auto alerts = m.a1->alerts();
+  REQUIRE(alerts.is_ok());
+  std::vector<Alert> held;
+  std::copy_if(alerts->begin(), alerts->end(), std::back_inserter(held),
+               [](const Alert& a) { return a.kind == "revoked_held"; });
+  REQUIRE(held.size() == 1);
+  CHECK_THAT(held[0].detail, Catch::Contains("2 change(s) of 'tablet-a2'") &&
+                                 Catch::Contains("scope '" + kMahallaA + "'") &&
+                                 Catch::Contains("seq 2 to 3"));
+  // Its records still show them (taking ops back out of records is not done).
+  CHECK(m.a1->list("visit")->size() == 3);
+
+  // a1 no longer offers them: the hub, which refuses them, is not sent them, and a1 is told of
+  // nothing not kept. The change made before the revocation is passed on.
+  auto out = memory_sync(*m.a1, *m.hub);
+  INFO(out.status.to_string());
+  REQUIRE(out.completed);
+  CHECK(out.b.refused.empty());
+  CHECK(out.a.peer_not_kept.empty());
+  CHECK(m.hub->list("visit")->size() == 1);
+  CHECK_FALSE(m.hub->find("visit", "household", text("before-revocation"))->empty());
+  auto exported = held_changes(*m.a1, kMahallaA);
+  REQUIRE(exported.is_ok());
+  CHECK(exported->size() == 1);
+  // Nor does a second sync.
+  auto again = memory_sync(*m.a1, *m.hub);
+  REQUIRE(again.completed);
+  CHECK(again.a.changes_sent == 0);
+  CHECK(again.b.refused.empty());
 }
 
 // tablet-a1's store copied to "clone"; each writes a visit of its own as change 1, and the

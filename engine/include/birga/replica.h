@@ -144,7 +144,8 @@ struct Alert {
   // "clock_skew", "equivocation" (also a broken hash chain), "quarantine_full",
   // "undecryptable",
   // "malformed_change", "refused_op", "bad_envelope", "removed_member", "over_issuance",
-  // "revoked_author", "superseded_grant", "restored_store" (a sync found this store behind its own
+  // "revoked_author", "revoked_held" (changes of a device made after its revocation, taken
+  // before it was known here), "superseded_grant", "restored_store" (a sync found this store behind its own
   // chain), "restored_peer" (a sync found the peer's store behind the peer's own chain)
   std::string kind;
   std::string detail;  // human-readable, names the device and scope
@@ -258,7 +259,9 @@ class Replica {
   Result<std::map<crdt::ActorId, Head>> heads(const std::string& scope) const;
   Result<crdt::VersionVector> version_vector(const std::string& scope) const;
   // The sealed changes of `scope` that a peer holding `peer` lacks, in chain order per author,
-  // at most `max_bytes` in total (at least one change when any is missing).
+  // at most `max_bytes` in total (at least one change when any is missing). A revoked device's
+  // chain ends before its first change made at or after the revocation (every node that knows
+  // of the revocation refuses it; this one may have taken it before it knew).
   Result<std::vector<std::string>> export_missing(const std::string& scope,
                                                   const crdt::VersionVector& peer,
                                                   size_t max_bytes = SIZE_MAX) const;
