@@ -14,30 +14,28 @@ namespace birga {
 using engine::Table;
 using engine::Txn;
 
-namespace {
-
-// Calls fn(actor, head) for each author with a chain in `scope`.
-Status for_each_head(const Txn& txn, const std::string& scope,
-                     const std::function<bool(const crdt::ActorId&, const Head&)>& fn) {
-  const std::string prefix = engine::scope_prefix(scope);
+Status for_each_head(
+    const Txn& txn, const std::optional<std::string>& scope,
+    const std::function<bool(std::string_view, const crdt::ActorId&, const Head&)>& fn) {
+  const std::string prefix = scope ? engine::scope_prefix(*scope) : std::string();
   Status inner;
   BIRGA_RETURN_IF_ERROR(
       txn.scan(Table::kHeads, prefix, [&](std::string_view k, std::string_view v) {
-        if (k.size() != prefix.size() + 16 || v.size() != 40) {
-          inner = Status::data_loss("malformed head entry in scope '" + scope + "'");
+        const size_t n = k.empty() ? 0 : static_cast<uint8_t>(k[0]);
+        if (k.size() != 1 + n + 16 || v.size() != 40) {
+          inner = Status::data_loss("malformed head entry" +
+                                    (scope ? " in scope '" + *scope + "'" : std::string()));
           return false;
         }
         crdt::ActorId actor;
-        std::copy(k.begin() + prefix.size(), k.end(), actor.bytes.begin());
+        std::copy(k.begin() + 1 + n, k.end(), actor.bytes.begin());
         Head head;
         head.seq = engine::get_be64(v);
         std::copy(v.begin() + 8, v.end(), head.hash.begin());
-        return fn(actor, head);
+        return fn(k.substr(1, n), actor, head);
       }));
   return inner;
 }
-
-}  // namespace
 
 Result<std::vector<std::string>> Replica::scopes() const {
   std::set<std::string> found;
@@ -56,7 +54,7 @@ Result<std::vector<std::string>> Replica::scopes() const {
 Result<std::map<crdt::ActorId, Head>> Replica::heads(const std::string& scope) const {
   std::map<crdt::ActorId, Head> out;
   Status s = impl_->env->read([&](const Txn& txn) {
-    return for_each_head(txn, scope, [&](const crdt::ActorId& a, const Head& h) {
+    return for_each_head(txn, scope, [&](std::string_view, const crdt::ActorId& a, const Head& h) {
       out[a] = h;
       return true;
     });
@@ -94,10 +92,11 @@ Result<std::vector<std::string>> Replica::export_missing(const std::string& scop
   size_t bytes = 0;
   Status s = impl_->env->read([&](const Txn& txn) -> Status {
     std::vector<std::pair<crdt::ActorId, Head>> behind;
-    BIRGA_RETURN_IF_ERROR(for_each_head(txn, scope, [&](const crdt::ActorId& a, const Head& h) {
-      if (h.seq > peer.get(a)) behind.emplace_back(a, h);
-      return true;
-    }));
+    BIRGA_RETURN_IF_ERROR(
+        for_each_head(txn, scope, [&](std::string_view, const crdt::ActorId& a, const Head& h) {
+          if (h.seq > peer.get(a)) behind.emplace_back(a, h);
+          return true;
+        }));
     for (const auto& [actor, head] : behind) {
       const uint64_t from_seq = peer.get(actor) + 1;
       const std::string from = engine::change_key(scope, actor, from_seq);
@@ -108,8 +107,8 @@ Result<std::vector<std::string>> Replica::export_missing(const std::string& scop
       if (scope != kControlScope) {
         auto first = txn.get(Table::kChanges, from);
         if (!first.is_ok()) return first.status();
-        Result<engine::OpenedHeader> h = Status::data_loss("missing");
-        if (*first) h = engine::read_header(**first);
+        auto h = *first ? engine::read_header(**first)
+                        : Result<engine::OpenedHeader>(Status::data_loss("missing"));
         if (!h.is_ok()) {
           return Status::data_loss("change " + std::to_string(from_seq) + " of a chain in scope '" +
                                    scope + "' is missing or does not parse");

@@ -204,6 +204,11 @@ Result<Head> read_head(const engine::Txn& txn, const std::string& scope,
                        const crdt::ActorId& actor);
 Status write_head(engine::Txn& txn, const std::string& scope, const crdt::ActorId& actor,
                   const Head& head);
+// Calls fn(scope, actor, head) for each author's chain held (exchange.cpp): of `scope` only,
+// or of every scope when nullopt; stops when fn returns false. A malformed entry is data_loss.
+Status for_each_head(
+    const engine::Txn& txn, const std::optional<std::string>& scope,
+    const std::function<bool(std::string_view, const crdt::ActorId&, const Head&)>& fn);
 
 // The header of `author`'s next change in `scope`: seq and prev_hash follow its head.
 Result<engine::ChangeHeader> next_change_header(const engine::Txn& txn, const std::string& scope,

@@ -217,14 +217,14 @@ Result<uint64_t> Replica::Impl::first_after_revocation(const Txn& txn, const std
   BIRGA_RETURN_IF_ERROR(txn.scan(
       Table::kChanges, engine::author_key(scope, actor),
       [&](std::string_view k, std::string_view v) {
-        engine::ChangeKey ck;
+        const uint64_t seq = engine::get_be64(k.substr(k.size() - 8));
+        if (seq > head) return false;
         auto h = engine::read_header(v);
-        if (!engine::parse_change_key(k, &ck) || !h.is_ok()) {
+        if (!h.is_ok()) {
           inner = Status::data_loss("a stored change of scope '" + scope + "' does not parse");
           return false;
         }
-        if (ck.seq > head) return false;
-        if (h->header.hlc.wall_ms() >= revoked_ms) found = ck.seq;
+        if (h->header.hlc.wall_ms() >= revoked_ms) found = seq;
         return !found;
       },
       engine::change_key(scope, actor, from)));
@@ -247,22 +247,17 @@ Status Replica::Impl::alert_held_after_revocation(Txn& txn, engine::RecordBatch&
     return Status::ok();
   }
   const crdt::ActorId actor = engine::actor_of(*device);
-  const std::string_view actor_bytes(reinterpret_cast<const char*>(actor.bytes.data()),
-                                     actor.bytes.size());
   std::vector<std::pair<std::string, uint64_t>> chains;  // scope, head seq
-  BIRGA_RETURN_IF_ERROR(txn.scan(Table::kHeads, "", [&](std::string_view k, std::string_view v) {
-    const size_t n = static_cast<uint8_t>(k[0]);
-    if (k.size() == 1 + n + 16 && v.size() == 40 && k.substr(1 + n) == actor_bytes) {
-      chains.emplace_back(std::string(k.substr(1, n)), engine::get_be64(v));
-    }
-    return true;
-  }));
+  BIRGA_RETURN_IF_ERROR(for_each_head(
+      txn, std::nullopt, [&](std::string_view scope, const crdt::ActorId& a, const Head& h) {
+        if (a == actor && scope != kControlScope) chains.emplace_back(scope, h.seq);
+        return true;
+      }));
   auto certs = certificates_of(batch, *device);
   if (!certs.is_ok()) return certs.status();
   const std::string name =
       certs->empty() ? "device " + short_key(*device) : "'" + certs->back().name + "'";
   for (const auto& [scope, head] : chains) {
-    if (scope == kControlScope) continue;
     auto first = first_after_revocation(txn, scope, actor, 1, head, *revoked_ms);
     if (!first.is_ok()) return first.status();
     if (*first > head) continue;
