@@ -466,24 +466,16 @@ Result<std::vector<RecordView>> Replica::find(const std::string& collection,
 Result<ChangedRecords> Replica::changed_since(uint64_t since) const {
   ChangedRecords out;
   out.position = since;
-  std::string from;
-  engine::put_be64(from, since + 1);
   Status s = impl_->env->read([&](const Txn& txn) -> Status {
-    Status inner;
-    BIRGA_RETURN_IF_ERROR(txn.scan(
-        Table::kFeed, "",
-        [&](std::string_view k, std::string_view v) {
-          ChangedRecords::Ref ref;
-          if (k.size() != 8 || !engine::parse_record_key(v, &ref.collection, &ref.id)) {
-            inner = Status::data_loss("malformed change feed entry");
-            return false;
-          }
-          out.position = engine::get_be64(k);
-          out.records.push_back(std::move(ref));
-          return true;
-        },
-        from));
-    return inner;
+    return impl_->visit_feed(txn, since, [&](uint64_t pos, std::string_view rkey) {
+      ChangedRecords::Ref ref;
+      if (!engine::parse_record_key(rkey, &ref.collection, &ref.id)) {
+        return Status::data_loss("malformed change feed entry");
+      }
+      out.position = pos;
+      out.records.push_back(std::move(ref));
+      return Status::ok();
+    });
   });
   if (!s.is_ok()) return s;
   return out;

@@ -434,7 +434,8 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       // The schema was checked when the op was queued; observing changes no kind or type.
       // While the change is sealed on another core, the ops are applied on the others.
       BIRGA_RETURN_IF_ERROR(batch.apply_ops(
-          s.ops, scope, [](size_t, const Status& why) { return why; },
+          s.ops, scope, engine::change_key(scope, actor, s.h.seq),
+          [](size_t, const Status& why) { return why; },
           observes ? engine::RecordBatch::BeforeApply([&](size_t i, const crdt::Record& state) {
             crdt::Op& op = pending[ops[i]].op;
             op.observed = {};  // what an earlier run of this write observed
