@@ -303,10 +303,7 @@ Status RecordBatch::flush() {
     auto b = block(g.table, std::string(g.key));
     if (!b.is_ok()) return b.status();
     g.block = *b;
-    if (g.block->stored) {
-      BIRGA_RETURN_IF_ERROR(expanded(std::string(g.key), g.block));
-      continue;
-    }
+    if (g.block->stored) continue;
     if (first.collection.starts_with('_')) continue;  // control records: few, read often
     for (size_t i = g.begin; i < g.end;) {
       const uint32_t source = out[i].rec->source;
@@ -379,8 +376,44 @@ Status RecordBatch::flush() {
   };
   std::vector<Chunk> chunks;
   std::vector<size_t> to_seal;
+  size_t sealed_up_to = 0;
+  // Seals the chunks to_seal names; a sealed block too large for a leaf page is cut in two
+  // and both halves sealed again. Their items (views of payloads and of opened blocks) are not
+  // needed after.
+  auto seal_chunks = [&] {
+    while (!to_seal.empty()) {
+      parallel_for(
+          to_seal.size(),
+          [&](size_t i) {
+            Chunk& c = chunks[to_seal[i]];
+            c.sealed = replica_.seal_block(c.key, c.items, c.dict);
+          },
+          2);
+      std::vector<size_t> again;
+      for (size_t i : to_seal) {
+        if (8 + chunks[i].key.size() + chunks[i].sealed.size() <= kLeafNodeMax ||
+            chunks[i].items.size() < 2) {
+          continue;
+        }
+        Chunk& cut = chunks[i];
+        const size_t half = cut.items.size() / 2;
+        Chunk tail = Chunk::starting(cut.table, cut.collection, cut.dict, cut.items[half].id);
+        tail.items.assign(cut.items.begin() + half, cut.items.end());
+        cut.items.resize(half);
+        chunks.push_back(std::move(tail));
+        again.push_back(i);
+        again.push_back(chunks.size() - 1);
+      }
+      to_seal.swap(again);
+    }
+    for (size_t i = sealed_up_to; i < chunks.size(); ++i) {
+      std::vector<Replica::Impl::BlockItem>().swap(chunks[i].items);
+    }
+    sealed_up_to = chunks.size();
+  };
   for (const Group& g : groups) {
     const LoadedRecord& first = *out[g.begin].rec;
+    BIRGA_RETURN_IF_ERROR(expanded(std::string(g.key), g.block));
     const std::vector<Replica::Impl::BlockItem>& kept = g.block->content.items;
     // The records of a range written again as blocks keep their feed positions, each now
     // with an entry of its own in place of the range's.
@@ -457,31 +490,13 @@ Status RecordBatch::flush() {
         BIRGA_RETURN_IF_ERROR(txn_.del(g.table, g.key));
       }
     }
-  }
-  while (!to_seal.empty()) {
-    parallel_for(
-        to_seal.size(),
-        [&](size_t i) {
-          Chunk& c = chunks[to_seal[i]];
-          c.sealed = replica_.seal_block(c.key, c.items, c.dict);
-        },
-        2);
-    std::vector<size_t> again;
-    for (size_t i : to_seal) {
-      if (8 + chunks[i].key.size() + chunks[i].sealed.size() <= kLeafNodeMax ||
-          chunks[i].items.size() < 2) {
-        continue;
-      }
-      Chunk& cut = chunks[i];
-      const size_t half = cut.items.size() / 2;
-      Chunk tail = Chunk::starting(cut.table, cut.collection, cut.dict, cut.items[half].id);
-      tail.items.assign(cut.items.begin() + half, cut.items.end());
-      cut.items.resize(half);
-      chunks.push_back(std::move(tail));
-      again.push_back(i);
-      again.push_back(chunks.size() - 1);
+    // Sealed group by group, so that a range written out as blocks (its records made from
+    // its change) is freed before the next one is opened.
+    seal_chunks();
+    if (was_range) {
+      std::vector<Replica::Impl::BlockItem>().swap(g.block->content.items);
+      std::string().swap(g.block->content.body);
     }
-    to_seal.swap(again);
   }
   // In key order, so that blocks past the end of a table are appended.
   std::sort(chunks.begin(), chunks.end(), [](const Chunk& x, const Chunk& y) {
