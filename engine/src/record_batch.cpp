@@ -257,7 +257,6 @@ Status RecordBatch::flush() {
     const std::string* rkey;
     LoadedRecord* rec;
     std::string payload;
-    const Replica::Impl::RecordDict* dict = nullptr;
     std::vector<std::string> index_after;  // its index entries now
     bool conflicted = false;
     bool in_range = false;  // stored in a range, by reference to its change: no payload
@@ -274,7 +273,7 @@ Status RecordBatch::flush() {
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kFeed, old_pos));
     }
     rec.feed_pos = feed_next++;
-    out.push_back({&rkey, &rec, {}, nullptr, {}, false});
+    out.push_back({&rkey, &rec, {}, {}, false});
   }
 
   // The changed records by the block they go to (in record key order, as `out` is). A group of
@@ -282,8 +281,9 @@ Status RecordBatch::flush() {
   // of at least ReplicaOptions::min_range_records is stored as a range (no payloads to
   // encode, compress or encrypt: its change in the log holds them already). Fewer records cost
   // little to store again, and every read of a range opens its whole change.
+  // The ranges write_out() names are groups with no changed record.
   struct Group {
-    std::string_view key;
+    std::string_view key, collection;
     size_t begin = 0, end = 0;  // its records: out[begin, end)
     RecordTable table;
     LoadedBlock* block = nullptr;
@@ -291,20 +291,24 @@ Status RecordBatch::flush() {
   std::vector<Group> groups;
   for (size_t i = 0; i < out.size(); ++i) {
     if (groups.empty() || groups.back().key != out[i].rec->block) {
-      groups.push_back({out[i].rec->block, i, i, {}, nullptr});
+      groups.push_back({out[i].rec->block, out[i].rec->collection, i, i, {}, nullptr});
     }
     groups.back().end = i + 1;
   }
+  for (const auto& [collection, key] : write_out_) {
+    if (std::none_of(groups.begin(), groups.end(), [&](const Group& g) { return g.key == key; })) {
+      groups.push_back({key, collection, 0, 0, {}, nullptr});
+    }
+  }
   for (Group& g : groups) {
-    const LoadedRecord& first = *out[g.begin].rec;
-    auto table = txn_.records_of(first.collection, true);
+    auto table = txn_.records_of(g.collection, true);
     if (!table.is_ok()) return table.status();
     g.table = *table;
     auto b = block(g.table, std::string(g.key));
     if (!b.is_ok()) return b.status();
     g.block = *b;
     if (g.block->stored) continue;
-    if (first.collection.starts_with('_')) continue;  // control records: few, read often
+    if (g.collection.starts_with('_')) continue;  // control records: few, read often
     for (size_t i = g.begin; i < g.end;) {
       const uint32_t source = out[i].rec->source;
       size_t j = i + 1;
@@ -330,23 +334,25 @@ Status RecordBatch::flush() {
   // yet may make it (only those are gathered).
   std::map<std::string_view, std::shared_ptr<const Replica::Impl::RecordDict>> dicts;
   std::map<std::string_view, std::vector<const std::string*>> without_dict;
-  for (const Out& o : out) {
-    if (o.in_range) continue;
-    auto [it, fresh] = dicts.try_emplace(o.rec->collection);
+  auto dict_of = [&](std::string_view collection) -> Result<const Replica::Impl::RecordDict*> {
+    auto [it, fresh] = dicts.try_emplace(collection);
     if (fresh) {
-      auto dict = replica_.collection_dict(txn_, o.rec->collection);
+      auto dict = replica_.collection_dict(txn_, collection);
       if (!dict.is_ok()) return dict.status();
       it->second = *dict;
     }
-    if (!it->second) without_dict[it->first].push_back(&o.payload);
+    return it->second.get();
+  };
+  for (const Out& o : out) {
+    if (o.in_range) continue;
+    auto dict = dict_of(o.rec->collection);
+    if (!dict.is_ok()) return dict.status();
+    if (!*dict) without_dict[o.rec->collection].push_back(&o.payload);
   }
   for (auto& [collection, payloads] : without_dict) {
     auto dict = replica_.make_collection_dict(txn_, collection, payloads);
     if (!dict.is_ok()) return dict.status();
     dicts[collection] = *dict;
-  }
-  for (Out& o : out) {
-    if (!o.in_range) o.dict = dicts[o.rec->collection].get();
   }
 
   // Each block with changed records is written again: its records merged with the changed
@@ -412,8 +418,9 @@ Status RecordBatch::flush() {
     sealed_up_to = chunks.size();
   };
   for (const Group& g : groups) {
-    const LoadedRecord& first = *out[g.begin].rec;
     BIRGA_RETURN_IF_ERROR(expanded(std::string(g.key), g.block));
+    auto dict = dict_of(g.collection);
+    if (!dict.is_ok()) return dict.status();
     const std::vector<Replica::Impl::BlockItem>& kept = g.block->content.items;
     // The records of a range written again as blocks keep their feed positions, each now
     // with an entry of its own in place of the range's.
@@ -433,7 +440,7 @@ Status RecordBatch::flush() {
           std::string pos;
           put_be64(pos, was_range->first_pos + k);
           BIRGA_RETURN_IF_ERROR(
-              txn_.put(Table::kFeed, pos, record_key(first.collection, kept[k].id)));
+              txn_.put(Table::kFeed, pos, record_key(g.collection, kept[k].id)));
         }
       }
       return Status::ok();
@@ -444,8 +451,7 @@ Status RecordBatch::flush() {
       for (const Replica::Impl::BlockItem& item : merged) {
         if (chunks.size() == next_chunk || chunks.back().items.size() >= kBlockMaxRecords ||
             bytes + item.payload.size() > kBlockMaxBytes) {
-          chunks.push_back(
-              Chunk::starting(g.table, first.collection, out[g.begin].dict, item.id));
+          chunks.push_back(Chunk::starting(g.table, g.collection, *dict, item.id));
           to_seal.push_back(chunks.size() - 1);
           bytes = 0;
         }
@@ -463,7 +469,7 @@ Status RecordBatch::flush() {
         const LoadedRecord& last = *out[o.run_end - 1].rec;
         Replica::Impl::RangeRef range{o.rec->feed_pos, o.run_end - i, last.id,
                                       sources_[o.rec->source]};
-        chunks.push_back(Chunk::starting(g.table, first.collection, nullptr, o.rec->id));
+        chunks.push_back(Chunk::starting(g.table, g.collection, nullptr, o.rec->id));
         chunks.back().sealed = replica_.seal_range(chunks.back().key, range);
         std::string pos, fed = *o.rkey;
         put_be64(pos, range.first_pos);

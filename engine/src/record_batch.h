@@ -86,6 +86,11 @@ class RecordBatch {
                    const std::string& change, const Refused& refused,
                    const BeforeApply& before = nullptr, unsigned threads = kAllThreads);
   static constexpr unsigned kAllThreads = kMaxLoopThreads;
+  // Has flush() write the range stored at `key` out as blocks, even if none of its records
+  // changed (Replica::Impl::write_out_ranges).
+  void write_out(std::string collection, std::string key) {
+    write_out_.emplace_back(std::move(collection), std::move(key));
+  }
   // Writes every changed record, its index entries, conflict flag and feed position.
   Status flush();
   // The records and blocks loaded, handed over to be freed elsewhere (parallel.h Disposer);
@@ -128,6 +133,7 @@ class RecordBatch {
   std::map<std::string, LoadedRecord> records_;  // by record key
   std::map<std::string, LoadedBlock> blocks_;    // by block key
   std::vector<std::string> sources_;             // kChanges keys of the changes applied
+  std::vector<std::pair<std::string, std::string>> write_out_;  // collection, range key
   // The record load() returned last.
   std::map<std::string, LoadedRecord>::iterator last_ = records_.end();
 };

@@ -219,6 +219,9 @@ class Replica::Impl {
                                                    const PublicKey& device);
 
   Status commit_local(std::vector<Transaction::Pending>& ops);
+  // Writes out as blocks, each in a write of its own, the ranges holding records these ops
+  // change (before the commit that changes them).
+  Status write_out_ranges(const std::vector<Transaction::Pending>& ops);
   // data_loss once a sync has found this store restored or copied (meta `restored`).
   Status check_not_restored(const engine::Txn& txn) const;
   size_t last_commit_ops = 0;  // how many ops the last commit queued (begin() reserves as many)
