@@ -333,7 +333,7 @@ Status RecordBatch::flush() {
   // Each collection's dictionary, looked up once; the payloads of a collection that has none
   // yet may make it (only those are gathered).
   std::map<std::string_view, std::shared_ptr<const Replica::Impl::RecordDict>> dicts;
-  std::map<std::string_view, std::vector<const std::string*>> without_dict;
+  std::map<std::string_view, std::vector<std::string_view>> without_dict;
   auto dict_of = [&](std::string_view collection) -> Result<const Replica::Impl::RecordDict*> {
     auto [it, fresh] = dicts.try_emplace(collection);
     if (fresh) {
@@ -347,7 +347,7 @@ Status RecordBatch::flush() {
     if (o.in_range) continue;
     auto dict = dict_of(o.rec->collection);
     if (!dict.is_ok()) return dict.status();
-    if (!*dict) without_dict[o.rec->collection].push_back(&o.payload);
+    if (!*dict) without_dict[o.rec->collection].push_back(o.payload);
   }
   for (auto& [collection, payloads] : without_dict) {
     auto dict = replica_.make_collection_dict(txn_, collection, payloads);
@@ -425,6 +425,17 @@ Status RecordBatch::flush() {
     // The records of a range written again as blocks keep their feed positions, each now
     // with an entry of its own in place of the range's.
     const std::optional<Replica::Impl::RangeRef>& was_range = g.block->content.range;
+    if (was_range && !*dict) {
+      // A collection whose records all came in ranges has no dictionary yet: the first range
+      // written out makes it, so that its blocks and every later one are sealed with it.
+      std::vector<std::string_view> payloads;
+      payloads.reserve(kept.size());
+      for (const Replica::Impl::BlockItem& item : kept) payloads.push_back(item.payload);
+      auto made = replica_.make_collection_dict(txn_, g.collection, payloads);
+      if (!made.is_ok()) return made.status();
+      dicts[g.collection] = *made;
+      dict = made->get();
+    }
     if (was_range) {
       std::string pos;
       put_be64(pos, was_range->first_pos);

@@ -133,21 +133,21 @@ Result<std::shared_ptr<const Replica::Impl::RecordDict>> Replica::Impl::collecti
 }
 
 Result<std::shared_ptr<const Replica::Impl::RecordDict>> Replica::Impl::make_collection_dict(
-    Txn& txn, std::string_view collection, const std::vector<const std::string*>& payloads) {
+    Txn& txn, std::string_view collection, const std::vector<std::string_view>& payloads) {
   if (payloads.size() < kDictMinRecords) return std::shared_ptr<const RecordDict>();
   std::string content;
   size_t used = 0;
   for (; used < payloads.size(); ++used) {
-    if (content.size() + payloads[used]->size() > kDictMaxBytes) break;
-    content += *payloads[used];
+    if (content.size() + payloads[used].size() > kDictMaxBytes) break;
+    content += payloads[used];
   }
   if (payloads.size() - used >= kDictMinSamples) {
     std::string samples;
     std::vector<size_t> sizes;
     for (size_t i = used; i < payloads.size(); ++i) {
-      if (samples.size() + payloads[i]->size() > kDictMaxSampleBytes) break;
-      samples += *payloads[i];
-      sizes.push_back(payloads[i]->size());
+      if (samples.size() + payloads[i].size() > kDictMaxSampleBytes) break;
+      samples += payloads[i];
+      sizes.push_back(payloads[i].size());
     }
     std::string dict(content.size() + kDictTablesRoom, '\0');
     ZDICT_params_t params{};
