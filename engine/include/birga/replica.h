@@ -38,8 +38,9 @@
 namespace birga {
 
 // The on-disk format of a replica's store (docs/storage.md): the byte after "BIRGA-REPLICA"
-// in meta "format". A store of another format is refused at open.
-constexpr uint8_t kStoreFormatVersion = 4;
+// in meta "format". Replica::open marks a format-4 store (one without ranges) format 5 and
+// refuses any other format.
+constexpr uint8_t kStoreFormatVersion = 5;
 
 using PublicKey = std::array<uint8_t, 32>;   // an Ed25519 public key
 using ScopeKey = std::array<uint8_t, 32>;    // a scope's data key (XChaCha20-Poly1305)
