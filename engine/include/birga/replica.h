@@ -70,11 +70,13 @@ struct ReplicaOptions {
   // not kept, and one `quarantine_full` alert says so: the first ones prove the device cloned
   // or compromised, and nobody can fill the store by offering forks.
   uint64_t max_quarantined_per_author = 64;
-  // New records that one change makes, this many or more in a row (by record id) in a part of
-  // a collection that holds no other record, are stored as a range: a reference to that
-  // change in the log, not copies of their states (docs/storage.md, ranges). A bulk entry or
-  // a first sync then stores its records once; the first write to one of them, or a read,
-  // makes them from the change. 0: never.
+  // New records that one change makes, this many or more in a row (by record id), are stored
+  // as a range: a reference to that change in the log, not copies of their states
+  // (docs/storage.md, section 4, ranges). Only records that would start blocks of their own
+  // qualify: a collection's first records, or records past a range; records past an ordinary
+  // block join it. A bulk entry or a first sync then stores its records once; a read makes
+  // them from the change, and the first write to one of them writes the range out as blocks.
+  // 0: never.
   uint64_t min_range_records = 64;
 };
 
