@@ -450,8 +450,7 @@ Status RecordBatch::flush() {
         if (was_range) {
           std::string pos;
           put_be64(pos, was_range->first_pos + k);
-          BIRGA_RETURN_IF_ERROR(
-              txn_.put(Table::kFeed, pos, record_key(g.collection, kept[k].id)));
+          BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeed, pos, record_key(g.collection, kept[k].id)));
         }
       }
       return Status::ok();
@@ -490,9 +489,10 @@ Status RecordBatch::flush() {
         i = o.run_end;
         continue;
       }
-      auto at = std::lower_bound(
-          kept.begin(), kept.end(), o.rec->id,
-          [](const Replica::Impl::BlockItem& item, const crdt::RecordId& x) { return item.id < x; });
+      auto at = std::lower_bound(kept.begin(), kept.end(), o.rec->id,
+                                 [](const Replica::Impl::BlockItem& item, const crdt::RecordId& x) {
+                                   return item.id < x;
+                                 });
       BIRGA_RETURN_IF_ERROR(keep(at - kept.begin()));
       if (k < kept.size() && kept[k].id == o.rec->id) ++k;
       merged.push_back({o.rec->id, o.payload});

@@ -144,8 +144,7 @@ class Replica::Impl {
                                                             std::string_view collection) const;
   // Makes `collection`'s dictionary from these payloads (null when they are too few).
   Result<std::shared_ptr<const RecordDict>> make_collection_dict(
-      engine::Txn& txn, std::string_view collection,
-      const std::vector<std::string_view>& payloads);
+      engine::Txn& txn, std::string_view collection, const std::vector<std::string_view>& payloads);
   Result<std::shared_ptr<const RecordDict>> record_dict(const engine::Txn& txn, uint64_t id) const;
   // Makes the dictionary `content` (named `id`) usable and caches it.
   Result<std::shared_ptr<const RecordDict>> cache_dict(uint64_t id, std::string_view content) const;
