@@ -46,19 +46,22 @@ void check_households(const Replica& r, const std::map<crdt::RecordId, std::stri
   }
 }
 
+// Makes a replica in `dir` holding one visit (household "hh-1", date 20000); returns its id.
+crdt::RecordId replica_with_one_visit(const std::string& dir) {
+  auto r = make_replica(dir, {kScope});
+  REQUIRE(r);
+  Transaction t = r->begin();
+  const crdt::RecordId id = t.create("visit", kScope);
+  t.set("visit", id, "household", text("hh-1")).set("visit", id, "date", crdt::integer(20000));
+  REQUIRE(t.commit().is_ok());
+  return id;
+}
+
 }  // namespace
 
 TEST_CASE("Replica: create, write, close and reopen keeps everything", "[engine][replica]") {
   TempDir tmp;
-  crdt::RecordId id;
-  {
-    auto r = make_replica(tmp.sub("a"), {kScope});
-    REQUIRE(r);
-    Transaction t = r->begin();
-    id = t.create("visit", kScope);
-    t.set("visit", id, "household", text("hh-1")).set("visit", id, "date", crdt::integer(20000));
-    REQUIRE(t.commit().is_ok());
-  }
+  const crdt::RecordId id = replica_with_one_visit(tmp.sub("a"));
   auto r = Replica::open(tmp.sub("a"), test_options());
   REQUIRE(r.is_ok());
   auto rec = (*r)->get("visit", id);
@@ -77,15 +80,7 @@ TEST_CASE("Replica: create, write, close and reopen keeps everything", "[engine]
 TEST_CASE("Replica: a format-4 store opens and is marked format 5, other formats are refused",
           "[engine][replica]") {
   TempDir tmp;
-  crdt::RecordId id;
-  {
-    auto r = make_replica(tmp.sub("a"), {kScope});
-    REQUIRE(r);
-    Transaction t = r->begin();
-    id = t.create("visit", kScope);
-    t.set("visit", id, "household", text("hh-1"));
-    REQUIRE(t.commit().is_ok());
-  }
+  const crdt::RecordId id = replica_with_one_visit(tmp.sub("a"));
   auto set_format = [&](char version) {
     auto env = engine::LmdbEnv::open(tmp.sub("a"));
     REQUIRE(env.is_ok());
