@@ -271,7 +271,8 @@ std::vector<Command> admin_commands() {
        "",
        "print birga's version and the store, protocol and change-file formats it uses",
        "The same as `birga --version`. A replica made by another version opens only if its "
-       "store format is the same; two nodes sync only if they speak the same protocol.",
+       "store format is the same (a format-4 replica opens, and is marked format 5); two nodes "
+       "sync only if they speak the same protocol.",
        {kJsonFlag},
        run_version},
       {"status",

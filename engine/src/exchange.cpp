@@ -257,10 +257,16 @@ Status verify_records(const Replica::Impl& impl, const Txn& txn) {
       return Status::data_loss("conflict set disagrees with a record");
     }
     if (rec.feed_pos == 0) return Status::data_loss("a record has no change feed position");
+    // Its feed entry: its own at its position, or that of the range it is stored in, at or
+    // below its position.
     std::string pos;
     engine::put_be64(pos, rec.feed_pos);
-    auto fed = txn.get(Table::kFeed, pos);
-    if (!fed.is_ok() || !*fed || **fed != k) {
+    auto fed = txn.floor(Table::kFeed, pos);
+    Replica::Impl::FeedEntry e;
+    if (!fed.is_ok() || !*fed || (*fed)->key.size() != 8 ||
+        !Replica::Impl::parse_feed_entry((*fed)->value, &e) ||
+        (e.range ? engine::get_be64((*fed)->key) + e.count <= rec.feed_pos || k < e.rkey
+                 : (*fed)->key != pos || e.rkey != k)) {
       return Status::data_loss("change feed disagrees with a record");
     }
     return Status::ok();
@@ -276,11 +282,18 @@ Status verify_records(const Replica::Impl& impl, const Txn& txn) {
   // Each record names its own feed entry (above): with as many entries as records, no entry
   // names a record the store lost (a block deleted, or put back as it was before records
   // joined it).
-  auto fed = txn.count(Table::kFeed);
-  if (!fed.is_ok()) return fed.status();
-  if (*fed != records) {
+  uint64_t fed = 0;
+  bool malformed = false;
+  BIRGA_RETURN_IF_ERROR(txn.scan(Table::kFeed, "", [&](std::string_view k, std::string_view v) {
+    Replica::Impl::FeedEntry e;
+    malformed = k.size() != 8 || !Replica::Impl::parse_feed_entry(v, &e);
+    fed += e.count;
+    return !malformed;
+  }));
+  if (malformed) return Status::data_loss("malformed change feed entry");
+  if (fed != records) {
     return Status::data_loss("the change feed names " +
-                             std::to_string(*fed - std::min(*fed, records)) +
+                             std::to_string(fed - std::min(fed, records)) +
                              " records the store does not hold (a record block is missing or "
                              "older than its records)");
   }

@@ -131,6 +131,7 @@ Status apply_change_body(Replica::Impl& replica, Txn& txn, engine::RecordBatch& 
   // The next changes are usually opened on another core meanwhile (Ahead, below).
   BIRGA_RETURN_IF_ERROR(batch.apply_ops(
       engine::op_refs(*ops), h.scope,
+      engine::change_key(h.scope, engine::actor_of(h.author), h.seq),
       [&](size_t, const Status& why) {
         if (why.code() == Code::kPermissionDenied || why.code() == Code::kInvalidArgument) {
           return replica.add_alert(txn, "refused_op", who + ": " + why.message());

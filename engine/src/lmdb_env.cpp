@@ -279,6 +279,10 @@ Result<std::optional<Txn::Entry>> Txn::floor(RecordTable t, std::string_view pre
   return std::optional<Entry>(Entry{found, to_view(v)});
 }
 
+Result<std::optional<Txn::Entry>> Txn::floor(Table t, std::string_view key) const {
+  return floor(RecordTable{env_->dbi(t)}, "", key);
+}
+
 namespace {
 const std::string kRecordTablePrefix = "records/";  // meta: + collection -> its table's name
 

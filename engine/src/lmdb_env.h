@@ -109,6 +109,8 @@ class Txn {
   };
   Result<std::optional<Entry>> floor(RecordTable t, std::string_view prefix, std::string_view key,
                                      std::optional<std::string_view>* next = nullptr) const;
+  // The same for a fixed table, over all of its keys.
+  Result<std::optional<Entry>> floor(Table t, std::string_view key) const;
 
   MDB_txn* raw() const { return txn_; }
 

@@ -56,9 +56,15 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
     }
     seek_ = std::move(s);
   }
-  if (seek_->floor) {
+  LoadedBlock* floor_block = seek_->floor_block;
+  if (seek_->floor && floor_block->content.range && floor_block->content.range->last < id) {
+    // Past the end of a range: a new record. It starts a group of new records rather than
+    // joining the range, which would take making and storing all of the range's records.
+    rec.block = *seek_->floor + std::string(1, '\0');
+  } else if (seek_->floor) {
     rec.block = *seek_->floor;
-    if (const Replica::Impl::BlockItem* item = seek_->floor_block->content.find(id)) {
+    BIRGA_RETURN_IF_ERROR(expanded(*seek_->floor, floor_block));
+    if (const Replica::Impl::BlockItem* item = floor_block->content.find(id)) {
       Replica::Impl::StoredRecord s;
       BIRGA_RETURN_IF_ERROR(Replica::Impl::open_payload(item->payload, &s));
       rec.feed_pos = s.feed_pos;
@@ -67,6 +73,7 @@ Result<LoadedRecord*> RecordBatch::load(const std::string& collection, const crd
       rec.existed = true;
       rec.was_conflicted = rec.state.is_conflicted();
       rec.index_before = index_entries(rec);
+      rec.source = LoadedRecord::kMixedSource;
     }
   } else {
     // Before the collection's first block: a new record, to be stored with that block (or,
@@ -92,7 +99,8 @@ Result<LoadedBlock*> RecordBatch::block(RecordTable table, const std::string& ke
     sealed = *stored;
   }
   if (sealed) {
-    if (Status s = replica_.open_block(txn_, key, *sealed, &it->second.content); !s.is_ok()) {
+    if (Status s = replica_.open_block(txn_, key, *sealed, &it->second.content, false);
+        !s.is_ok()) {
       blocks_.erase(it);
       return s;
     }
@@ -101,9 +109,20 @@ Result<LoadedBlock*> RecordBatch::block(RecordTable table, const std::string& ke
   return &it->second;
 }
 
+Status RecordBatch::expanded(const std::string& key, LoadedBlock* b) {
+  if (b->content.expanded) return Status::ok();
+  return replica_.expand_range(txn_, key, &b->content);
+}
+
 template <typename OpPtr>
 Status RecordBatch::apply_ops(const std::vector<OpPtr>& ops, const std::string& scope,
-                              const Refused& refused, const BeforeApply& before, unsigned threads) {
+                              const std::string& change, const Refused& refused,
+                              const BeforeApply& before, unsigned threads) {
+  uint32_t source = LoadedRecord::kMixedSource;
+  if (!change.empty()) {
+    if (sources_.empty() || sources_.back() != change) sources_.push_back(change);
+    source = static_cast<uint32_t>(sources_.size() - 1);
+  }
   std::vector<Status> results(ops.size());
   // Each op's record, loaded in op order; the records touched, in first-touch order; each
   // record's ops chained in order (next_op).
@@ -134,6 +153,11 @@ Status RecordBatch::apply_ops(const std::vector<OpPtr>& ops, const std::string& 
           Status::permission_denied("op on record " + op.record.to_hex() + " of scope '" +
                                     rec->scope + "' arrived in a change of scope '" + scope + "'");
       continue;
+    }
+    if (rec->source == LoadedRecord::kNoSource) {
+      rec->source = source;
+    } else if (rec->source != source) {
+      rec->source = LoadedRecord::kMixedSource;
     }
     if (rec->first_op == LoadedRecord::kNoOp) {
       touched.push_back(rec);
@@ -185,9 +209,11 @@ Status RecordBatch::apply_ops(const std::vector<OpPtr>& ops, const std::string& 
 }
 
 template Status RecordBatch::apply_ops(const std::vector<const crdt::Op*>&, const std::string&,
-                                       const Refused&, const BeforeApply&, unsigned);
+                                       const std::string&, const Refused&, const BeforeApply&,
+                                       unsigned);
 template Status RecordBatch::apply_ops(const std::vector<crdt::Op*>&, const std::string&,
-                                       const Refused&, const BeforeApply&, unsigned);
+                                       const std::string&, const Refused&, const BeforeApply&,
+                                       unsigned);
 
 RecordBatch::Contents RecordBatch::release() {
   seek_.reset();
@@ -231,50 +257,108 @@ Status RecordBatch::flush() {
     const std::string* rkey;
     LoadedRecord* rec;
     std::string payload;
-    const Replica::Impl::RecordDict* dict = nullptr;
     std::vector<std::string> index_after;  // its index entries now
     bool conflicted = false;
+    bool in_range = false;  // stored in a range, by reference to its change: no payload
+    size_t run_end = 0;     // for the first record of a range: the index past its last
   };
   std::vector<Out> out;
   for (auto& [rkey, rec] : records_) {
     if (!rec.dirty) continue;
     if (rec.feed_pos != 0) {
+      // A record of a range has no feed entry of its own (the range's covers it): nothing is
+      // deleted then, and the range's entry goes when its block is written below.
       std::string old_pos;
       put_be64(old_pos, rec.feed_pos);
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kFeed, old_pos));
     }
     rec.feed_pos = feed_next++;
-    out.push_back({&rkey, &rec, {}, nullptr, {}, false});
+    out.push_back({&rkey, &rec, {}, {}, false});
   }
+
+  // The changed records by the block they go to (in record key order, as `out` is). A group of
+  // new records with no stored block to join is searched for runs made by one change: a run
+  // of at least ReplicaOptions::min_range_records is stored as a range (no payloads to
+  // encode, compress or encrypt: its change in the log holds them already). Fewer records cost
+  // little to store again, and every read of a range opens its whole change.
+  // The ranges write_out() names are groups with no changed record.
+  struct Group {
+    std::string_view key, collection;
+    size_t begin = 0, end = 0;  // its records: out[begin, end)
+    RecordTable table;
+    LoadedBlock* block = nullptr;
+  };
+  std::vector<Group> groups;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (groups.empty() || groups.back().key != out[i].rec->block) {
+      groups.push_back({out[i].rec->block, out[i].rec->collection, i, i, {}, nullptr});
+    }
+    groups.back().end = i + 1;
+  }
+  for (const auto& [collection, key] : write_out_) {
+    if (std::none_of(groups.begin(), groups.end(), [&](const Group& g) { return g.key == key; })) {
+      groups.push_back({key, collection, 0, 0, {}, nullptr});
+    }
+  }
+  for (Group& g : groups) {
+    auto table = txn_.records_of(g.collection, true);
+    if (!table.is_ok()) return table.status();
+    g.table = *table;
+    auto b = block(g.table, std::string(g.key));
+    if (!b.is_ok()) return b.status();
+    g.block = *b;
+    if (g.block->stored) continue;
+    if (g.collection.starts_with('_')) continue;  // control records: few, read often
+    for (size_t i = g.begin; i < g.end;) {
+      const uint32_t source = out[i].rec->source;
+      size_t j = i + 1;
+      while (j < g.end && out[j].rec->source == source) ++j;
+      const uint64_t min = replica_.options.min_range_records;
+      if (source < LoadedRecord::kMixedSource && min > 0 && j - i >= min) {
+        out[i].run_end = j;
+        for (size_t k = i; k < j; ++k) out[k].in_range = true;
+      }
+      i = j;
+    }
+  }
+
   parallel_for(out.size(), [&](size_t i) {
     const LoadedRecord& rec = *out[i].rec;
-    out[i].payload = Replica::Impl::record_payload(rec.feed_pos, rec.scope, rec.state);
+    if (!out[i].in_range) {
+      out[i].payload = Replica::Impl::record_payload(rec.feed_pos, rec.scope, rec.state);
+    }
     out[i].index_after = index_entries(rec);
     out[i].conflicted = rec.state.is_conflicted();
   });
   // Each collection's dictionary, looked up once; the payloads of a collection that has none
   // yet may make it (only those are gathered).
   std::map<std::string_view, std::shared_ptr<const Replica::Impl::RecordDict>> dicts;
-  std::map<std::string_view, std::vector<const std::string*>> without_dict;
-  for (const Out& o : out) {
-    auto [it, fresh] = dicts.try_emplace(o.rec->collection);
+  std::map<std::string_view, std::vector<std::string_view>> without_dict;
+  auto dict_of = [&](std::string_view collection) -> Result<const Replica::Impl::RecordDict*> {
+    auto [it, fresh] = dicts.try_emplace(collection);
     if (fresh) {
-      auto dict = replica_.collection_dict(txn_, o.rec->collection);
+      auto dict = replica_.collection_dict(txn_, collection);
       if (!dict.is_ok()) return dict.status();
       it->second = *dict;
     }
-    if (!it->second) without_dict[it->first].push_back(&o.payload);
+    return it->second.get();
+  };
+  for (const Out& o : out) {
+    if (o.in_range) continue;
+    auto dict = dict_of(o.rec->collection);
+    if (!dict.is_ok()) return dict.status();
+    if (!*dict) without_dict[o.rec->collection].push_back(o.payload);
   }
   for (auto& [collection, payloads] : without_dict) {
     auto dict = replica_.make_collection_dict(txn_, collection, payloads);
     if (!dict.is_ok()) return dict.status();
     dicts[collection] = *dict;
   }
-  for (Out& o : out) o.dict = dicts[o.rec->collection].get();
 
   // Each block with changed records is written again: its records merged with the changed
   // ones, cut into blocks of at most kBlockMaxRecords records and kBlockMaxBytes of payloads
-  // (filled in order, so records appended at the end leave full blocks behind).
+  // (filled in order, so records appended at the end leave full blocks behind). A range is
+  // one entry of its own, sealed here.
   struct Chunk {
     RecordTable table;
     std::string_view collection;  // the batch's record holds it
@@ -297,70 +381,139 @@ Status RecordBatch::flush() {
     }
   };
   std::vector<Chunk> chunks;
-  std::map<std::string_view, std::vector<const Out*>> by_block;  // in record key order
-  for (const Out& o : out) by_block[o.rec->block].push_back(&o);
-  for (const auto& [block_key, changed] : by_block) {
-    const LoadedRecord& first = *changed.front()->rec;
-    auto table = txn_.records_of(first.collection, true);
-    if (!table.is_ok()) return table.status();
-    auto b = block(*table, std::string(block_key));
-    if (!b.is_ok()) return b.status();
-    const std::vector<Replica::Impl::BlockItem>& kept = (*b)->content.items;
+  std::vector<size_t> to_seal;
+  size_t sealed_up_to = 0;
+  // Seals the chunks to_seal names; a sealed block too large for a leaf page is cut in two
+  // and both halves sealed again. Their items (views of payloads and of opened blocks) are not
+  // needed after.
+  auto seal_chunks = [&] {
+    while (!to_seal.empty()) {
+      parallel_for(
+          to_seal.size(),
+          [&](size_t i) {
+            Chunk& c = chunks[to_seal[i]];
+            c.sealed = replica_.seal_block(c.key, c.items, c.dict);
+          },
+          2);
+      std::vector<size_t> again;
+      for (size_t i : to_seal) {
+        if (8 + chunks[i].key.size() + chunks[i].sealed.size() <= kLeafNodeMax ||
+            chunks[i].items.size() < 2) {
+          continue;
+        }
+        Chunk& cut = chunks[i];
+        const size_t half = cut.items.size() / 2;
+        Chunk tail = Chunk::starting(cut.table, cut.collection, cut.dict, cut.items[half].id);
+        tail.items.assign(cut.items.begin() + half, cut.items.end());
+        cut.items.resize(half);
+        chunks.push_back(std::move(tail));
+        again.push_back(i);
+        again.push_back(chunks.size() - 1);
+      }
+      to_seal.swap(again);
+    }
+    for (size_t i = sealed_up_to; i < chunks.size(); ++i) {
+      std::vector<Replica::Impl::BlockItem>().swap(chunks[i].items);
+    }
+    sealed_up_to = chunks.size();
+  };
+  for (const Group& g : groups) {
+    BIRGA_RETURN_IF_ERROR(expanded(std::string(g.key), g.block));
+    auto dict = dict_of(g.collection);
+    if (!dict.is_ok()) return dict.status();
+    const std::vector<Replica::Impl::BlockItem>& kept = g.block->content.items;
+    // The records of a range written again as blocks keep their feed positions, each now
+    // with an entry of its own in place of the range's.
+    const std::optional<Replica::Impl::RangeRef>& was_range = g.block->content.range;
+    if (was_range && !*dict) {
+      // A collection whose records all came in ranges has no dictionary yet: the first range
+      // written out makes it, so that its blocks and every later one are sealed with it.
+      std::vector<std::string_view> payloads;
+      payloads.reserve(kept.size());
+      for (const Replica::Impl::BlockItem& item : kept) payloads.push_back(item.payload);
+      auto made = replica_.make_collection_dict(txn_, g.collection, payloads);
+      if (!made.is_ok()) return made.status();
+      dicts[g.collection] = *made;
+      dict = made->get();
+    }
+    if (was_range) {
+      std::string pos;
+      put_be64(pos, was_range->first_pos);
+      BIRGA_RETURN_IF_ERROR(txn_.del(Table::kFeed, pos));
+    }
     std::vector<Replica::Impl::BlockItem> merged;
-    merged.reserve(kept.size() + changed.size());
+    merged.reserve(kept.size() + (g.end - g.begin));
     size_t k = 0;
-    for (const Out* o : changed) {
-      while (k < kept.size() && kept[k].id < o->rec->id) merged.push_back(kept[k++]);
-      if (k < kept.size() && kept[k].id == o->rec->id) ++k;
-      merged.push_back({o->rec->id, o->payload});
-    }
-    merged.insert(merged.end(), kept.begin() + k, kept.end());
-
+    auto keep = [&](size_t until_k) -> Status {
+      for (; k < until_k; ++k) {
+        merged.push_back(kept[k]);
+        if (was_range) {
+          std::string pos;
+          put_be64(pos, was_range->first_pos + k);
+          BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeed, pos, record_key(g.collection, kept[k].id)));
+        }
+      }
+      return Status::ok();
+    };
+    size_t next_chunk = chunks.size();  // the first chunk of the next run of blocks
+    auto cut = [&] {
+      size_t bytes = 0;
+      for (const Replica::Impl::BlockItem& item : merged) {
+        if (chunks.size() == next_chunk || chunks.back().items.size() >= kBlockMaxRecords ||
+            bytes + item.payload.size() > kBlockMaxBytes) {
+          chunks.push_back(Chunk::starting(g.table, g.collection, *dict, item.id));
+          to_seal.push_back(chunks.size() - 1);
+          bytes = 0;
+        }
+        chunks.back().items.push_back(item);
+        bytes += item.payload.size();
+      }
+      merged.clear();
+      next_chunk = chunks.size();
+    };
     const size_t first_chunk = chunks.size();
-    size_t bytes = 0;
-    for (const Replica::Impl::BlockItem& item : merged) {
-      if (chunks.size() == first_chunk || chunks.back().items.size() >= kBlockMaxRecords ||
-          bytes + item.payload.size() > kBlockMaxBytes) {
-        chunks.push_back(Chunk::starting(*table, first.collection, changed.front()->dict, item.id));
-        bytes = 0;
-      }
-      chunks.back().items.push_back(item);
-      bytes += item.payload.size();
-    }
-    if ((*b)->stored) {
-      if (chunks[first_chunk].key == block_key) {
-        chunks[first_chunk].replaces = true;
-      } else {
-        BIRGA_RETURN_IF_ERROR(txn_.del(*table, block_key));
-      }
-    }
-  }
-  std::vector<size_t> to_seal(chunks.size());
-  for (size_t i = 0; i < chunks.size(); ++i) to_seal[i] = i;
-  while (!to_seal.empty()) {
-    parallel_for(
-        to_seal.size(),
-        [&](size_t i) {
-          Chunk& c = chunks[to_seal[i]];
-          c.sealed = replica_.seal_block(c.key, c.items, c.dict);
-        },
-        2);
-    std::vector<size_t> again;
-    for (size_t i : to_seal) {
-      if (8 + chunks[i].key.size() + chunks[i].sealed.size() <= kLeafNodeMax ||
-          chunks[i].items.size() < 2) {
+    for (size_t i = g.begin; i < g.end;) {
+      const Out& o = out[i];
+      if (o.in_range) {  // a new group holds no stored records: nothing is kept around it
+        cut();
+        const LoadedRecord& last = *out[o.run_end - 1].rec;
+        Replica::Impl::RangeRef range{o.rec->feed_pos, o.run_end - i, last.id,
+                                      sources_[o.rec->source]};
+        chunks.push_back(Chunk::starting(g.table, g.collection, nullptr, o.rec->id));
+        chunks.back().sealed = replica_.seal_range(chunks.back().key, range);
+        std::string pos, fed = *o.rkey;
+        put_be64(pos, range.first_pos);
+        put_be64(fed, range.count);
+        BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeed, pos, fed, Txn::PutHint::kLikelyLast));
+        next_chunk = chunks.size();
+        i = o.run_end;
         continue;
       }
-      Chunk& cut = chunks[i];
-      const size_t half = cut.items.size() / 2;
-      Chunk tail = Chunk::starting(cut.table, cut.collection, cut.dict, cut.items[half].id);
-      tail.items.assign(cut.items.begin() + half, cut.items.end());
-      cut.items.resize(half);
-      chunks.push_back(std::move(tail));
-      again.push_back(i);
-      again.push_back(chunks.size() - 1);
+      auto at = std::lower_bound(kept.begin(), kept.end(), o.rec->id,
+                                 [](const Replica::Impl::BlockItem& item, const crdt::RecordId& x) {
+                                   return item.id < x;
+                                 });
+      BIRGA_RETURN_IF_ERROR(keep(at - kept.begin()));
+      if (k < kept.size() && kept[k].id == o.rec->id) ++k;
+      merged.push_back({o.rec->id, o.payload});
+      ++i;
     }
-    to_seal.swap(again);
+    BIRGA_RETURN_IF_ERROR(keep(kept.size()));
+    cut();
+    if (g.block->stored) {
+      if (chunks.size() > first_chunk && chunks[first_chunk].key == g.key) {
+        chunks[first_chunk].replaces = true;
+      } else {
+        BIRGA_RETURN_IF_ERROR(txn_.del(g.table, g.key));
+      }
+    }
+    // Sealed group by group, so that a range written out as blocks (its records made from
+    // its change) is freed before the next one is opened.
+    seal_chunks();
+    if (was_range) {
+      std::vector<Replica::Impl::BlockItem>().swap(g.block->content.items);
+      std::string().swap(g.block->content.body);
+    }
   }
   // In key order, so that blocks past the end of a table are appended.
   std::sort(chunks.begin(), chunks.end(), [](const Chunk& x, const Chunk& y) {
@@ -389,6 +542,7 @@ Status RecordBatch::flush() {
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kConflicts, rkey));
     }
 
+    if (o.in_range) continue;  // the range's feed entry covers it
     std::string pos;
     put_be64(pos, rec.feed_pos);
     BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeed, pos, rkey, Txn::PutHint::kLikelyLast));

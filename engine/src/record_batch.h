@@ -35,8 +35,14 @@ struct LoadedRecord {
   static constexpr size_t kNoOp = SIZE_MAX;
   size_t first_op = kNoOp, last_op = kNoOp;
   // The key of the block it is (or, new, will be) stored in; for a collection without any
-  // block yet, the collection's key prefix.
+  // block yet, the collection's key prefix; for a new record past the end of a range, the
+  // range's key followed by a zero byte (a group of new records, never a stored key).
   std::string block;
+  // The change whose ops made it, as an index into the batch's sources: kNoSource before any
+  // op, kMixedSource when it was stored before or ops of two changes (or of a local write
+  // that is not a change) touched it. Only records made by one change can form a range.
+  static constexpr uint32_t kNoSource = UINT32_MAX, kMixedSource = UINT32_MAX - 1;
+  uint32_t source = kNoSource;
 };
 
 // A block of records as stored (record_store.cpp), opened once per batch.
@@ -73,10 +79,18 @@ class RecordBatch {
   // it its core (parallel.h threads_beside_helper).
   using BeforeApply = std::function<void(size_t op, const crdt::Record& state)>;
   using Refused = std::function<Status(size_t op, const Status& why)>;
+  // `change` is the kChanges key of the change the ops are (stored in this transaction):
+  // records it alone makes may be stored as a range, a reference to it (flush).
   template <typename OpPtr>  // const crdt::Op* or crdt::Op*
-  Status apply_ops(const std::vector<OpPtr>& ops, const std::string& scope, const Refused& refused,
+  Status apply_ops(const std::vector<OpPtr>& ops, const std::string& scope,
+                   const std::string& change, const Refused& refused,
                    const BeforeApply& before = nullptr, unsigned threads = kAllThreads);
   static constexpr unsigned kAllThreads = kMaxLoopThreads;
+  // Has flush() write the range stored at `key` out as blocks, even if none of its records
+  // changed (Replica::Impl::write_out_ranges).
+  void write_out(std::string collection, std::string key) {
+    write_out_.emplace_back(std::move(collection), std::move(key));
+  }
   // Writes every changed record, its index entries, conflict flag and feed position.
   Status flush();
   // The records and blocks loaded, handed over to be freed elsewhere (parallel.h Disposer);
@@ -94,8 +108,10 @@ class RecordBatch {
   Status check_duplicates(const LoadedRecord& r);
   // The block stored at `key` (`sealed`, when the caller has it), opened; an empty one when
   // nothing is stored there.
+  // A range's records are made only when asked for (expanded()).
   Result<LoadedBlock*> block(RecordTable table, const std::string& key,
                              std::optional<std::string_view> sealed = std::nullopt);
+  Status expanded(const std::string& key, LoadedBlock* b);
 
   // The last seek for the block a record is in: every key of the table from `from` up to
   // `next` (exclusive; nullopt: no bound) has the same floor, `floor` (nullopt: none within
@@ -105,7 +121,7 @@ class RecordBatch {
     MDB_dbi dbi = 0;
     std::string prefix, from;
     std::optional<std::string> floor, next;
-    const LoadedBlock* floor_block = nullptr;
+    LoadedBlock* floor_block = nullptr;
     bool covers(MDB_dbi table, std::string_view key_prefix, std::string_view key) const {
       return table == dbi && key_prefix == prefix && key >= from && (!next || key < *next);
     }
@@ -116,6 +132,8 @@ class RecordBatch {
   std::optional<Seek> seek_;
   std::map<std::string, LoadedRecord> records_;  // by record key
   std::map<std::string, LoadedBlock> blocks_;    // by block key
+  std::vector<std::string> sources_;             // kChanges keys of the changes applied
+  std::vector<std::pair<std::string, std::string>> write_out_;  // collection, range key
   // The record load() returned last.
   std::map<std::string, LoadedRecord>::iterator last_ = records_.end();
 };

@@ -21,11 +21,15 @@ using engine::Txn;
 
 namespace {
 
-// Format 4: records kept in blocks of consecutive records (format 3: one entry per record, in
+// Format 5: records a change created in a row may be kept as a range, a reference to the change
+// (format 4: records kept in blocks of consecutive records; format 3: one entry per record, in
 // a table per collection; format 2: records carrying their feed position,
 // dictionary-compressed; format 1: a feed_pos table). storage.md.
-constexpr std::string_view kFormat = "BIRGA-REPLICA\x04";
+constexpr std::string_view kFormat = "BIRGA-REPLICA\x05";
 static_assert(kFormat.back() == kStoreFormatVersion);
+// A format-4 store is a format-5 store without ranges: it is opened, and marked format 5 at
+// once, since this build may write ranges that a format-4 build cannot read.
+constexpr std::string_view kFormat4 = "BIRGA-REPLICA\x04";
 constexpr size_t kStorageKeyBytes = 32;
 
 bool store_exists(const std::string& dir) {
@@ -233,10 +237,13 @@ Result<std::unique_ptr<Replica>> Replica::open(const std::string& dir, ReplicaOp
 
   std::string device_pub, blob;
   uint64_t hlc = 0;
+  bool format4 = false;
   Status s = impl->env->read([&](const Txn& txn) -> Status {
     auto format = txn.get(Table::kMeta, "format");
     if (!format.is_ok()) return format.status();
-    if (!*format || **format != kFormat) {
+    if (*format && **format == kFormat4) {
+      format4 = true;
+    } else if (!*format || **format != kFormat) {
       return Status::data_loss(dir + " is not a Birga replica of a known format");
     }
     auto dev = txn.get(Table::kMeta, "device");
@@ -271,6 +278,10 @@ Result<std::unique_ptr<Replica>> Replica::open(const std::string& dir, ReplicaOp
   impl->clock.restore(crdt::Timestamp::from_packed(hlc));
   BIRGA_RETURN_IF_ERROR(impl->load_scope_keys());
   BIRGA_RETURN_IF_ERROR(impl->load_trust());
+  if (format4) {  // marked only once the passphrase opened it: a wrong one changes nothing
+    BIRGA_RETURN_IF_ERROR(impl->env->write(
+        [](Txn& txn) -> Status { return txn.put(Table::kMeta, "format", kFormat); }));
+  }
   return std::unique_ptr<Replica>(new Replica(std::move(impl)));
 }
 
@@ -466,24 +477,16 @@ Result<std::vector<RecordView>> Replica::find(const std::string& collection,
 Result<ChangedRecords> Replica::changed_since(uint64_t since) const {
   ChangedRecords out;
   out.position = since;
-  std::string from;
-  engine::put_be64(from, since + 1);
   Status s = impl_->env->read([&](const Txn& txn) -> Status {
-    Status inner;
-    BIRGA_RETURN_IF_ERROR(txn.scan(
-        Table::kFeed, "",
-        [&](std::string_view k, std::string_view v) {
-          ChangedRecords::Ref ref;
-          if (k.size() != 8 || !engine::parse_record_key(v, &ref.collection, &ref.id)) {
-            inner = Status::data_loss("malformed change feed entry");
-            return false;
-          }
-          out.position = engine::get_be64(k);
-          out.records.push_back(std::move(ref));
-          return true;
-        },
-        from));
-    return inner;
+    return impl_->visit_feed(txn, since, [&](uint64_t pos, std::string_view rkey) {
+      ChangedRecords::Ref ref;
+      if (!engine::parse_record_key(rkey, &ref.collection, &ref.id)) {
+        return Status::data_loss("malformed change feed entry");
+      }
+      out.position = pos;
+      out.records.push_back(std::move(ref));
+      return Status::ok();
+    });
   });
   if (!s.is_ok()) return s;
   return out;

@@ -72,10 +72,24 @@ class Replica::Impl {
     crdt::RecordId id;
     std::string_view payload;
   };
+  // A range: the records one change created, stored as a reference to that change in the log
+  // rather than as their states (record_store.cpp). Its records are the ones the change's ops
+  // create in the range's collection with ids from the block key's to `last`; the i-th has
+  // feed position `first_pos + i`.
+  struct RangeRef {
+    uint64_t first_pos = 0;
+    uint64_t count = 0;
+    crdt::RecordId last;
+    std::string change;  // the change's kChanges key
+  };
   // A block opened: its body and its records in id order (views into `body`: not movable).
+  // A range opened without its records (open_block's `expand` false) has `range` set and no
+  // items until expand_range().
   struct OpenedBlock {
     std::string body;
     std::vector<BlockItem> items;
+    std::optional<RangeRef> range;
+    bool expanded = true;  // false: a range whose items are not made yet
     OpenedBlock() = default;
     OpenedBlock(const OpenedBlock&) = delete;
     OpenedBlock& operator=(const OpenedBlock&) = delete;
@@ -88,8 +102,27 @@ class Replica::Impl {
   // Seals `items` (at least one, ascending ids) as the block stored at `block_key`.
   std::string seal_block(std::string_view block_key, const std::vector<BlockItem>& items,
                          const RecordDict* dict) const;
+  // Opens the block stored at `block_key`. A range's records are made from its change unless
+  // `expand` is false (the caller then has `range` and no items, and may expand_range() later).
   Status open_block(const engine::Txn& txn, std::string_view block_key, std::string_view sealed,
-                    OpenedBlock* out) const;
+                    OpenedBlock* out, bool expand = true) const;
+  // Seals a range stored at `block_key` (its first record's key).
+  std::string seal_range(std::string_view block_key, const RangeRef& range) const;
+  // Makes the records of the range `out->range` (stored at `block_key`) from its change.
+  Status expand_range(const engine::Txn& txn, std::string_view block_key, OpenedBlock* out) const;
+  // A change feed entry's value: the key of the record at its position, or of a range's
+  // first record followed by the number of records the range holds (u64 BE), which have the
+  // positions from the entry's on.
+  struct FeedEntry {
+    std::string_view rkey;
+    uint64_t count = 1;
+    bool range = false;
+  };
+  static bool parse_feed_entry(std::string_view value, FeedEntry* out);
+  // Calls fn(position, record key) for every record whose feed position is past `since`, in
+  // position order; stops at fn's first error.
+  Status visit_feed(const engine::Txn& txn, uint64_t since,
+                    const std::function<Status(uint64_t pos, std::string_view rkey)>& fn) const;
   // The table that holds the record keyed `rkey` (its collection's own, or the shared one);
   // `id` receives the record's id. A key that does not parse is data_loss.
   static Result<engine::RecordTable> home_table(const engine::Txn& txn, std::string_view rkey,
@@ -111,8 +144,7 @@ class Replica::Impl {
                                                             std::string_view collection) const;
   // Makes `collection`'s dictionary from these payloads (null when they are too few).
   Result<std::shared_ptr<const RecordDict>> make_collection_dict(
-      engine::Txn& txn, std::string_view collection,
-      const std::vector<const std::string*>& payloads);
+      engine::Txn& txn, std::string_view collection, const std::vector<std::string_view>& payloads);
   Result<std::shared_ptr<const RecordDict>> record_dict(const engine::Txn& txn, uint64_t id) const;
   // Makes the dictionary `content` (named `id`) usable and caches it.
   Result<std::shared_ptr<const RecordDict>> cache_dict(uint64_t id, std::string_view content) const;
@@ -186,6 +218,9 @@ class Replica::Impl {
                                                    const PublicKey& device);
 
   Status commit_local(std::vector<Transaction::Pending>& ops);
+  // Writes out as blocks, each in a write of its own, the ranges holding records these ops
+  // change (before the commit that changes them).
+  Status write_out_ranges(const std::vector<Transaction::Pending>& ops);
   // data_loss once a sync has found this store restored or copied (meta `restored`).
   Status check_not_restored(const engine::Txn& txn) const;
   size_t last_commit_ops = 0;  // how many ops the last commit queued (begin() reserves as many)

@@ -327,8 +327,52 @@ Status Replica::Impl::check_not_restored(const Txn& txn) const {
       "key (a new store, `birga init`) and revoke this one");
 }
 
+// A range (record_store.cpp) holds up to a whole change's records: changing one of them writes
+// them all out as blocks, made from the change. Done in the commit itself for every range it
+// touches, that would hold them all in memory at once (a transaction of random edits after a
+// bulk import touches every range), so each is written out first, in a write of its own.
+// Writing a range out changes no record and no feed position: a crash between these writes
+// and the commit loses nothing.
+Status Replica::Impl::write_out_ranges(const std::vector<Transaction::Pending>& pending) {
+  // A range's sealed value is one record key, a change key and a few numbers; a block of
+  // records is rarely this small, and only values this small are opened to tell.
+  constexpr size_t kRangeValueMax = 40 + 64 + 2 * 256;
+  std::vector<std::pair<std::string, std::string>> ranges;  // collection, key
+  BIRGA_RETURN_IF_ERROR(env->read([&](const Txn& txn) -> Status {
+    std::set<std::string, std::less<>> seen;  // block keys looked at
+    for (const Transaction::Pending& p : pending) {
+      if (p.scope) continue;  // a record this transaction creates
+      const crdt::Op& op = p.op;
+      auto table = txn.records_of(op.collection);
+      if (!table.is_ok()) return table.status();
+      const std::string rkey = engine::record_key(op.collection, op.record);
+      auto floor = txn.floor(*table, engine::collection_prefix(op.collection), rkey);
+      if (!floor.is_ok()) return floor.status();
+      if (!*floor || (*floor)->value.size() > kRangeValueMax ||
+          !seen.emplace((*floor)->key).second) {
+        continue;
+      }
+      OpenedBlock b;
+      BIRGA_RETURN_IF_ERROR(open_block(txn, (*floor)->key, (*floor)->value, &b, false));
+      if (b.range && !(b.range->last < op.record)) {
+        ranges.emplace_back(op.collection, std::string((*floor)->key));
+      }
+    }
+    return Status::ok();
+  }));
+  for (const auto& [collection, key] : ranges) {
+    BIRGA_RETURN_IF_ERROR(env->write([&](Txn& txn) -> Status {
+      engine::RecordBatch batch(*this, txn);
+      batch.write_out(collection, key);
+      return batch.flush();
+    }));
+  }
+  return Status::ok();
+}
+
 Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
   drop_overwritten_lww(pending);
+  BIRGA_RETURN_IF_ERROR(write_out_ranges(pending));
   // The ops are completed in place. The write may run again (map growth): each run assigns
   // their dots, time and observed dots afresh.
   Status written = env->write([&](Txn& txn) -> Status {
@@ -434,7 +478,8 @@ Status Replica::Impl::commit_local(std::vector<Transaction::Pending>& pending) {
       // The schema was checked when the op was queued; observing changes no kind or type.
       // While the change is sealed on another core, the ops are applied on the others.
       BIRGA_RETURN_IF_ERROR(batch.apply_ops(
-          s.ops, scope, [](size_t, const Status& why) { return why; },
+          s.ops, scope, engine::change_key(scope, actor, s.h.seq),
+          [](size_t, const Status& why) { return why; },
           observes ? engine::RecordBatch::BeforeApply([&](size_t i, const crdt::Record& state) {
             crdt::Op& op = pending[ops[i]].op;
             op.observed = {};  // what an earlier run of this write observed

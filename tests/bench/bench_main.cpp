@@ -1,6 +1,7 @@
 // birga-bench: Birga's benchmarks. Prints one JSON object per line.
 //
-//   birga-bench --mode store [--records N] [--single N] [--dir DIR] [--keep]
+//   birga-bench --mode store [--records N] [--single N] [--min-range-records N]
+//               [--dir DIR] [--keep]
 //       local write throughput (transactions of 1 and of 1,000 records), ingest throughput,
 //       bytes per record on disk, peak RSS.
 //   birga-bench --mode district [--records R] [--pct D] [--new N] [--conflicts C]

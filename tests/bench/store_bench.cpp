@@ -13,10 +13,11 @@ namespace {
 
 const std::string kScope = "tashkent/yunusobod/m0421";
 
-std::unique_ptr<Replica> open_new(const std::string& dir) {
+std::unique_ptr<Replica> open_new(const std::string& dir, uint64_t min_range_records) {
   ReplicaOptions o;
   o.passphrase = "bench passphrase";
   o.schema = visits_schema();
+  o.min_range_records = min_range_records;
   auto r = Replica::create(dir, std::move(o));
   if (!r.is_ok()) {
     std::fprintf(stderr, "birga-bench: %s\n", r.status().to_string().c_str());
@@ -54,12 +55,14 @@ int run_store_bench(const Flags& flags) {
   const uint64_t records = flags.get_u64("records", 100000);
   const uint64_t single = flags.get_u64("single", 2000);
   const std::string base = flags.get("dir", "/tmp/birga-bench-store");
+  // ReplicaOptions::min_range_records; 0 stores every record in blocks.
+  const uint64_t min_range = flags.get_u64("min-range-records", ReplicaOptions().min_range_records);
   std::filesystem::remove_all(base);
   std::filesystem::create_directories(base);
   SplitMix64 g = stream(flags.get_u64("seed", 42), kCreate);
 
   {
-    auto a = open_new(base + "/single");
+    auto a = open_new(base + "/single", min_range);
     reset_rss_peak();
     const double ms = write_records(*a, g, single, 1);
     std::printf(
@@ -68,7 +71,7 @@ int run_store_bench(const Flags& flags) {
         (unsigned long long)single, ms, single / (ms / 1000), rss_peak_mb());
   }
 
-  auto a = open_new(base + "/a");
+  auto a = open_new(base + "/a", min_range);
   reset_rss_peak();
   const double ms = write_records(*a, g, records, 1000);
   const uint64_t a_bytes = dir_bytes(base + "/a");
@@ -79,7 +82,7 @@ int run_store_bench(const Flags& flags) {
       (unsigned long long)records, ms, records / (ms / 1000), (unsigned long long)a_bytes,
       double(a_bytes) / records, rss_peak_mb());
 
-  auto b = open_new(base + "/b");
+  auto b = open_new(base + "/b", min_range);
   reset_rss_peak();
   auto changes = a->export_missing(kScope, crdt::VersionVector());
   if (!changes.is_ok()) return 1;

@@ -46,19 +46,22 @@ void check_households(const Replica& r, const std::map<crdt::RecordId, std::stri
   }
 }
 
+// Makes a replica in `dir` holding one visit (household "hh-1", date 20000); returns its id.
+crdt::RecordId replica_with_one_visit(const std::string& dir) {
+  auto r = make_replica(dir, {kScope});
+  REQUIRE(r);
+  Transaction t = r->begin();
+  const crdt::RecordId id = t.create("visit", kScope);
+  t.set("visit", id, "household", text("hh-1")).set("visit", id, "date", crdt::integer(20000));
+  REQUIRE(t.commit().is_ok());
+  return id;
+}
+
 }  // namespace
 
 TEST_CASE("Replica: create, write, close and reopen keeps everything", "[engine][replica]") {
   TempDir tmp;
-  crdt::RecordId id;
-  {
-    auto r = make_replica(tmp.sub("a"), {kScope});
-    REQUIRE(r);
-    Transaction t = r->begin();
-    id = t.create("visit", kScope);
-    t.set("visit", id, "household", text("hh-1")).set("visit", id, "date", crdt::integer(20000));
-    REQUIRE(t.commit().is_ok());
-  }
+  const crdt::RecordId id = replica_with_one_visit(tmp.sub("a"));
   auto r = Replica::open(tmp.sub("a"), test_options());
   REQUIRE(r.is_ok());
   auto rec = (*r)->get("visit", id);
@@ -69,6 +72,61 @@ TEST_CASE("Replica: create, write, close and reopen keeps everything", "[engine]
   CHECK((*rec)->value("date") == crdt::integer(20000));
   CHECK((*r)->has_scope_key(kScope));
   CHECK((*r)->verify().is_ok());
+}
+
+// Format 4 is format 5 without ranges: such a store opens, keeps its records, and is marked
+// format 5 (which a format-4 build then refuses); only once the passphrase has opened it.
+// Any other format is refused.
+TEST_CASE("Replica: a format-4 store opens and is marked format 5, other formats are refused",
+          "[engine][replica]") {
+  TempDir tmp;
+  const crdt::RecordId id = replica_with_one_visit(tmp.sub("a"));
+  auto set_format = [&](char version) {
+    auto env = engine::LmdbEnv::open(tmp.sub("a"));
+    REQUIRE(env.is_ok());
+    REQUIRE((*env)
+                ->write([&](engine::Txn& txn) {
+                  return txn.put(engine::Table::kMeta, "format",
+                                 std::string("BIRGA-REPLICA") + version);
+                })
+                .is_ok());
+  };
+  auto format = [&] {
+    auto env = engine::LmdbEnv::open(tmp.sub("a"));
+    REQUIRE(env.is_ok());
+    std::string value;
+    REQUIRE((*env)
+                ->read([&](const engine::Txn& txn) -> Status {
+                  auto v = txn.get(engine::Table::kMeta, "format");
+                  if (v.is_ok() && *v) value = std::string(**v);
+                  return v.status();
+                })
+                .is_ok());
+    return value;
+  };
+  REQUIRE(format() == std::string("BIRGA-REPLICA") + char(kStoreFormatVersion));
+
+  set_format('\x04');
+  CHECK(Replica::open(tmp.sub("a"), test_options("not the passphrase")).status().code() ==
+        Code::kPermissionDenied);
+  CHECK(format() == "BIRGA-REPLICA\x04");
+  {
+    auto r = Replica::open(tmp.sub("a"), test_options());
+    REQUIRE(r.is_ok());
+    auto rec = (*r)->get("visit", id);
+    REQUIRE(rec.is_ok());
+    REQUIRE(rec->has_value());
+    CHECK((*rec)->value("household") == text("hh-1"));
+    CHECK((*r)->verify().is_ok());
+  }
+  CHECK(format() == "BIRGA-REPLICA\x05");
+
+  for (char other : {'\x03', '\x06'}) {
+    set_format(other);
+    auto r = Replica::open(tmp.sub("a"), test_options());
+    CHECK(r.status().code() == Code::kDataLoss);
+    CHECK_THAT(r.status().message(), Catch::Contains("not a Birga replica of a known format"));
+  }
 }
 
 namespace {

@@ -43,13 +43,16 @@ crdt::RecordId visits_and_a_case(const std::string& dir, int visits) {
   auto a = make_replica(dir, {kScope});
   REQUIRE(a);
   crdt::RecordId first;
-  Transaction t = a->begin();
-  for (int i = 0; i < visits; ++i) {
-    const crdt::RecordId id = t.create("visit", kScope);
-    if (i == 0) first = id;
-    t.set("visit", id, "household", text("hh-" + std::to_string(i)));
+  // Transactions of 50, fewer than make a range: the visits are in blocks.
+  for (int from = 0; from < visits; from += 50) {
+    Transaction t = a->begin();
+    for (int i = from; i < std::min(visits, from + 50); ++i) {
+      const crdt::RecordId id = t.create("visit", kScope);
+      if (i == 0) first = id;
+      t.set("visit", id, "household", text("hh-" + std::to_string(i)));
+    }
+    REQUIRE(t.commit().is_ok());
   }
-  REQUIRE(t.commit().is_ok());
   Transaction c = a->begin();
   c.set("case", c.create("case", kScope), "guardian", text("aunt"));
   REQUIRE(c.commit().is_ok());

@@ -38,8 +38,9 @@
 namespace birga {
 
 // The on-disk format of a replica's store (docs/storage.md): the byte after "BIRGA-REPLICA"
-// in meta "format". A store of another format is refused at open.
-constexpr uint8_t kStoreFormatVersion = 4;
+// in meta "format". Replica::open marks a format-4 store (one without ranges) format 5 and
+// refuses any other format.
+constexpr uint8_t kStoreFormatVersion = 5;
 
 using PublicKey = std::array<uint8_t, 32>;   // an Ed25519 public key
 using ScopeKey = std::array<uint8_t, 32>;    // a scope's data key (XChaCha20-Poly1305)
@@ -69,6 +70,14 @@ struct ReplicaOptions {
   // not kept, and one `quarantine_full` alert says so: the first ones prove the device cloned
   // or compromised, and nobody can fill the store by offering forks.
   uint64_t max_quarantined_per_author = 64;
+  // New records that one change makes, this many or more in a row (by record id), are stored
+  // as a range: a reference to that change in the log, not copies of their states
+  // (docs/storage.md, section 4, ranges). Only records that would start blocks of their own
+  // qualify: a collection's first records, or records past a range; records past an ordinary
+  // block join it. A bulk entry or a first sync then stores its records once; a read makes
+  // them from the change, and the first write to one of them writes the range out as blocks.
+  // 0: never.
+  uint64_t min_range_records = 64;
 };
 
 // A record as the app sees it: where it lives and its CRDT state.
