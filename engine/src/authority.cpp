@@ -239,7 +239,7 @@ Result<uint64_t> Authority::change_passphrase(const std::string& dir, std::strin
 Result<std::unique_ptr<Authority>> Authority::create(const std::string& dir,
                                                      const std::string& passphrase) {
   BIRGA_RETURN_IF_ERROR(engine::crypto_init());
-  if (passphrase.empty()) return Status::invalid_argument("a passphrase is required");
+  BIRGA_RETURN_IF_ERROR(check_new_passphrase(passphrase));
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (std::filesystem::exists(std::filesystem::path(dir) / "data.mdb", ec)) {

@@ -516,6 +516,23 @@ TEST_CASE(
   CHECK(Replica::open(dir, test_options("a new long passphrase")).is_ok());
 }
 
+// The authority's key signs every certificate of the deployment: its passphrase is held to the
+// same minimum as a device's, and a refused one leaves no store behind.
+TEST_CASE("Store: an authority is not created with a passphrase shorter than 8 characters",
+          "[engine][at-rest][passphrase]") {
+  TempDir tmp;
+  const std::string dir = tmp.sub("authority");
+  setenv("BIRGA_FAST_KDF", "1", 1);
+  for (const char* weak : {"", "abc", "1234567"}) {
+    auto authority = Authority::create(dir, weak);
+    CHECK(authority.status().code() == Code::kInvalidArgument);
+    CHECK(authority.status().message() ==
+          "the new passphrase is too short: at least 8 characters");
+    CHECK_FALSE(std::filesystem::exists(dir + "/data.mdb"));
+  }
+  CHECK(Authority::create(dir, "12345678").is_ok());
+}
+
 TEST_CASE("Store: an authority's passphrase can be changed", "[engine][at-rest][passphrase]") {
   TempDir tmp;
   const std::string dir = tmp.sub("authority");

@@ -46,6 +46,8 @@ struct EnrolmentBundle {
 
 class Authority {
  public:
+  // invalid_argument, and nothing made, when `passphrase` is shorter than kMinPassphraseBytes
+  // (check_new_passphrase): it is all that protects the deployment's signing key.
   static Result<std::unique_ptr<Authority>> create(const std::string& dir,
                                                    const std::string& passphrase);
   static Result<std::unique_ptr<Authority>> open(const std::string& dir,
