@@ -526,8 +526,7 @@ TEST_CASE("Store: an authority is not created with a passphrase shorter than 8 c
   for (const char* weak : {"", "abc", "1234567"}) {
     auto authority = Authority::create(dir, weak);
     CHECK(authority.status().code() == Code::kInvalidArgument);
-    CHECK(authority.status().message() ==
-          "the new passphrase is too short: at least 8 characters");
+    CHECK(authority.status().message() == "the new passphrase is too short: at least 8 characters");
     CHECK_FALSE(std::filesystem::exists(dir + "/data.mdb"));
   }
   CHECK(Authority::create(dir, "12345678").is_ok());
