@@ -177,10 +177,22 @@ Status check_scope_path(std::string_view path, std::string_view field) {
   if (path.front() == '/' || path.back() == '/' || path.find("//") != std::string_view::npos) {
     return bad("has an empty segment");
   }
+  bool capitals = false;
   for (char c : path) {
+    capitals = capitals || (c >= 'A' && c <= 'Z');
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '-' || c == '_' || c == '.' || c == '/';
-    if (!ok) return bad("may hold only letters, digits, '-', '_', '.' and '/'");
+    if (!ok) return bad("may hold only lowercase letters, digits, '-', '_', '.' and '/'");
+  }
+  // Scopes are matched byte for byte: "Tashkent/..." would be another scope than
+  // "tashkent/...", with other keys and other records, and nothing would say so.
+  if (capitals) {
+    std::string lower(path);
+    for (char& c : lower) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return bad("has capital letters: scopes are lowercase and matched exactly (did you mean " +
+               quoted(lower) + "?)");
   }
   return Status::ok();
 }

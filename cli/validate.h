@@ -46,8 +46,9 @@ Status check_text(std::string_view text, std::string_view field);
 Status check_line(std::string_view text, std::string_view field);
 // "PERSON_ID:relation" of a household member.
 Status check_member(std::string_view text, std::string_view field);
-// A scope path "region/district/mahalla": non-empty segments of letters, digits, '-', '_' and
-// '.', joined by '/', not starting with '_' (reserved for the control scope).
+// A scope path "region/district/mahalla": non-empty segments of lowercase letters, digits, '-',
+// '_' and '.', joined by '/', not starting with '_' (reserved for the control scope). Capital
+// letters are refused with the lowercase path suggested: scopes are matched byte for byte.
 Status check_scope_path(std::string_view path, std::string_view field);
 // Milliseconds since the epoch at the end (24:00 UTC) of date YYYY-MM-DD.
 Result<uint64_t> end_of_day_ms(std::string_view date, std::string_view field);

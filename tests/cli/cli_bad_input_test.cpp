@@ -150,6 +150,12 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
     expect_refused(cli.run(in_a({"household", "add", "--address", "x", "--scope",
                                  std::string(kMahalla) + "/"})),
                    1, "has an empty segment");
+    // Another case would be another scope: refused with the path meant, before any grant check.
+    expect_refused(cli.run(in_a({"household", "add", "--address", "x", "--scope",
+                                 "Tashkent/Yunusobod/M0421"})),
+                   1,
+                   "--scope: scope 'Tashkent/Yunusobod/M0421' has capital letters: scopes are "
+                   "lowercase and matched exactly (did you mean 'tashkent/yunusobod/m0421'?)");
     expect_refused(cli.run(in_a({"household", "add", "--address", "x", "--scope",
                                  "tashkent/chilanzar/m0007"})),
                    3, "grants no write on scope 'tashkent/chilanzar/m0007'");
@@ -196,6 +202,8 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
     expect_refused(enrol({"--role", "boss", "--scope", "a/b:rw"}), 1, "--role: 'boss'");
     expect_refused(enrol({"--role", "field", "--scope", "a/b:rwx"}), 1, "rights 'rwx'");
     expect_refused(enrol({"--role", "field", "--scope", "a//b:rw"}), 1, "empty segment");
+    expect_refused(enrol({"--role", "field", "--scope", "Tashkent/x:rw"}), 1,
+                   "did you mean 'tashkent/x'?");
     expect_refused(enrol({"--role", "field"}), 1, "missing --scope");
     expect_refused(enrol({"--role", "field", "--scope", "a:r", "--expires", "2001-01-01"}), 1,
                    "in the past");
