@@ -312,7 +312,11 @@ Result<std::vector<Replica::Impl::AuthorAlert>> Replica::Impl::check_author(
                           " in scope '" + h.scope + "'";
   if (h.scope == kControlScope) {
     if (h.author != *authority) {
-      return Status::permission_denied(who + ": only the authority writes the control scope");
+      // Most often a change list of another deployment (its authority's log) imported here.
+      return Status::permission_denied(
+          who +
+          ": only the authority writes the control scope, and this deployment's authority is " +
+          short_key(*authority) + " (a change of another deployment, or forged)");
     }
     return alerts;
   }

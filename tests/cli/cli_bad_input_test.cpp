@@ -189,6 +189,15 @@ TEST_CASE("CLI: bad input is refused with a clear error and changes nothing", "[
                             "field", "--scope", "x:r"}),
                    3, "belongs to another deployment");
     expect_refused(cli.run(in_a({"cert", "install", "missing.bundle"})), 2, "cannot read");
+    // The other deployment's control log, imported here: every change refused, saying why.
+    cli.ok({"authority", "export", "--dir", "other", "--out", "foreign.bgcl"});
+    const RunResult imported = cli.run(in_a({"import", "foreign.bgcl"}));
+    INFO(imported.err);
+    CHECK(imported.code == 1);
+    CHECK(imported.out.find(" applied") != std::string::npos);
+    CHECK(imported.err.find("in scope '_control': only the authority writes the control scope, "
+                            "and this deployment's authority is ") != std::string::npos);
+    CHECK(imported.err.find("(a change of another deployment, or forged)") != std::string::npos);
   }
   SECTION("bad enrolment requests issue nothing") {
     const std::string key = cli.json(in_a({"status"}))["device_key"].s;
