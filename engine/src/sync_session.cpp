@@ -415,6 +415,7 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             for (const std::string& detail : restored_peer) {
               BIRGA_RETURN_IF_ERROR(alert_once("restored_peer", detail));
             }
+            stats_.restored_peer = std::move(restored_peer);
             auto scopes = replica_.scopes();
             if (!scopes.is_ok()) return scopes.status();
             auto own = replica_.impl_->parse_certificate(replica_.impl_->certificate);

@@ -1105,6 +1105,10 @@ TEST_CASE("Sync processes: a tablet restored from a backup is stopped at sync an
   CHECK(error.find("restored from a backup or copied") != std::string::npos);
   CHECK(error.find("re-enrol the device with a new key") != std::string::npos);
   CHECK(hub.stop() == 0);
+  // The hub's log says why the tablet closed the session early.
+  CHECK(hub.log().find("the peer stopped because its store is behind its own changes held "
+                       "here (restored from a backup or copied; restored_peer alert: ") !=
+        std::string::npos);
   // The hub quarantined nothing (nothing was sent), says what it saw, and still has the
   // records of before.
   bool hub_saw = false;

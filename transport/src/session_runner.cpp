@@ -108,7 +108,7 @@ class SessionDriver {
     if (frames_received == 0) {
       return Status::permission_denied(
           "peer closed the connection right after the handshake (it refused this device: "
-          "certificate unknown, expired or revoked there?): " +
+          "certificate unknown, expired or revoked there? or it gave up: its own timeout): " +
           read_status.message());
     }
     return Status::unavailable("peer closed the connection before the sync completed (" +

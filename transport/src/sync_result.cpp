@@ -50,6 +50,12 @@ std::string describe(const SyncResult& r) {
     out << " completed";
   } else {
     out << " closed: " << r.status.to_string();
+    // The peer stops there by design; what the connection showed is only the consequence.
+    if (!r.stats.restored_peer.empty()) {
+      out << "; the peer stopped because its store is behind its own changes held here "
+             "(restored from a backup or copied; restored_peer alert: "
+          << r.stats.restored_peer.front() << ")";
+    }
   }
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f", r.seconds);

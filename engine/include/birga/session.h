@@ -149,6 +149,10 @@ struct SyncStats {
   // listed, then only counted in peer_not_kept_unlisted (with those the peer left unlisted).
   std::vector<PeerNotKept> peer_not_kept;
   uint64_t peer_not_kept_unlisted = 0;
+  // What the peer's summary showed when its store is behind its own chain as held here (the
+  // details of the "restored_peer" alerts): such a peer stops at this side's summary, so a
+  // session that ends early with this set ended for that reason (point 4 above).
+  std::vector<std::string> restored_peer;
   // Of peer_not_kept, those this device wrote.
   size_t own_not_kept() const;
 };
