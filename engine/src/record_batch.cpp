@@ -277,7 +277,8 @@ Status RecordBatch::flush() {
   }
 
   // The changed records by the block they go to (in record key order, as `out` is). A group of
-  // new records with no stored block to join is searched for runs made by one change: a run
+  // new records with no stored block to join, or the new records past the last record of the
+  // stored block they would join, is searched for runs made by one change: a run
   // of at least ReplicaOptions::min_range_records is stored as a range (no payloads to
   // encode, compress or encrypt: its change in the log holds them already). Fewer records cost
   // little to store again, and every read of a range opens its whole change.
@@ -307,9 +308,18 @@ Status RecordBatch::flush() {
     auto b = block(g.table, std::string(g.key));
     if (!b.is_ok()) return b.status();
     g.block = *b;
-    if (g.block->stored) continue;
     if (g.collection.starts_with('_')) continue;  // control records: few, read often
-    for (size_t i = g.begin; i < g.end;) {
+    size_t from = g.begin;
+    if (g.block->stored) {
+      // New records past a stored block's last record (a bulk sync into a collection that
+      // already holds blocks) may still form a range, keyed by its first record; the records
+      // up to the block's last one are merged into the block. Not past a range: those start
+      // a group of their own when loaded.
+      const Replica::Impl::OpenedBlock& c = g.block->content;
+      if (c.range || c.items.empty()) continue;
+      while (from < g.end && !(c.items.back().id < out[from].rec->id)) ++from;
+    }
+    for (size_t i = from; i < g.end;) {
       const uint32_t source = out[i].rec->source;
       size_t j = i + 1;
       while (j < g.end && out[j].rec->source == source) ++j;
@@ -443,7 +453,11 @@ Status RecordBatch::flush() {
     }
     std::vector<Replica::Impl::BlockItem> merged;
     merged.reserve(kept.size() + (g.end - g.begin));
-    size_t k = 0;
+    // A stored block whose group is only new ranges past its last record is left as it is.
+    const bool untouched = g.block->stored && !was_range && g.begin < g.end &&
+                           std::all_of(out.begin() + g.begin, out.begin() + g.end,
+                                       [](const Out& o) { return o.in_range; });
+    size_t k = untouched ? kept.size() : 0;
     auto keep = [&](size_t until_k) -> Status {
       for (; k < until_k; ++k) {
         merged.push_back(kept[k]);
@@ -474,7 +488,12 @@ Status RecordBatch::flush() {
     const size_t first_chunk = chunks.size();
     for (size_t i = g.begin; i < g.end;) {
       const Out& o = out[i];
-      if (o.in_range) {  // a new group holds no stored records: nothing is kept around it
+      auto at = std::lower_bound(kept.begin(), kept.end(), o.rec->id,
+                                 [](const Replica::Impl::BlockItem& item, const crdt::RecordId& x) {
+                                   return item.id < x;
+                                 });
+      BIRGA_RETURN_IF_ERROR(keep(at - kept.begin()));
+      if (o.in_range) {  // past every stored record of the group: all kept before it
         cut();
         const LoadedRecord& last = *out[o.run_end - 1].rec;
         Replica::Impl::RangeRef range{o.rec->feed_pos, o.run_end - i, last.id,
@@ -489,18 +508,13 @@ Status RecordBatch::flush() {
         i = o.run_end;
         continue;
       }
-      auto at = std::lower_bound(kept.begin(), kept.end(), o.rec->id,
-                                 [](const Replica::Impl::BlockItem& item, const crdt::RecordId& x) {
-                                   return item.id < x;
-                                 });
-      BIRGA_RETURN_IF_ERROR(keep(at - kept.begin()));
       if (k < kept.size() && kept[k].id == o.rec->id) ++k;
       merged.push_back({o.rec->id, o.payload});
       ++i;
     }
     BIRGA_RETURN_IF_ERROR(keep(kept.size()));
     cut();
-    if (g.block->stored) {
+    if (g.block->stored && !untouched) {
       if (chunks.size() > first_chunk && chunks[first_chunk].key == g.key) {
         chunks[first_chunk].replaces = true;
       } else {

@@ -949,6 +949,57 @@ TEST_CASE("Ranges: records created after a range land after it", "[engine][range
   }
 }
 
+// A collection that already holds blocks (a tablet's own records) still stores a bulk change's
+// records as a range when they sort past its last record; the block is left as it is, or
+// written with its own changes when the same commit changes it.
+TEST_CASE("Ranges: new records past the last record of a block are stored as a range",
+          "[engine][ranges]") {
+  TempDir tmp;
+  for (const char* name : {"on", "off"}) {
+    auto r = make_with(tmp.sub(name), name == std::string("on") ? ranges_on() : ranges_off());
+    write_cases(*r, 0, 10);   // one block
+    write_cases(*r, 1, 200);  // past it: a range
+  }
+  StoreCounts c = count_entries(tmp.sub("on"), "case");
+  CHECK(c.record_entries == 2);
+  CHECK(c.feed_entries == 10 + 1);
+  // A commit that changes a record of the block and makes 100 more past the range.
+  for (const char* name : {"on", "off"}) {
+    auto r = reopen(tmp.sub(name), name == std::string("on") ? ranges_on() : ranges_off());
+    Transaction t = r->begin();
+    t.set("case", id_of(0, 3), "title", text("changed"));
+    for (int i = 0; i < 100; ++i) write_case(t, 2, i);
+    REQUIRE(t.commit().is_ok());
+  }
+  c = count_entries(tmp.sub("on"), "case");
+  CHECK(c.record_entries == 3);
+  CHECK(c.feed_entries == 10 + 1 + 1);
+  {
+    auto on = reopen(tmp.sub("on"), ranges_on());
+    auto off = reopen(tmp.sub("off"), ranges_off());
+    const std::vector<crdt::RecordId> some = {id_of(0, 0),   id_of(0, 3), id_of(0, 9), id_of(1, 0),
+                                              id_of(1, 199), id_of(2, 0), id_of(2, 99)};
+    check_same_reads(*on, *off, "case", some);
+    CHECK(get_of(*on, "case", id_of(0, 3)).value("title") == text("changed"));
+    CHECK(ids_in(changed_of(*on, 0)) == ids_in(changed_of(*off, 0)));
+    CHECK(ids_in(changed_of(*on, 105)) == ids_in(changed_of(*off, 105)));
+    require_verified(*on);
+    // A record made later between the block's last record and the range joins the block; an
+    // edit of the range writes it out; both read as on the replica without ranges.
+    for (Replica* r : {on.get(), off.get()}) {
+      Transaction t = r->begin();
+      write_case(t, 0, 50);
+      t.set("case", id_of(1, 100), "title", text("edited"));
+      REQUIRE(t.commit().is_ok());
+    }
+    check_same_reads(*on, *off, "case", {id_of(0, 50), id_of(1, 100), id_of(1, 101)});
+    CHECK(list_of(*on, "case").size() == 10 + 200 + 100 + 1);
+    require_verified(*on);
+  }
+  c = count_entries(tmp.sub("on"), "case");
+  CHECK(c.feed_entries == 11 + 200 + 1);
+}
+
 TEST_CASE("Ranges: a record created with an id inside or before a range's span",
           "[engine][ranges]") {
   TempDir tmp;

@@ -72,10 +72,11 @@ struct ReplicaOptions {
   uint64_t max_quarantined_per_author = 64;
   // New records that one change makes, this many or more in a row (by record id), are stored
   // as a range: a reference to that change in the log, not copies of their states
-  // (docs/storage.md, section 4, ranges). Only records that would start blocks of their own
-  // qualify: a collection's first records, or records past a range; records past an ordinary
-  // block join it. A bulk entry or a first sync then stores its records once; a read makes
-  // them from the change, and the first write to one of them writes the range out as blocks.
+  // (docs/storage.md, section 4, ranges). Only records past every stored record they sort
+  // among qualify: a collection's first records, or records past the last record of a block
+  // or a range (not records that fall between the records of a block). A bulk entry or a
+  // first sync then stores its records once; a read makes them from the change, and the first
+  // write to one of them writes the range out as blocks.
   // 0: never.
   uint64_t min_range_records = 64;
 };
