@@ -69,6 +69,14 @@ size_t SyncStats::own_not_kept() const {
                                            [](const PeerNotKept& n) { return n.own; }));
 }
 
+// What a peer's summary says of this device's own chain in one scope, beyond what this store
+// holds (check_own_chain).
+struct OwnChainClaim {
+  std::string scope;
+  uint64_t own_seq = 0;  // this store's last seq there when the summary came
+  std::string what;      // the peer's words, for the messages
+};
+
 class SyncSession::State {
  public:
   // Outgoing.
@@ -87,6 +95,11 @@ class SyncSession::State {
   std::vector<IngestReport::NotKept> not_kept_to_send;  // at most kMaxNotKeptListed
   uint64_t not_kept_unlisted = 0;
   uint32_t data_hops = 0;
+  // The peer's summary says it holds more of this device's own chain, or another change at
+  // one of its seqs (check_own_chain). Nothing is sent while this stands; the peer's own
+  // batches must then show such a change, signed with this device's key, or the claim is
+  // dropped and the session fails (receive).
+  std::optional<OwnChainClaim> own_claim;
 };
 
 SyncSession::SyncSession(Replica& replica, Certificate peer, SyncOptions options)
@@ -149,17 +162,17 @@ bool SyncSession::done() const {
 
 namespace {
 
-// Whether the peer holds more of this device's own chain in `scope` than this store, or a
-// different change at one of its seqs: then this store is behind what this device itself
-// wrote (restored from a backup, or copied to another device), and every change it writes
-// from there forks the chain, which every peer quarantines. `*restored` names the scope and
-// the seqs; nothing of this device may be sent, and it must not write under this key again.
-// A summary is the peer's word, not signed changes: only scopes this store holds are judged,
-// and the words say whose claim it is. An error is the store's own.
+// Whether the peer says it holds more of this device's own chain in `scope` than this store,
+// or a different change at one of its seqs: if so, this store is behind what this device
+// itself wrote (restored from a backup, or copied to another device), and every change it
+// writes from there forks the chain, which every peer quarantines. A summary is the peer's
+// word, not signed changes: `*claim` (scope, seqs) is only a claim, which the session holds
+// against the changes the peer then sends (SyncSession::receive). Only scopes this store holds
+// are judged. An error is the store's own.
 Status check_own_chain(const std::string& scope, const std::map<crdt::ActorId, Head>& theirs,
                        const std::map<crdt::ActorId, Head>& mine, const Replica& replica,
                        const Replica::Impl& impl, const std::string& peer_name,
-                       std::optional<std::string>* restored) {
+                       std::optional<OwnChainClaim>* claim) {
   const auto peer_head = theirs.find(replica.actor());
   if (mine.empty() || peer_head == theirs.end() || peer_head->second.seq == 0) {
     return Status::ok();
@@ -179,14 +192,43 @@ Status check_own_chain(const std::string& scope, const std::map<crdt::ActorId, H
            " of this device in scope '" + scope + "' than this store (whose last is " +
            std::to_string(own_seq) + ")";
   }
-  *restored =
-      what +
-      ": this store is behind what this device itself wrote, so it was restored from a "
-      "backup or copied from another device. Nothing was sent: its changes from there would "
-      "be quarantined as equivocations. Do not write on this store again; re-enrol the device "
-      "with a new key (birga init in a new directory, then enrol it). (This is what the peer "
-      "says it holds: if this store was never restored or copied, report that peer.)";
+  *claim = OwnChainClaim{scope, own_seq, std::move(what)};
   return Status::ok();
+}
+
+// The finding once the peer has shown `proof`, this device's own change `seq`, signed with its
+// key.
+std::string restored_finding(const OwnChainClaim& claim, uint64_t seq) {
+  return claim.what +
+         ": this store is behind what this device itself wrote, so it was restored from a "
+         "backup or copied from another device. Nothing was sent: its changes from there would "
+         "be quarantined as equivocations. Do not write on this store again; re-enrol the "
+         "device with a new key (birga init in a new directory, then enrol it). (The peer sent "
+         "this device's change " +
+         std::to_string(seq) + " of that scope, signed with its key, as proof.)";
+}
+
+// Whether `c`, sent by the peer, is a change of this device's own chain in the claim's scope,
+// validly signed, that this store does not hold: past its last seq, or another change at one
+// of its seqs. Its seq, if so.
+Result<std::optional<uint64_t>> proves_claim(const OwnChainClaim& claim, std::string_view c,
+                                             const Replica& replica, const Replica::Impl& impl) {
+  auto h = engine::read_header(c);
+  if (!h.is_ok() || h->header.scope != claim.scope ||
+      engine::actor_of(h->header.author) != replica.actor() ||
+      h->header.author != replica.device_key()) {
+    return std::optional<uint64_t>();
+  }
+  if (!engine::verify_change(c).is_ok()) return std::optional<uint64_t>();
+  const uint64_t seq = h->header.seq;
+  if (seq <= claim.own_seq) {
+    auto held = impl.change_at(claim.scope, replica.actor(), seq);
+    if (!held.is_ok()) return held.status();
+    if (!*held || engine::change_id(**held) == engine::change_id(c)) {
+      return std::optional<uint64_t>();
+    }
+  }
+  return std::optional<uint64_t>(seq);
 }
 
 // The mirror of check_own_chain, seen from the other side: the peer lists a scope but holds
@@ -216,7 +258,7 @@ Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
                     std::map<std::string, std::map<crdt::ActorId, Head>>* peer_heads,
                     std::vector<std::pair<std::string, std::string>>* forks,
                     std::vector<std::string>* restored_peer,
-                    std::optional<std::string>* restored_self) {
+                    std::optional<OwnChainClaim>* own_claim) {
   const std::string& peer_name = peer.name;
   for (auto scope : summary.getScopes()) {
     const std::string name = scope.getScope().cStr();
@@ -240,9 +282,10 @@ Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
   for (const auto& [scope, heads] : *peer_heads) {
     auto mine = replica.heads(scope);
     if (!mine.is_ok()) return mine.status();
-    BIRGA_RETURN_IF_ERROR(
-        check_own_chain(scope, heads, *mine, replica, impl, peer_name, restored_self));
-    if (*restored_self) return Status::data_loss(**restored_self);
+    if (!*own_claim) {  // the first scope's claim is the one held to proof
+      BIRGA_RETURN_IF_ERROR(
+          check_own_chain(scope, heads, *mine, replica, impl, peer_name, own_claim));
+    }
     if (auto behind = peer_behind(scope, heads, *mine, peer)) {
       restored_peer->push_back(std::move(*behind));
     }
@@ -405,13 +448,8 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             std::map<std::string, std::map<crdt::ActorId, Head>> peer_heads;
             std::vector<std::pair<std::string, std::string>> forks;
             std::vector<std::string> restored_peer;
-            std::optional<std::string> restored_self;
-            Status read = read_summary(msg.getSummary(), replica_, *replica_.impl_, peer_,
-                                       &peer_heads, &forks, &restored_peer, &restored_self);
-            // Kept in the store, so status shows it after this session is gone (once: a
-            // device that keeps retrying does not pile up the same alert).
-            if (restored_self) BIRGA_RETURN_IF_ERROR(alert_once("restored_store", *restored_self));
-            BIRGA_RETURN_IF_ERROR(read);
+            BIRGA_RETURN_IF_ERROR(read_summary(msg.getSummary(), replica_, *replica_.impl_, peer_,
+                                               &peer_heads, &forks, &restored_peer, &s.own_claim));
             for (const std::string& detail : restored_peer) {
               BIRGA_RETURN_IF_ERROR(alert_once("restored_peer", detail));
             }
@@ -475,6 +513,29 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       });
   BIRGA_RETURN_IF_ERROR(parsed);
 
+  if (kind == kBatch && s.own_claim) {
+    // The peer said it holds more of this device's chain: a change of it, signed with this
+    // device's key, proves that this store was restored or copied. The finding is kept in the
+    // store (so status shows it after this session; once, however often the device retries)
+    // and nothing of the batch is taken.
+    for (const std::string& c : incoming) {
+      auto seq = proves_claim(*s.own_claim, c, replica_, *replica_.impl_);
+      if (!seq.is_ok()) return seq.status();
+      if (!*seq) continue;
+      const std::string finding = restored_finding(*s.own_claim, **seq);
+      BIRGA_RETURN_IF_ERROR(alert_once("restored_store", finding));
+      return Status::data_loss(finding);
+    }
+    if (incoming_last) {
+      // Its last batch showed no such change: its word alone does not stop this device.
+      const std::string detail =
+          s.own_claim->what +
+          ", but it sent no change of this device that this store lacks: the claim is not "
+          "taken, and this store is not marked restored (if it happens again, report that peer)";
+      BIRGA_RETURN_IF_ERROR(alert_once("unproven_claim", detail));
+      return Status::permission_denied(detail);
+    }
+  }
   if (kind == kBatch) {
     // Refuse what this node may not receive or the peer may not send, before ingest.
     std::vector<std::string> accepted;
@@ -547,7 +608,8 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
   // Answer: batches while the window allows, acks riding on the first; else a bare Ack.
   std::vector<std::string> out;
   const uint32_t reply_hop = hop + 1;
-  while (s.peer_summary_received && !s.all_sent && s.in_flight.size() < options_.window) {
+  while (s.peer_summary_received && !s.own_claim && !s.all_sent &&
+         s.in_flight.size() < options_.window) {
     capnp::MallocMessageBuilder mb;
     auto msg = mb.initRoot<engine::wire::SyncMessage>();
     msg.setHop(reply_hop);

@@ -195,6 +195,33 @@ bool carries_scope(const std::vector<std::string>& messages, const std::string& 
   return found;
 }
 
+// The peer's last batch, carrying no change.
+std::string empty_last_batch(uint64_t id) {
+  capnp::MallocMessageBuilder mb;
+  auto msg = mb.initRoot<engine::wire::SyncMessage>();
+  msg.setHop(2);
+  auto batch = msg.initBatch();
+  batch.setId(id);
+  batch.setLast(true);
+  batch.initChanges(0);
+  batch.initAcks(0);
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(mb);
+  const auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+// How many of `messages` are batches.
+size_t batches_in(const std::vector<std::string>& messages) {
+  size_t n = 0;
+  for (const std::string& m : messages) {
+    kj::ArrayPtr<const capnp::word> words(reinterpret_cast<const capnp::word*>(m.data()),
+                                          m.size() / sizeof(capnp::word));
+    capnp::FlatArrayMessageReader reader(words);
+    n += reader.getRoot<engine::wire::SyncMessage>().isBatch();
+  }
+  return n;
+}
+
 Certificate certificate_of(const Replica& r, const Deployment& d) {
   auto cert = Certificate::parse(*r.certificate(), d.authority->public_key());
   REQUIRE(cert.is_ok());
@@ -203,10 +230,10 @@ Certificate certificate_of(const Replica& r, const Deployment& d) {
 
 }  // namespace
 
-TEST_CASE(
-    "Sync: a summary naming scopes the peer may not receive draws out nothing and stops "
-    "nobody",
-    "[sync][trust][forgery]") {
+// A summary is the peer's word: it draws out nothing of scopes the peer may not receive, and
+// stops no device on its own.
+TEST_CASE("Sync: a summary draws out nothing the peer may not receive and stops nobody on its word",
+          "[sync][trust][forgery]") {
   Deployment d;
   auto hub = d.add("hub", Role::kHub, {{kDistrict, kRead | kRelay}});
   auto insider = d.add("insider", Role::kField, {{kMahallaA, kRead | kWrite}});
@@ -232,6 +259,32 @@ TEST_CASE(
     REQUIRE(replies.is_ok());
     CHECK_FALSE(carries_scope(*replies, kMahallaB));
     CHECK_FALSE(has_alert(*hub, "equivocation", kMahallaB));
+  }
+  // An entitled peer's word is not enough to stop a device as restored: it must send the
+  // device's own change, which only the device's key can sign. Until its last batch the device
+  // sends nothing; then the claim is dropped, and the device still writes.
+  for (const uint64_t claimed : {uint64_t{99}, uint64_t{1}}) {
+    DYNAMIC_SECTION("an entitled peer's unproven claim of this device's change " << claimed) {
+      SyncSession session(*other, certificate_of(*hub, d));
+      session.start();
+      auto replies = session.receive(summary_of(kMahallaB, other_actor, claimed, junk));
+      INFO(replies.status().to_string());
+      REQUIRE(replies.is_ok());
+      CHECK(batches_in(*replies) == 0);
+      auto end = session.receive(empty_last_batch(1));
+      REQUIRE_FALSE(end.is_ok());
+      CHECK(end.status().code() == Code::kPermissionDenied);
+      CHECK_THAT(end.status().message(),
+                 Catch::Contains("but it sent no change of this device that this store lacks"));
+      CHECK_THAT(end.status().message(),
+                 Catch::Contains(claimed == 1 ? "holds a different change 1 of this device"
+                                              : "holds this device's changes 1..99"));
+      CHECK(has_alert(*other, "unproven_claim", kMahallaB));
+      CHECK_FALSE(has_alert(*other, "restored_store", kMahallaB));
+      Transaction more = other->begin();
+      more.set("visit", more.create("visit", kMahallaB), "household", crdt::text("still mine"));
+      CHECK(more.commit().is_ok());
+    }
   }
   SECTION("a claim to hold more of a device's chain in a scope the peer may not receive") {
     SyncSession session(*other, certificate_of(*insider, d));

@@ -578,7 +578,7 @@ TEST_CASE("Sync: the sender learns which of its changes the peer did not keep an
   CHECK(out.b.peer_not_kept.empty());
 }
 
-TEST_CASE("Sync: a store restored from a backup stops at the summary and sends nothing",
+TEST_CASE("Sync: a store restored from a backup stops at the peer's proof and sends nothing",
           "[sync][trust]") {
   Mahallas m;
   write_visit(*m.a1, kMahallaA, "before-backup");
@@ -602,6 +602,10 @@ TEST_CASE("Sync: a store restored from a backup stops at the summary and sends n
     CHECK(out.status.code() == Code::kDataLoss);
     CHECK_THAT(out.status.message(), Catch::Contains("changes 1..2 in scope '" + kMahallaA +
                                                      "', but this store's last is 1"));
+    // Found from the hub's copy of the lost change, not from its word.
+    CHECK_THAT(out.status.message(),
+               Catch::Contains("sent this device's change 2 of that scope, signed with its key"));
+    CHECK(out.a.changes_sent == 0);
   }
   SECTION("after it writes: a different change 2") {
     hub_saw = "device 'tablet-a1' holds a different change 2 of its own in scope '" + kMahallaA;
@@ -612,6 +616,8 @@ TEST_CASE("Sync: a store restored from a backup stops at the summary and sends n
                Catch::Contains("a different change 2 of this device in scope '" + kMahallaA));
     CHECK_THAT(out.status.message(), Catch::Contains("restored from a backup or copied"));
     CHECK_THAT(out.status.message(), Catch::Contains("re-enrol the device with a new key"));
+    CHECK_THAT(out.status.message(),
+               Catch::Contains("sent this device's change 2 of that scope, signed with its key"));
     CHECK(out.a.changes_sent == 0);
     CHECK(m.hub->find("visit", "household", text("after-restore"))->empty());
     auto hub_alerts = m.hub->alerts();  // nothing sent, so nothing quarantined there

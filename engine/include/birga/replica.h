@@ -156,7 +156,8 @@ struct Alert {
   // "malformed_change", "refused_op", "bad_envelope", "removed_member", "over_issuance",
   // "revoked_author", "revoked_held" (changes of a device made after its revocation, taken
   // before it was known here), "superseded_grant", "restored_store" (a sync found this store behind
-  // its own chain), "restored_peer" (a sync found the peer's store behind the peer's own chain)
+  // its own chain), "restored_peer" (a sync found the peer's store behind the peer's own chain),
+  // "unproven_claim" (a peer said this store is behind its own chain, and showed no change)
   std::string kind;
   std::string detail;  // human-readable, names the device and scope
   // Set by acknowledge_alert() on this replica: when (wall ms; 0 while the alert is open) and

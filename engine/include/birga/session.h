@@ -23,10 +23,12 @@
 //      With each acknowledgement the receiver lists the changes of that batch it did not
 //      keep (refused, quarantined, waiting), so the sender learns what did not arrive
 //      (SyncStats::peer_not_kept).
-//   4. A store restored from a backup or copied: when the peer's summary shows it holds more
+//   4. A store restored from a backup or copied: when the peer's summary says it holds more
 //      of this device's own chain than this store (or a different change at one of its seqs),
-//      receive() fails with kDataLoss before anything is sent, and a "restored_store" alert
-//      is raised; its next writes would fork the chain, and every peer would quarantine them.
+//      nothing is sent, and once the peer sends such a change, signed with this device's key,
+//      receive() fails with kDataLoss and a "restored_store" alert is raised; its next writes
+//      would fork the chain, and every peer would quarantine them. A peer whose last batch
+//      shows no such change is not believed: kPermissionDenied and an "unproven_claim" alert.
 //      The peer, seeing the same from its end, raises a "restored_peer" alert and goes on.
 //
 // Thread rule: one session object per connection, used from one thread; the Replica it
