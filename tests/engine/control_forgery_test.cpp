@@ -160,6 +160,13 @@ TEST_CASE("Ingest: a data scope's change cannot make control records", "[sync][t
 
 namespace {
 
+// The bytes of the message `mb` holds, as a sync frame carries them.
+std::string flat_message(capnp::MallocMessageBuilder& mb) {
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(mb);
+  const auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
 // An opening summary listing `scope` with one head: (actor, seq, hash).
 std::string summary_of(const std::string& scope, const crdt::ActorId& actor, uint64_t seq,
                        const engine::ChangeId& hash) {
@@ -172,9 +179,7 @@ std::string summary_of(const std::string& scope, const crdt::ActorId& actor, uin
   heads[0].setActor(engine::data_of(actor.bytes));
   heads[0].setSeq(seq);
   heads[0].setHash(engine::data_of(hash));
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(mb);
-  const auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  return flat_message(mb);
 }
 
 // Whether any of `messages` is a batch carrying a change of `scope`.
@@ -205,9 +210,7 @@ std::string empty_last_batch(uint64_t id) {
   batch.setLast(true);
   batch.initChanges(0);
   batch.initAcks(0);
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(mb);
-  const auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  return flat_message(mb);
 }
 
 // How many of `messages` are batches.
