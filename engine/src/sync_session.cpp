@@ -634,14 +634,20 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
         changes.push_back(std::move(c));
       }
     }
-    const bool last = s.cursor >= s.send_scopes.size();
+    bool last = s.cursor >= s.send_scopes.size();
     // Evidence of a fork goes after the regular changes, so the control changes that let the
     // peer check its author come first.
     if (last) {
-      // Within what one frame holds; evidence that does not fit is dropped (the alert was
-      // raised here, and the peer will see the fork when the histories meet again).
+      // Within what one frame holds: evidence that does not fit beside this batch's changes
+      // goes in the next batch (a restored peer stops only on seeing its own change: the
+      // own-chain check); only a change too large for a frame on its own is dropped (the alert
+      // was raised here, and the peer will see the fork when the histories meet again).
+      std::vector<std::string> later;
       for (std::string& c : s.forced) {
-        if (bytes + c.size() > kMaxFrameBytes / 2) continue;
+        if (bytes + c.size() > kMaxFrameBytes / 2) {
+          if (bytes > 0) later.push_back(std::move(c));
+          continue;
+        }
         if (auto h = engine::read_header(c); h.is_ok()) {
           const crdt::ActorId author = engine::actor_of(h->header.author);
           sent_changes.push_back({h->header.scope, author, h->header.seq,
@@ -650,7 +656,8 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
         bytes += c.size();
         changes.push_back(std::move(c));
       }
-      s.forced.clear();
+      s.forced = std::move(later);
+      last = s.forced.empty();
     }
     auto b = msg.initBatch();
     const uint64_t id = s.next_batch++;

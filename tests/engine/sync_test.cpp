@@ -578,6 +578,50 @@ TEST_CASE("Sync: the sender learns which of its changes the peer did not keep an
   CHECK(out.b.peer_not_kept.empty());
 }
 
+// The proof of a restore that wrote again is the hub's change at the same seq, sent as fork
+// evidence after the regular changes. A last batch already near the frame limit carries it in
+// one more batch instead of dropping it, or the restored store would go on writing.
+TEST_CASE("Sync: fork evidence that does not fit the last batch goes in one more",
+          "[sync][trust]") {
+  Mahallas m;
+  write_visit(*m.a1, kMahallaA, "before-backup");
+  require_synced(*m.a1, *m.hub);
+  m.a1.reset();
+  std::filesystem::copy(m.d.dir("tablet-a1"), m.d.dir("backup"));
+  {
+    auto live = Replica::open(m.d.dir("tablet-a1"), test::test_options());
+    REQUIRE(live.is_ok());
+    write_visit(**live, kMahallaA, "after-backup");
+    require_synced(**live, *m.hub);
+  }
+  // A colleague's 2.6 MB of notes that do not compress, which the restored store lacks.
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 40; ++i) {
+    std::string notes(64 << 10, ' ');
+    for (char& c : notes) c = static_cast<char>(33 + rng() % 94);
+    write_visit(*m.a2, kMahallaA, "a2-" + std::to_string(i), notes);
+  }
+  require_synced(*m.a2, *m.hub);
+  auto restored = Replica::open(m.d.dir("backup"), test::test_options());
+  REQUIRE(restored.is_ok());
+  write_visit(**restored, kMahallaA, "after-restore");
+  // Batches as large as a frame allows, so the hub's one batch is its last, and past half a
+  // frame before the evidence.
+  SyncOptions big;
+  big.max_batch_bytes = size_t{3} << 20;
+  auto out = memory_sync(**restored, *m.hub, big);
+  INFO(out.status.to_string());
+  CHECK(out.status.code() == Code::kDataLoss);
+  CHECK_THAT(out.status.message(),
+             Catch::Contains("a different change 2 of this device in scope '" + kMahallaA));
+  CHECK_THAT(out.status.message(),
+             Catch::Contains("sent this device's change 2 of that scope, signed with its key"));
+  auto alerts = (*restored)->alerts();
+  REQUIRE(alerts.is_ok());
+  CHECK(std::count_if(alerts->begin(), alerts->end(),
+                      [](const Alert& a) { return a.kind == "restored_store"; }) == 1);
+}
+
 TEST_CASE("Sync: a store restored from a backup stops at the peer's proof and sends nothing",
           "[sync][trust]") {
   Mahallas m;
