@@ -578,12 +578,10 @@ TEST_CASE("Sync: the sender learns which of its changes the peer did not keep an
   CHECK(out.b.peer_not_kept.empty());
 }
 
-// The proof of a restore that wrote again is the hub's change at the same seq, sent as fork
-// evidence after the regular changes. A last batch already near the frame limit carries it in
-// one more batch instead of dropping it, or the restored store would go on writing.
-TEST_CASE("Sync: fork evidence that does not fit the last batch goes in one more",
-          "[sync][trust]") {
-  Mahallas m;
+namespace {
+// Backs tablet-a1 up after one synced visit, lets the live tablet write and sync a second,
+// and opens the backup: a store behind its own device's chain, as after a restore.
+Result<std::unique_ptr<Replica>> open_restored_backup(Mahallas& m) {
   write_visit(*m.a1, kMahallaA, "before-backup");
   require_synced(*m.a1, *m.hub);
   m.a1.reset();
@@ -594,6 +592,18 @@ TEST_CASE("Sync: fork evidence that does not fit the last batch goes in one more
     write_visit(**live, kMahallaA, "after-backup");
     require_synced(**live, *m.hub);
   }
+  return Replica::open(m.d.dir("backup"), test::test_options());
+}
+}  // namespace
+
+// The proof of a restore that wrote again is the hub's change at the same seq, sent as fork
+// evidence after the regular changes. A last batch already near the frame limit carries it in
+// one more batch instead of dropping it, or the restored store would go on writing.
+TEST_CASE("Sync: fork evidence that does not fit the last batch goes in one more",
+          "[sync][trust]") {
+  Mahallas m;
+  auto restored = open_restored_backup(m);
+  REQUIRE(restored.is_ok());
   // A colleague's 2.6 MB of notes that do not compress, which the restored store lacks.
   std::mt19937_64 rng(7);
   for (int i = 0; i < 40; ++i) {
@@ -602,8 +612,6 @@ TEST_CASE("Sync: fork evidence that does not fit the last batch goes in one more
     write_visit(*m.a2, kMahallaA, "a2-" + std::to_string(i), notes);
   }
   require_synced(*m.a2, *m.hub);
-  auto restored = Replica::open(m.d.dir("backup"), test::test_options());
-  REQUIRE(restored.is_ok());
   write_visit(**restored, kMahallaA, "after-restore");
   // Batches as large as a frame allows, so the hub's one batch is its last, and past half a
   // frame before the evidence.
@@ -625,17 +633,7 @@ TEST_CASE("Sync: fork evidence that does not fit the last batch goes in one more
 TEST_CASE("Sync: a store restored from a backup stops at the peer's proof and sends nothing",
           "[sync][trust]") {
   Mahallas m;
-  write_visit(*m.a1, kMahallaA, "before-backup");
-  require_synced(*m.a1, *m.hub);
-  m.a1.reset();
-  std::filesystem::copy(m.d.dir("tablet-a1"), m.d.dir("backup"));
-  {
-    auto live = Replica::open(m.d.dir("tablet-a1"), test::test_options());
-    REQUIRE(live.is_ok());
-    write_visit(**live, kMahallaA, "after-backup");
-    require_synced(**live, *m.hub);
-  }
-  auto restored = Replica::open(m.d.dir("backup"), test::test_options());
+  auto restored = open_restored_backup(m);
   REQUIRE(restored.is_ok());
 
   std::string hub_saw;
