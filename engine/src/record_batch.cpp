@@ -272,7 +272,7 @@ Status RecordBatch::flush() {
       put_be64(old_pos, rec.feed_pos);
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kFeed, old_pos));
     }
-    rec.feed_pos = feed_next++;
+    rec.feed_pos = rec.removed ? 0 : feed_next++;
     out.push_back({&rkey, &rec, {}, {}, false});
   }
 
@@ -334,6 +334,7 @@ Status RecordBatch::flush() {
 
   parallel_for(out.size(), [&](size_t i) {
     const LoadedRecord& rec = *out[i].rec;
+    if (rec.removed) return;  // no payload, no index entry, not conflicted
     if (!out[i].in_range) {
       out[i].payload = Replica::Impl::record_payload(rec.feed_pos, rec.scope, rec.state);
     }
@@ -354,7 +355,7 @@ Status RecordBatch::flush() {
     return it->second.get();
   };
   for (const Out& o : out) {
-    if (o.in_range) continue;
+    if (o.in_range || o.rec->removed) continue;
     auto dict = dict_of(o.rec->collection);
     if (!dict.is_ok()) return dict.status();
     if (!*dict) without_dict[o.rec->collection].push_back(o.payload);
@@ -509,7 +510,7 @@ Status RecordBatch::flush() {
         continue;
       }
       if (k < kept.size() && kept[k].id == o.rec->id) ++k;
-      merged.push_back({o.rec->id, o.payload});
+      if (!o.rec->removed) merged.push_back({o.rec->id, o.payload});
       ++i;
     }
     BIRGA_RETURN_IF_ERROR(keep(kept.size()));
@@ -547,7 +548,7 @@ Status RecordBatch::flush() {
     for (const std::string& e : o.index_after) {
       BIRGA_RETURN_IF_ERROR(txn_.put(Table::kIndex, e, rkey));
     }
-    BIRGA_RETURN_IF_ERROR(check_duplicates(rec));
+    if (!rec.removed) BIRGA_RETURN_IF_ERROR(check_duplicates(rec));
 
     const bool conflicted = o.conflicted;
     if (conflicted && !rec.was_conflicted) {
@@ -556,7 +557,7 @@ Status RecordBatch::flush() {
       BIRGA_RETURN_IF_ERROR(txn_.del(Table::kConflicts, rkey));
     }
 
-    if (o.in_range) continue;  // the range's feed entry covers it
+    if (o.in_range || rec.removed) continue;  // the range's feed entry covers it; or none
     std::string pos;
     put_be64(pos, rec.feed_pos);
     BIRGA_RETURN_IF_ERROR(txn_.put(Table::kFeed, pos, rkey, Txn::PutHint::kLikelyLast));

@@ -29,6 +29,9 @@ struct LoadedRecord {
   bool existed = false;         // was in the store before this batch
   bool was_conflicted = false;  // in the conflicts table before this batch
   bool dirty = false;
+  // No op of it is left (Replica::Impl::undo_changes_after_revocation): flush takes it out of
+  // its block, the feed, the index and the conflicts, as if it had never been made.
+  bool removed = false;
   std::vector<std::string> index_before;  // index entries at load time
   // apply_ops(): the first and the last of this record's ops; the ones between are chained
   // in op order. kNoOp when none is queued.

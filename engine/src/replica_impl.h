@@ -187,11 +187,20 @@ class Replica::Impl {
   static Result<uint64_t> first_after_revocation(const engine::Txn& txn, const std::string& scope,
                                                  const crdt::ActorId& actor, uint64_t from,
                                                  uint64_t head, uint64_t revoked_ms);
-  // Called when a control change has just set the revocation record `record`: one
-  // `revoked_held` alert per scope in which this store holds changes of the revoked device
-  // made at or after its revocation (taken before the revocation was known here).
+  // Called when a control change has just set the revocation record `record`: in each scope in
+  // which this store holds changes of the revoked device made at or after its revocation
+  // (taken before the revocation was known here), their edits are taken back out of the
+  // records (undo_changes_after_revocation), and one `revoked_held` alert says so.
   Status alert_held_after_revocation(engine::Txn& txn, engine::RecordBatch& batch,
                                      const crdt::RecordId& record);
+  // Rebuilds, in `batch`, every record that the changes of (`scope`, `actor`) from seq `first`
+  // to `head` touched, from the scope's other applied changes in the log: as a node that
+  // refused those changes holds it. A record that only they made is removed. Returns how many
+  // records were rebuilt or removed. The changes stay in the log (export_missing no longer
+  // passes them on).
+  Result<size_t> undo_changes_after_revocation(engine::Txn& txn, engine::RecordBatch& batch,
+                                               const std::string& scope, const crdt::ActorId& actor,
+                                               uint64_t first, uint64_t head);
   // The rule check_author applies to a data scope's change, given its author's certificates
   // (in serial order; none: unknown) and revocation time: the certificate the change was made
   // under, or permission_denied naming `who` and why.

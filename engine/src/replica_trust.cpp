@@ -1,4 +1,7 @@
 // Replica: enrolment, key envelopes, and the author checks applied on ingest.
+#include <map>
+#include <set>
+
 #include "birga/authority.h"
 #include "record_batch.h"
 #include "replica_impl.h"
@@ -261,16 +264,114 @@ Status Replica::Impl::alert_held_after_revocation(Txn& txn, engine::RecordBatch&
     auto first = first_after_revocation(txn, scope, actor, 1, head, *revoked_ms);
     if (!first.is_ok()) return first.status();
     if (*first > head) continue;
+    auto undone = undo_changes_after_revocation(txn, batch, scope, actor, *first, head);
+    if (!undone.is_ok()) return undone.status();
     const uint64_t n = head - *first + 1;
     BIRGA_RETURN_IF_ERROR(add_alert(
         txn, "revoked_held",
         std::to_string(n) + " change(s) of " + name + " in scope '" + scope + "' (seq " +
             std::to_string(*first) + (n > 1 ? " to " + std::to_string(head) : "") +
             ") were made at or after its revocation and were taken here before it was known: "
-            "their edits stay in this replica's records, nodes that knew of the revocation "
-            "refuse them, and this replica no longer passes them on; check them"));
+            "their edits were taken back out of this replica's records (" +
+            std::to_string(*undone) +
+            " record(s) made again from the other changes), as nodes that knew of the "
+            "revocation refuse them, and this replica no longer passes them on; check what "
+            "they had changed"));
   }
   return Status::ok();
+}
+
+Result<size_t> Replica::Impl::undo_changes_after_revocation(Txn& txn, engine::RecordBatch& batch,
+                                                            const std::string& scope,
+                                                            const crdt::ActorId& actor,
+                                                            uint64_t first, uint64_t head) {
+  // A stored change's ops; none for one never applied here (held sealed: no key for its epoch,
+  // or marked unapplied until its key comes).
+  auto ops_of = [&](std::string_view key,
+                    std::string_view sealed) -> Result<std::vector<crdt::Op>> {
+    auto unapplied = txn.get(Table::kUnapplied, key);
+    if (!unapplied.is_ok()) return unapplied.status();
+    if (*unapplied) return std::vector<crdt::Op>();
+    auto v = engine::verify_change(sealed);
+    if (!v.is_ok()) {
+      return Status::data_loss("a stored change of scope '" + scope +
+                               "' does not verify: " + v.status().message());
+    }
+    const engine::Key32* data_key = find_scope_key(scope, v->header.key_epoch);
+    if (!data_key) return std::vector<crdt::Op>();
+    auto body = engine::open_change_body(*v, *data_key);
+    if (!body.is_ok()) {
+      return Status::data_loss("a stored change of scope '" + scope +
+                               "' cannot be opened: " + body.status().message());
+    }
+    return engine::decode_ops(*body, v->header);
+  };
+  using Ref = std::pair<std::string, crdt::RecordId>;  // collection, record id
+  // The records the changes touched (control collections never: such ops were refused).
+  std::set<Ref> touched;
+  Status inner;
+  BIRGA_RETURN_IF_ERROR(txn.scan(
+      Table::kChanges, engine::author_key(scope, actor),
+      [&](std::string_view k, std::string_view v) {
+        if (engine::get_be64(k.substr(k.size() - 8)) > head) return false;
+        auto ops = ops_of(k, v);
+        if (!ops.is_ok()) {
+          inner = ops.status();
+          return false;
+        }
+        for (const crdt::Op& op : *ops) {
+          if (!op.collection.empty() && op.collection[0] != '_') {
+            touched.emplace(op.collection, op.record);
+          }
+        }
+        return true;
+      },
+      engine::change_key(scope, actor, first)));
+  BIRGA_RETURN_IF_ERROR(inner);
+  if (touched.empty()) return size_t{0};
+  // Their states from every other applied change of the scope, each author's in chain order:
+  // the ops commute across authors, as they do when changes arrive in any order.
+  std::map<Ref, crdt::Record> made;
+  std::set<Ref> kept;  // made holds an op of them
+  BIRGA_RETURN_IF_ERROR(txn.scan(Table::kChanges, engine::scope_prefix(scope),
+                                 [&](std::string_view k, std::string_view v) {
+                                   engine::ChangeKey ck;
+                                   if (!engine::parse_change_key(k, &ck)) {
+                                     inner = Status::data_loss("malformed key in the change log");
+                                     return false;
+                                   }
+                                   if (ck.actor == actor && ck.seq >= first) return true;
+                                   auto ops = ops_of(k, v);
+                                   if (!ops.is_ok()) {
+                                     inner = ops.status();
+                                     return false;
+                                   }
+                                   for (crdt::Op& op : *ops) {
+                                     Ref ref(op.collection, op.record);
+                                     if (!touched.count(ref)) continue;
+                                     crdt::Record& r = made[ref];
+                                     if (r.has_applied(op.dot)) continue;
+                                     if (r.apply(std::move(op)).is_ok())
+                                       kept.insert(ref);  // one refused is skipped
+                                   }
+                                   return true;
+                                 }));
+  BIRGA_RETURN_IF_ERROR(inner);
+  size_t undone = 0;
+  for (const Ref& ref : touched) {
+    auto rec = batch.load(ref.first, ref.second);
+    if (!rec.is_ok()) return rec.status();
+    engine::LoadedRecord& r = **rec;
+    if (!r.existed || r.scope != scope) continue;  // never made here, or not this scope's
+    if (kept.count(ref)) {
+      r.state = std::move(made[ref]);
+    } else {
+      r.removed = true;
+    }
+    r.dirty = true;
+    ++undone;
+  }
+  return undone;
 }
 
 Result<std::vector<Certificate>> Replica::Impl::certificates_of(engine::RecordBatch& batch,

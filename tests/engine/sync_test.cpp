@@ -7,7 +7,9 @@
 #include <thread>
 
 #include "birga/change_list.h"
+#include "lmdb_env.h"
 #include "sealed_change.h"
+#include "store_keys.h"
 #include "sync_fixture.h"
 
 using namespace birga;
@@ -273,27 +275,41 @@ TEST_CASE("Sync: refused peers: unenrolled, expired, other authority, revoked", 
 }
 
 TEST_CASE(
-    "Sync: a revoked device's changes after its revocation, taken before it was known, raise an "
-    "alert there and are not passed on",
+    "Sync: a revoked device's changes after its revocation, taken before it was known, are "
+    "taken back out of the records there and not passed on",
     "[sync][trust]") {
   Mahallas m;
-  write_visit(*m.a2, kMahallaA, "before-revocation");
+  const crdt::RecordId visit = write_visit(*m.a2, kMahallaA, "before-revocation");
   require_synced(*m.a2, *m.a1);
   REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
   auto log = m.d.authority->control_log();
   REQUIRE(log.is_ok());
   REQUIRE(m.hub->ingest(*log)->refused.empty());
-  // The lost tablet writes twice more; a1, which has not heard of the revocation, takes both.
+  // The lost tablet writes three times more: two new visits and an edit of the first; a1,
+  // which has not heard of the revocation, takes them all, and then adds a note of its own to
+  // the first visit.
   write_visit(*m.a2, kMahallaA, "after-revocation-1");
   write_visit(*m.a2, kMahallaA, "after-revocation-2");
+  {
+    Transaction t = m.a2->begin();
+    t.set("visit", visit, "household", text("changed-after-revocation"));
+    REQUIRE(t.commit().is_ok());
+  }
   require_synced(*m.a2, *m.a1);
+  {
+    Transaction t = m.a1->begin();
+    t.set("visit", visit, "notes", text("a1's note"));
+    REQUIRE(t.commit().is_ok());
+  }
   REQUIRE(m.a1->list("visit")->size() == 3);
+  REQUIRE((*m.a1->get("visit", visit))->value("household") == text("changed-after-revocation"));
   auto before = m.a1->alerts();
   REQUIRE(before.is_ok());
   CHECK(std::none_of(before->begin(), before->end(),
                      [](const Alert& a) { return a.kind == "revoked_held"; }));
 
-  // a1 learns of the revocation: one alert names the two changes.
+  // a1 learns of the revocation: one alert names the three changes, and their edits leave the
+  // records (the two visits they made, the household they changed); a1's own note stays.
   REQUIRE(m.a1->ingest(*log)->refused.empty());
   auto alerts = m.a1->alerts();
   REQUIRE(alerts.is_ok());
@@ -301,14 +317,24 @@ TEST_CASE(
   std::copy_if(alerts->begin(), alerts->end(), std::back_inserter(held),
                [](const Alert& a) { return a.kind == "revoked_held"; });
   REQUIRE(held.size() == 1);
-  CHECK_THAT(held[0].detail, Catch::Contains("2 change(s) of 'tablet-a2'") &&
+  CHECK_THAT(held[0].detail, Catch::Contains("3 change(s) of 'tablet-a2'") &&
                                  Catch::Contains("scope '" + kMahallaA + "'") &&
-                                 Catch::Contains("seq 2 to 3"));
-  // Its records still show them (taking ops back out of records is not done).
-  CHECK(m.a1->list("visit")->size() == 3);
+                                 Catch::Contains("seq 2 to 4") &&
+                                 Catch::Contains("(3 record(s) made again"));
+  auto visits = m.a1->list("visit");
+  REQUIRE(visits.is_ok());
+  REQUIRE(visits->size() == 1);
+  CHECK((*visits)[0].id == visit);
+  CHECK((*visits)[0].value("household") == text("before-revocation"));
+  CHECK((*visits)[0].value("notes") == text("a1's note"));
+  CHECK(m.a1->find("visit", "household", text("after-revocation-1"))->empty());
+  const Status verified = m.a1->verify();
+  INFO(verified.to_string());
+  CHECK(verified.is_ok());
 
   // a1 no longer offers them: the hub, which refuses them, is not sent them, and a1 is told of
-  // nothing not kept. The change made before the revocation is passed on.
+  // nothing not kept. The change made before the revocation, and a1's own, are passed on, and
+  // the hub and a1 then hold the same records.
   auto out = memory_sync(*m.a1, *m.hub);
   INFO(out.status.to_string());
   REQUIRE(out.completed);
@@ -316,14 +342,74 @@ TEST_CASE(
   CHECK(out.a.peer_not_kept.empty());
   CHECK(m.hub->list("visit")->size() == 1);
   CHECK_FALSE(m.hub->find("visit", "household", text("before-revocation"))->empty());
+  CHECK(m.hub->state_hash(kMahallaA).value() == m.a1->state_hash(kMahallaA).value());
   auto exported = held_changes(*m.a1, kMahallaA);
   REQUIRE(exported.is_ok());
-  CHECK(exported->size() == 1);
+  CHECK(exported->size() == 2);
   // Nor does a second sync.
   auto again = memory_sync(*m.a1, *m.hub);
   REQUIRE(again.completed);
   CHECK(again.a.changes_sent == 0);
   CHECK(again.b.refused.empty());
+}
+
+// The same for a bulk change, which a1 stores as a range (the records are in no block): all of
+// its records leave the store, and the store stays consistent.
+TEST_CASE(
+    "Sync: a revoked device's bulk change taken before the revocation was known leaves "
+    "the records there",
+    "[sync][trust][ranges]") {
+  Mahallas m;
+  write_visit(*m.a1, kMahallaA, "a1's own");
+  REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
+  auto log = m.d.authority->control_log();
+  REQUIRE(log.is_ok());
+  {
+    Transaction t = m.a2->begin();
+    for (int i = 0; i < 100; ++i) {
+      const crdt::RecordId id = t.create("visit", kMahallaA);
+      t.set("visit", id, "household", text("bulk-" + std::to_string(i)));
+    }
+    REQUIRE(t.commit().is_ok());
+  }
+  require_synced(*m.a2, *m.a1);
+  REQUIRE(m.a1->list("visit")->size() == 101);
+  // a1 holds its visit's block and the range: two entries for 101 records.
+  m.a1.reset();
+  {
+    auto env = engine::LmdbEnv::open(m.d.dir("tablet-a1"));
+    REQUIRE(env.is_ok());
+    size_t entries = 0;
+    REQUIRE((*env)
+                ->read([&](const engine::Txn& txn) -> Status {
+                  auto table = txn.records_of("visit");
+                  if (!table.is_ok()) return table.status();
+                  return txn.scan(*table, engine::collection_prefix("visit"), [&](auto, auto) {
+                    ++entries;
+                    return true;
+                  });
+                })
+                .is_ok());
+    CHECK(entries == 2);
+  }
+  auto reopened = Replica::open(m.d.dir("tablet-a1"), test::test_options());
+  REQUIRE(reopened.is_ok());
+  m.a1 = std::move(*reopened);
+  REQUIRE(m.a1->ingest(*log)->refused.empty());
+  auto visits = m.a1->list("visit");
+  REQUIRE(visits.is_ok());
+  REQUIRE(visits->size() == 1);
+  CHECK((*visits)[0].value("household") == text("a1's own"));
+  auto changed = m.a1->changed_since(0);
+  REQUIRE(changed.is_ok());
+  CHECK(std::count_if(changed->records.begin(), changed->records.end(),
+                      [](const auto& r) { return r.collection == "visit"; }) == 1);
+  const Status verified = m.a1->verify();
+  INFO(verified.to_string());
+  CHECK(verified.is_ok());
+  REQUIRE(m.hub->ingest(*log)->refused.empty());
+  require_synced(*m.a1, *m.hub);
+  CHECK(m.hub->state_hash(kMahallaA).value() == m.a1->state_hash(kMahallaA).value());
 }
 
 // tablet-a1's store copied to "clone"; each writes a visit of its own as change 1, and the
