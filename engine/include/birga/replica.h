@@ -155,8 +155,9 @@ struct Alert {
   // "undecryptable",
   // "malformed_change", "refused_op", "bad_envelope", "removed_member", "over_issuance",
   // "revoked_author", "revoked_held" (changes of a device made after its revocation, taken
-  // before it was known here), "superseded_grant", "restored_store" (a sync found this store behind
-  // its own chain), "restored_peer" (a sync found the peer's store behind the peer's own chain),
+  // before it was known here; their edits are taken back out of the records),
+  // "superseded_grant", "restored_store" (a sync found this store behind its own chain),
+  // "restored_peer" (a sync found the peer's store behind the peer's own chain),
   // "unproven_claim" (a peer said this store is behind its own chain, and showed no change)
   std::string kind;
   std::string detail;  // human-readable, names the device and scope
