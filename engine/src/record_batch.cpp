@@ -182,7 +182,7 @@ Status RecordBatch::apply_ops(const std::vector<OpPtr>& ops, const std::string& 
           } else {
             results[i] = rec.state.apply(std::move(*ops[i]));  // a set removal keeps its value
           }
-          if (results[i].is_ok()) applied[i] = 1, rec.dirty = true;
+          if (results[i].is_ok()) applied[i] = 1, rec.dirty = true, rec.removed = false;
         }
       },
       16, threads);

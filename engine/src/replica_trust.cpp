@@ -362,13 +362,17 @@ Result<size_t> Replica::Impl::undo_changes_after_revocation(Txn& txn, engine::Re
     auto rec = batch.load(ref.first, ref.second);
     if (!rec.is_ok()) return rec.status();
     engine::LoadedRecord& r = **rec;
-    if (!r.existed || r.scope != scope) continue;  // never made here, or not this scope's
+    // Never made here (not stored, nor made earlier in this batch), or not this scope's.
+    if ((!r.existed && !r.dirty) || r.scope != scope) continue;
     if (kept.count(ref)) {
       r.state = std::move(made[ref]);
     } else {
+      r.state = crdt::Record();  // a later op of this batch makes it again (apply_ops)
       r.removed = true;
     }
     r.dirty = true;
+    // Not what one change made any more: never stored as a range of it (RecordBatch::flush).
+    r.source = engine::LoadedRecord::kMixedSource;
     ++undone;
   }
   return undone;

@@ -353,6 +353,82 @@ TEST_CASE(
   CHECK(again.b.refused.empty());
 }
 
+// Within one ingest: a record only the revoked device's change made is removed when the
+// revocation is applied, and made again by a later change of the batch that edits it, with
+// that edit alone.
+TEST_CASE("Sync: a record removed by a revocation is made again by a later change of the batch",
+          "[sync][trust]") {
+  Mahallas m;
+  // The hub knows every device, not yet the revocation.
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
+  auto log = m.d.authority->control_log();
+  REQUIRE(log.is_ok());
+  const crdt::RecordId x = write_visit(*m.a2, kMahallaA, "made-after-revocation");
+  auto from_a2 = held_changes(*m.a2, kMahallaA);
+  REQUIRE(from_a2.is_ok());
+  REQUIRE(from_a2->size() == 1);
+  require_synced(*m.a2, *m.a1);
+  {
+    Transaction t = m.a1->begin();
+    t.set("visit", x, "notes", text("a1's note"));
+    REQUIRE(t.commit().is_ok());
+  }
+  auto from_a1 = held_changes(*m.a1, kMahallaA);
+  REQUIRE(from_a1.is_ok());
+  REQUIRE(from_a1->size() == 2);
+  std::vector<std::string> a1_own;
+  for (const std::string& c : *from_a1) {
+    if (c != from_a2->front()) a1_own.push_back(c);
+  }
+  REQUIRE(a1_own.size() == 1);
+  // The hub takes, in one batch: a2's change, the control log with the revocation, a1's edit.
+  std::vector<std::string> batch = *from_a2;
+  batch.insert(batch.end(), log->begin(), log->end());
+  batch.insert(batch.end(), a1_own.begin(), a1_own.end());
+  auto report = m.hub->ingest(batch);
+  REQUIRE(report.is_ok());
+  CHECK(report->refused.empty());
+  auto alerts = m.hub->alerts();
+  REQUIRE(alerts.is_ok());
+  CHECK(std::any_of(alerts->begin(), alerts->end(),
+                    [](const Alert& a) { return a.kind == "revoked_held"; }));
+  auto rec = m.hub->get("visit", x);
+  REQUIRE(rec.is_ok());
+  REQUIRE(rec->has_value());
+  CHECK((*rec)->value("notes") == text("a1's note"));
+  CHECK_FALSE((*rec)->value("household").has_value());
+  CHECK(m.hub->verify().is_ok());
+}
+
+// A bulk change of the revoked device and the revocation in one batch: the change's records,
+// made by this batch, leave it before they are stored (not as a range of the revoked change).
+TEST_CASE("Sync: a revoked device's bulk change and its revocation in one batch store nothing",
+          "[sync][trust][ranges]") {
+  Mahallas m;
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
+  auto log = m.d.authority->control_log();
+  REQUIRE(log.is_ok());
+  {
+    Transaction t = m.a2->begin();
+    for (int i = 0; i < 100; ++i) {
+      t.set("visit", t.create("visit", kMahallaA), "household", text("bulk-" + std::to_string(i)));
+    }
+    REQUIRE(t.commit().is_ok());
+  }
+  auto batch = held_changes(*m.a2, kMahallaA);
+  REQUIRE(batch.is_ok());
+  batch->insert(batch->end(), log->begin(), log->end());
+  auto report = m.hub->ingest(*batch);
+  REQUIRE(report.is_ok());
+  CHECK(report->refused.empty());
+  CHECK(m.hub->list("visit")->empty());
+  const Status verified = m.hub->verify();
+  INFO(verified.to_string());
+  CHECK(verified.is_ok());
+}
+
 // The same for a bulk change, which a1 stores as a range (the records are in no block): all of
 // its records leave the store, and the store stays consistent.
 TEST_CASE(
