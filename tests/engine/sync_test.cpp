@@ -353,17 +353,25 @@ TEST_CASE(
   CHECK(again.b.refused.empty());
 }
 
+namespace {
+// The hub learns every device; then the authority revokes tablet-a2, which the hub does not
+// know yet. Returns the control log with the revocation.
+std::vector<std::string> revoke_a2_unknown_to_hub(Mahallas& m) {
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
+  auto log = m.d.authority->control_log();
+  REQUIRE(log.is_ok());
+  return *log;
+}
+}  // namespace
+
 // Within one ingest: a record only the revoked device's change made is removed when the
 // revocation is applied, and made again by a later change of the batch that edits it, with
 // that edit alone.
 TEST_CASE("Sync: a record removed by a revocation is made again by a later change of the batch",
           "[sync][trust]") {
   Mahallas m;
-  // The hub knows every device, not yet the revocation.
-  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
-  REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
-  auto log = m.d.authority->control_log();
-  REQUIRE(log.is_ok());
+  const std::vector<std::string> log = revoke_a2_unknown_to_hub(m);
   const crdt::RecordId x = write_visit(*m.a2, kMahallaA, "made-after-revocation");
   auto from_a2 = held_changes(*m.a2, kMahallaA);
   REQUIRE(from_a2.is_ok());
@@ -384,7 +392,7 @@ TEST_CASE("Sync: a record removed by a revocation is made again by a later chang
   REQUIRE(a1_own.size() == 1);
   // The hub takes, in one batch: a2's change, the control log with the revocation, a1's edit.
   std::vector<std::string> batch = *from_a2;
-  batch.insert(batch.end(), log->begin(), log->end());
+  batch.insert(batch.end(), log.begin(), log.end());
   batch.insert(batch.end(), a1_own.begin(), a1_own.end());
   auto report = m.hub->ingest(batch);
   REQUIRE(report.is_ok());
@@ -406,10 +414,7 @@ TEST_CASE("Sync: a record removed by a revocation is made again by a later chang
 TEST_CASE("Sync: a revoked device's bulk change and its revocation in one batch store nothing",
           "[sync][trust][ranges]") {
   Mahallas m;
-  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
-  REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
-  auto log = m.d.authority->control_log();
-  REQUIRE(log.is_ok());
+  const std::vector<std::string> log = revoke_a2_unknown_to_hub(m);
   {
     Transaction t = m.a2->begin();
     for (int i = 0; i < 100; ++i) {
@@ -419,7 +424,7 @@ TEST_CASE("Sync: a revoked device's bulk change and its revocation in one batch 
   }
   auto batch = held_changes(*m.a2, kMahallaA);
   REQUIRE(batch.is_ok());
-  batch->insert(batch->end(), log->begin(), log->end());
+  batch->insert(batch->end(), log.begin(), log.end());
   auto report = m.hub->ingest(*batch);
   REQUIRE(report.is_ok());
   CHECK(report->refused.empty());
