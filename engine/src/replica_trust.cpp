@@ -285,10 +285,31 @@ Result<size_t> Replica::Impl::undo_changes_after_revocation(Txn& txn, engine::Re
                                                             const std::string& scope,
                                                             const crdt::ActorId& actor,
                                                             uint64_t first, uint64_t head) {
-  // A stored change's ops; none for one never applied here (held sealed: no key for its epoch,
-  // or marked unapplied until its key comes).
-  auto ops_of = [&](std::string_view key,
-                    std::string_view sealed) -> Result<std::vector<crdt::Op>> {
+  // Where each author's chain in `scope` ends for a node that knows its revocation (as
+  // export_missing ends it): the first seq made at or after it, looked up once per author,
+  // through the batch, so that a revocation this same batch made counts.
+  std::map<crdt::ActorId, uint64_t> cut_at;
+  auto cut_of = [&](const engine::ChangeHeader& h) -> Result<uint64_t> {
+    const crdt::ActorId a = engine::actor_of(h.author);
+    if (a == actor) return first;
+    if (auto it = cut_at.find(a); it != cut_at.end()) return it->second;
+    auto rec = batch.load(std::string(engine::kRevocationCollection),
+                          engine::control_record_id("revoke", engine::key_bytes(h.author)));
+    if (!rec.is_ok()) return rec.status();
+    uint64_t cut = UINT64_MAX;
+    if (const auto ms = revoked_ms_in((*rec)->scope, (*rec)->state)) {
+      auto found = first_after_revocation(txn, scope, a, 1, UINT64_MAX - 1, *ms);
+      if (!found.is_ok()) return found.status();
+      cut = *found;
+    }
+    return cut_at[a] = cut;
+  };
+  // A stored change's ops, as ingest applied them: none for one never applied here (held
+  // sealed: no key for its epoch, or marked unapplied until its key comes), nor for one whose
+  // body did not open or decode (ingest kept it with an alert), nor, with `cut`, for one past
+  // its author's revocation.
+  auto ops_of = [&](std::string_view key, std::string_view sealed,
+                    bool cut) -> Result<std::vector<crdt::Op>> {
     auto unapplied = txn.get(Table::kUnapplied, key);
     if (!unapplied.is_ok()) return unapplied.status();
     if (*unapplied) return std::vector<crdt::Op>();
@@ -297,14 +318,18 @@ Result<size_t> Replica::Impl::undo_changes_after_revocation(Txn& txn, engine::Re
       return Status::data_loss("a stored change of scope '" + scope +
                                "' does not verify: " + v.status().message());
     }
+    if (cut) {
+      auto at = cut_of(v->header);
+      if (!at.is_ok()) return at.status();
+      if (v->header.seq >= *at) return std::vector<crdt::Op>();
+    }
     const engine::Key32* data_key = find_scope_key(scope, v->header.key_epoch);
     if (!data_key) return std::vector<crdt::Op>();
     auto body = engine::open_change_body(*v, *data_key);
-    if (!body.is_ok()) {
-      return Status::data_loss("a stored change of scope '" + scope +
-                               "' cannot be opened: " + body.status().message());
-    }
-    return engine::decode_ops(*body, v->header);
+    if (!body.is_ok()) return std::vector<crdt::Op>();
+    auto ops = engine::decode_ops(*body, v->header);
+    if (!ops.is_ok()) return std::vector<crdt::Op>();
+    return ops;
   };
   using Ref = std::pair<std::string, crdt::RecordId>;  // collection, record id
   // The records the changes touched (control collections never: such ops were refused).
@@ -314,7 +339,7 @@ Result<size_t> Replica::Impl::undo_changes_after_revocation(Txn& txn, engine::Re
       Table::kChanges, engine::author_key(scope, actor),
       [&](std::string_view k, std::string_view v) {
         if (engine::get_be64(k.substr(k.size() - 8)) > head) return false;
-        auto ops = ops_of(k, v);
+        auto ops = ops_of(k, v, false);
         if (!ops.is_ok()) {
           inner = ops.status();
           return false;
@@ -329,8 +354,9 @@ Result<size_t> Replica::Impl::undo_changes_after_revocation(Txn& txn, engine::Re
       engine::change_key(scope, actor, first)));
   BIRGA_RETURN_IF_ERROR(inner);
   if (touched.empty()) return size_t{0};
-  // Their states from every other applied change of the scope, each author's in chain order:
-  // the ops commute across authors, as they do when changes arrive in any order.
+  // Their states from every other applied change of the scope, each author's in chain order
+  // (the ops commute across authors, as they do when changes arrive in any order), without
+  // any revoked author's changes past its revocation: those an earlier undo took out too.
   std::map<Ref, crdt::Record> made;
   std::set<Ref> kept;  // made holds an op of them
   BIRGA_RETURN_IF_ERROR(txn.scan(Table::kChanges, engine::scope_prefix(scope),
@@ -341,7 +367,7 @@ Result<size_t> Replica::Impl::undo_changes_after_revocation(Txn& txn, engine::Re
                                      return false;
                                    }
                                    if (ck.actor == actor && ck.seq >= first) return true;
-                                   auto ops = ops_of(k, v);
+                                   auto ops = ops_of(k, v, true);
                                    if (!ops.is_ok()) {
                                      inner = ops.status();
                                      return false;

@@ -434,6 +434,35 @@ TEST_CASE("Sync: a revoked device's bulk change and its revocation in one batch 
   CHECK(verified.is_ok());
 }
 
+// Two devices revoked in one control change, both of which edited the same record after: the
+// undo of each leaves out the other's edit too, so neither comes back.
+TEST_CASE("Sync: edits of two revoked devices to one record both leave it", "[sync][trust]") {
+  Mahallas m;
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  const crdt::RecordId visit = write_visit(*m.a1, kMahallaA, "before-revocation");
+  require_synced(*m.a1, *m.hub);
+  require_synced(*m.a2, *m.hub);
+  REQUIRE(m.d.authority->revoke(m.a1->device_key(), "tablet lost").is_ok());
+  REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
+  auto log = m.d.authority->control_log();
+  REQUIRE(log.is_ok());
+  for (auto [tablet, field] :
+       {std::pair{m.a1.get(), "household"}, std::pair{m.a2.get(), "notes"}}) {
+    Transaction t = tablet->begin();
+    t.set("visit", visit, field, text("after-revocation"));
+    REQUIRE(t.commit().is_ok());
+    require_synced(*tablet, *m.hub);
+  }
+  REQUIRE((*m.hub->get("visit", visit))->value("notes") == text("after-revocation"));
+  REQUIRE(m.hub->ingest(*log)->refused.empty());
+  auto rec = m.hub->get("visit", visit);
+  REQUIRE(rec.is_ok());
+  REQUIRE(rec->has_value());
+  CHECK((*rec)->value("household") == text("before-revocation"));
+  CHECK((*rec)->value("notes") == text("routine visit"));
+  CHECK(m.hub->verify().is_ok());
+}
+
 // The same for a bulk change, which a1 stores as a range (the records are in no block): all of
 // its records leave the store, and the store stays consistent.
 TEST_CASE(
