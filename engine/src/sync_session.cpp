@@ -75,6 +75,11 @@ struct OwnChainClaim {
   std::string scope;
   uint64_t own_seq = 0;  // this store's last seq there when the summary came
   std::string what;      // the peer's words, for the messages
+  // An honest peer then sends a change that shows it: the changes past this store's last seq,
+  // or its change at that seq as fork evidence. Not for a different change below this store's
+  // last seq: the peer, seeing this store ahead of it, sends nothing of that chain, and
+  // protocol 1 has no way to ask for it; such a claim is taken on the peer's word.
+  bool provable = true;
 };
 
 class SyncSession::State {
@@ -99,7 +104,7 @@ class SyncSession::State {
   // one of its seqs (check_own_chain). Nothing is sent while this stands; the peer's own
   // batches must then show such a change, signed with this device's key, or the claim is
   // dropped and the session fails (receive).
-  std::optional<OwnChainClaim> own_claim;
+  std::vector<OwnChainClaim> own_claims;
 };
 
 SyncSession::SyncSession(Replica& replica, Certificate peer, SyncOptions options)
@@ -192,20 +197,22 @@ Status check_own_chain(const std::string& scope, const std::map<crdt::ActorId, H
            " of this device in scope '" + scope + "' than this store (whose last is " +
            std::to_string(own_seq) + ")";
   }
-  *claim = OwnChainClaim{scope, own_seq, std::move(what)};
+  *claim = OwnChainClaim{scope, own_seq, std::move(what), peer_seq >= own_seq};
   return Status::ok();
 }
 
-// The finding once the peer has shown `proof`, this device's own change `seq`, signed with its
-// key.
-std::string restored_finding(const OwnChainClaim& claim, uint64_t seq) {
+// The finding once the peer has shown this device's own change `seq`, signed with its key; or,
+// without `seq`, for a claim the peer cannot show (OwnChainClaim::provable), on its word.
+std::string restored_finding(const OwnChainClaim& claim, std::optional<uint64_t> seq) {
   return claim.what +
          ": this store is behind what this device itself wrote, so it was restored from a "
          "backup or copied from another device. Nothing was sent: its changes from there would "
          "be quarantined as equivocations. Do not write on this store again; re-enrol the "
-         "device with a new key (birga init in a new directory, then enrol it). (The peer sent "
-         "this device's change " +
-         std::to_string(seq) + " of that scope, signed with its key, as proof.)";
+         "device with a new key (birga init in a new directory, then enrol it). " +
+         (seq ? "(The peer sent this device's change " + std::to_string(*seq) +
+                    " of that scope, signed with its key, as proof.)"
+              : std::string("(This is what the peer says it holds: if this store was never "
+                            "restored or copied, report that peer.)"));
 }
 
 // Whether `c`, sent by the peer, is a change of this device's own chain in the claim's scope,
@@ -258,7 +265,7 @@ Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
                     std::map<std::string, std::map<crdt::ActorId, Head>>* peer_heads,
                     std::vector<std::pair<std::string, std::string>>* forks,
                     std::vector<std::string>* restored_peer,
-                    std::optional<OwnChainClaim>* own_claim) {
+                    std::vector<OwnChainClaim>* own_claims) {
   const std::string& peer_name = peer.name;
   for (auto scope : summary.getScopes()) {
     const std::string name = scope.getScope().cStr();
@@ -282,10 +289,9 @@ Status read_summary(engine::wire::Summary::Reader summary, Replica& replica,
   for (const auto& [scope, heads] : *peer_heads) {
     auto mine = replica.heads(scope);
     if (!mine.is_ok()) return mine.status();
-    if (!*own_claim) {  // the first scope's claim is the one held to proof
-      BIRGA_RETURN_IF_ERROR(
-          check_own_chain(scope, heads, *mine, replica, impl, peer_name, own_claim));
-    }
+    std::optional<OwnChainClaim> claim;
+    BIRGA_RETURN_IF_ERROR(check_own_chain(scope, heads, *mine, replica, impl, peer_name, &claim));
+    if (claim) own_claims->push_back(std::move(*claim));
     if (auto behind = peer_behind(scope, heads, *mine, peer)) {
       restored_peer->push_back(std::move(*behind));
     }
@@ -449,11 +455,19 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
             std::vector<std::pair<std::string, std::string>> forks;
             std::vector<std::string> restored_peer;
             BIRGA_RETURN_IF_ERROR(read_summary(msg.getSummary(), replica_, *replica_.impl_, peer_,
-                                               &peer_heads, &forks, &restored_peer, &s.own_claim));
+                                               &peer_heads, &forks, &restored_peer, &s.own_claims));
             for (const std::string& detail : restored_peer) {
               BIRGA_RETURN_IF_ERROR(alert_once("restored_peer", detail));
             }
             stats_.restored_peer = std::move(restored_peer);
+            for (const OwnChainClaim& claim : s.own_claims) {
+              if (claim.provable) continue;
+              // Kept in the store, so status shows it after this session (once, however often
+              // the device retries).
+              const std::string finding = restored_finding(claim, std::nullopt);
+              BIRGA_RETURN_IF_ERROR(alert_once("restored_store", finding));
+              return Status::data_loss(finding);
+            }
             auto scopes = replica_.scopes();
             if (!scopes.is_ok()) return scopes.status();
             auto own = replica_.impl_->parse_certificate(replica_.impl_->certificate);
@@ -513,23 +527,25 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
       });
   BIRGA_RETURN_IF_ERROR(parsed);
 
-  if (kind == kBatch && s.own_claim) {
+  if (kind == kBatch && !s.own_claims.empty()) {
     // The peer said it holds more of this device's chain: a change of it, signed with this
     // device's key, proves that this store was restored or copied. The finding is kept in the
     // store (so status shows it after this session; once, however often the device retries)
     // and nothing of the batch is taken.
     for (const std::string& c : incoming) {
-      auto seq = proves_claim(*s.own_claim, c, replica_, *replica_.impl_);
-      if (!seq.is_ok()) return seq.status();
-      if (!*seq) continue;
-      const std::string finding = restored_finding(*s.own_claim, **seq);
-      BIRGA_RETURN_IF_ERROR(alert_once("restored_store", finding));
-      return Status::data_loss(finding);
+      for (const OwnChainClaim& claim : s.own_claims) {
+        auto seq = proves_claim(claim, c, replica_, *replica_.impl_);
+        if (!seq.is_ok()) return seq.status();
+        if (!*seq) continue;
+        const std::string finding = restored_finding(claim, **seq);
+        BIRGA_RETURN_IF_ERROR(alert_once("restored_store", finding));
+        return Status::data_loss(finding);
+      }
     }
     if (incoming_last) {
       // Its last batch showed no such change: its word alone does not stop this device.
       const std::string detail =
-          s.own_claim->what +
+          s.own_claims.front().what +
           ", but it sent no change of this device that this store lacks: the claim is not "
           "taken, and this store is not marked restored (if it happens again, report that peer)";
       BIRGA_RETURN_IF_ERROR(alert_once("unproven_claim", detail));
@@ -608,7 +624,7 @@ Result<std::vector<std::string>> SyncSession::receive(std::string_view message) 
   // Answer: batches while the window allows, acks riding on the first; else a bare Ack.
   std::vector<std::string> out;
   const uint32_t reply_hop = hop + 1;
-  while (s.peer_summary_received && !s.own_claim && !s.all_sent &&
+  while (s.peer_summary_received && s.own_claims.empty() && !s.all_sent &&
          s.in_flight.size() < options_.window) {
     capnp::MallocMessageBuilder mb;
     auto msg = mb.initRoot<engine::wire::SyncMessage>();

@@ -792,6 +792,28 @@ Result<std::unique_ptr<Replica>> open_restored_backup(Mahallas& m) {
 }
 }  // namespace
 
+// A restored store that wrote more changes than it lost is ahead of the hub: the hub sees no
+// fork and sends nothing of that chain, so it cannot show its change; protocol 1 has no way to
+// ask for it, and the hub's word is taken, as before proofs were asked for.
+TEST_CASE("Sync: a restored store ahead of the hub is stopped on the hub's word", "[sync][trust]") {
+  Mahallas m;
+  auto restored = open_restored_backup(m);
+  REQUIRE(restored.is_ok());
+  write_visit(**restored, kMahallaA, "after-restore-1");
+  write_visit(**restored, kMahallaA, "after-restore-2");
+  auto out = memory_sync(**restored, *m.hub);
+  CHECK(out.status.code() == Code::kDataLoss);
+  CHECK_THAT(out.status.message(),
+             Catch::Contains("a different change 2 of this device in scope '" + kMahallaA) &&
+                 Catch::Contains("(whose last is 3)") &&
+                 Catch::Contains("This is what the peer says it holds"));
+  CHECK(m.hub->find("visit", "household", text("after-restore-1"))->empty());
+  auto alerts = (*restored)->alerts();
+  REQUIRE(alerts.is_ok());
+  CHECK(std::count_if(alerts->begin(), alerts->end(),
+                      [](const Alert& a) { return a.kind == "restored_store"; }) == 1);
+}
+
 // The proof of a restore that wrote again is the hub's change at the same seq, sent as fork
 // evidence after the regular changes. A last batch already near the frame limit carries it in
 // one more batch instead of dropping it, or the restored store would go on writing.

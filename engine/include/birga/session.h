@@ -29,6 +29,8 @@
 //      receive() fails with kDataLoss and a "restored_store" alert is raised; its next writes
 //      would fork the chain, and every peer would quarantine them. A peer whose last batch
 //      shows no such change is not believed: kPermissionDenied and an "unproven_claim" alert.
+//      A different change below this store's last seq, which an honest peer cannot show in
+//      this protocol, is taken on the peer's word at its summary.
 //      The peer, seeing the same from its end, raises a "restored_peer" alert and goes on.
 //
 // Thread rule: one session object per connection, used from one thread; the Replica it
