@@ -426,9 +426,21 @@ class Ingester {
                               " does not follow change " + std::to_string(seq - 1),
                           read_here);
       }
+      // Its author was judged when it was first held; a revocation may have come since.
+      auto may = entitled(*v);
+      if (!may.is_ok()) return may.status();
+      if (!*may) {  // refused and listed; its successors wait on, in vain
+        if (auto it = read_waiting_.find(ck); it != read_waiting_.end()) {
+          drop_waiting(it->second.id);
+          read_waiting_.erase(it);
+          --report_.pending;
+        }
+        return Status::ok();
+      }
       size_t* where = nullptr;
       BIRGA_RETURN_IF_ERROR(append(sealed, *v, ck, &where));
       settle(ck, where);
+      author_alerts_.clear();  // raised when it was first held
     }
   }
 

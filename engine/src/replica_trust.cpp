@@ -353,6 +353,17 @@ Result<size_t> Replica::Impl::undo_changes_after_revocation(Txn& txn, engine::Re
       },
       engine::change_key(scope, actor, first)));
   BIRGA_RETURN_IF_ERROR(inner);
+  // Those still held sealed (no key yet) are never applied: apply_held takes only marked ones.
+  std::vector<std::string> held;
+  BIRGA_RETURN_IF_ERROR(txn.scan(
+      Table::kUnapplied, engine::author_key(scope, actor),
+      [&](std::string_view k, std::string_view) {
+        if (engine::get_be64(k.substr(k.size() - 8)) > head) return false;
+        held.emplace_back(k);
+        return true;
+      },
+      engine::change_key(scope, actor, first)));
+  for (const std::string& k : held) BIRGA_RETURN_IF_ERROR(txn.del(Table::kUnapplied, k));
   if (touched.empty()) return size_t{0};
   // Their states from every other applied change of the scope, each author's in chain order
   // (the ops commute across authors, as they do when changes arrive in any order), without

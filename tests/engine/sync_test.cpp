@@ -463,6 +463,36 @@ TEST_CASE("Sync: edits of two revoked devices to one record both leave it", "[sy
   CHECK(m.hub->verify().is_ok());
 }
 
+// A change made after its author's revocation that waits for an earlier one is judged again
+// when the earlier one lets it in: the revocation may have come meanwhile.
+TEST_CASE("Sync: a waiting change is refused when it is let in after its author's revocation",
+          "[sync][trust]") {
+  Mahallas m;
+  REQUIRE(m.hub->ingest(*m.d.authority->control_log())->refused.empty());
+  write_visit(*m.a2, kMahallaA, "v1");
+  write_visit(*m.a2, kMahallaA, "v2");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
+  auto log = m.d.authority->control_log();
+  REQUIRE(log.is_ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  write_visit(*m.a2, kMahallaA, "v3-after-revocation");
+  auto c = m.a2->export_missing(kMahallaA, crdt::VersionVector());
+  REQUIRE(c.is_ok());
+  REQUIRE(c->size() == 3);
+  REQUIRE(m.hub->ingest({(*c)[0]})->applied == 1);
+  REQUIRE(m.hub->ingest({(*c)[2]})->pending == 1);  // waits for change 2
+  REQUIRE(m.hub->ingest(*log)->refused.empty());
+  auto report = m.hub->ingest({(*c)[1]});
+  REQUIRE(report.is_ok());
+  CHECK(report->applied == 1);
+  REQUIRE(report->refused.size() == 1);
+  CHECK_THAT(report->refused[0].message(), Catch::Contains("change 3"));
+  CHECK_FALSE(m.hub->find("visit", "household", text("v2"))->empty());
+  CHECK(m.hub->find("visit", "household", text("v3-after-revocation"))->empty());
+  CHECK(m.hub->verify().is_ok());
+}
+
 // The same for a bulk change, which a1 stores as a range (the records are in no block): all of
 // its records leave the store, and the store stays consistent.
 TEST_CASE(

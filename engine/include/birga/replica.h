@@ -250,7 +250,9 @@ class Replica {
   // Records whose indexed `field` holds `value` (an index lookup, not a scan).
   Result<std::vector<RecordView>> find(const std::string& collection, const std::string& field,
                                        const crdt::Value& value) const;
-  // Records changed (written locally or ingested) after feed position `since`.
+  // Records changed (written locally or ingested) after feed position `since`. A record taken
+  // out of the store (a revoked device's record, when the revocation arrives: the
+  // "revoked_held" alert) is not listed: an app that keeps copies re-reads them then.
   Result<ChangedRecords> changed_since(uint64_t since) const;
   Result<std::vector<Alert>> alerts() const;
   // Changes held here but not in force: `pending` wait for an earlier change of their author
