@@ -493,6 +493,36 @@ TEST_CASE("Sync: a waiting change is refused when it is let in after its author'
   CHECK(m.hub->verify().is_ok());
 }
 
+// A revoked device's later change held sealed (no key for it yet) is never applied: when the
+// revocation comes, its unapplied mark goes, so the key that comes after does not apply it.
+TEST_CASE("Sync: a revoked device's later change held sealed is not applied when the key comes",
+          "[sync][trust]") {
+  Mahallas m;
+  REQUIRE(m.d.authority->revoke(m.a2->device_key(), "tablet lost").is_ok());
+  write_visit(*m.a2, kMahallaA, "after-revocation");
+  auto from_a2 = m.a2->export_missing(kMahallaA, crdt::VersionVector());
+  REQUIRE(from_a2.is_ok());
+  REQUIRE(from_a2->size() == 1);
+  // A new tablet, not enrolled yet, holds no key: it keeps the change sealed.
+  auto late = Replica::create(m.d.dir("late"), test::test_options());
+  REQUIRE(late.is_ok());
+  auto held = (*late)->ingest(*from_a2);
+  REQUIRE(held.is_ok());
+  REQUIRE(held->sealed_only == 1);
+  // Its bundle brings the revocation, then the keys.
+  auto bundle = m.d.authority->enrol((*late)->device_key(), "late", Role::kField,
+                                     {{kMahallaA, kRead | kWrite}}, 0);
+  REQUIRE(bundle.is_ok());
+  REQUIRE((*late)->install_certificate(bundle->encode()).is_ok());
+  REQUIRE((*late)->has_scope_key(kMahallaA));
+  CHECK((*late)->list("visit")->empty());
+  auto alerts = (*late)->alerts();
+  REQUIRE(alerts.is_ok());
+  CHECK(std::any_of(alerts->begin(), alerts->end(),
+                    [](const Alert& a) { return a.kind == "revoked_held"; }));
+  CHECK((*late)->verify().is_ok());
+}
+
 // The same for a bulk change, which a1 stores as a range (the records are in no block): all of
 // its records leave the store, and the store stays consistent.
 TEST_CASE(
