@@ -87,8 +87,9 @@ inline ScopeKey test_scope_key(const std::string& scope) {
 
 // Creates a replica in `dir` holding epoch 1 of the key of each scope in `scopes`.
 inline std::unique_ptr<Replica> make_replica(const std::string& dir,
-                                             std::initializer_list<std::string> scopes) {
-  auto r = Replica::create(dir, test_options());
+                                             std::initializer_list<std::string> scopes,
+                                             ReplicaOptions options = test_options()) {
+  auto r = Replica::create(dir, std::move(options));
   if (!r.is_ok()) return nullptr;
   for (const std::string& s : scopes) {
     if (!(*r)->add_scope_key(s, 1, test_scope_key(s)).is_ok()) return nullptr;

@@ -1059,10 +1059,8 @@ TEST_CASE("Replica: reading a collection neither in the schema nor in the store 
   newer.add(household);
   ReplicaOptions o = test_options();
   o.schema = newer;
-  auto created = Replica::create(tmp.sub("new"), o);
-  REQUIRE(created.is_ok());
-  auto& a = *created;
-  REQUIRE(a->add_scope_key(kScope, 1, test::test_scope_key(kScope)).is_ok());
+  auto a = make_replica(tmp.sub("new"), {kScope}, o);
+  REQUIRE(a);
   auto old = make_replica(tmp.sub("old"), {kScope});
   REQUIRE(old);
   Transaction t = a->begin();

@@ -145,6 +145,13 @@ struct Error {
   std::string message() const { return birga_error_message(e); }
 };
 
+// Opens the deployment's tablet through the C API, as an app does.
+birga_replica_t* open_tablet(const CDeployment& d, Error& err) {
+  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
+  REQUIRE(r != nullptr);
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("C API: a C app writes, reads, syncs with a hub and sees a concurrent change",
@@ -246,8 +253,7 @@ TEST_CASE("C API: an unknown field fails the commit as invalid argument naming t
           "[transport][c_api]") {
   CDeployment d;
   Error err;
-  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
-  REQUIRE(r);
+  birga_replica_t* r = open_tablet(d, err);
   birga_txn_t* t = birga_txn_begin(r);
   char* id = birga_txn_create(t, "case", nullptr, &err.e);
   REQUIRE(id);
@@ -271,8 +277,7 @@ TEST_CASE("C API: a record created with no field set fails the commit and writes
           "[transport][c_api]") {
   CDeployment d;
   Error err;
-  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
-  REQUIRE(r);
+  birga_replica_t* r = open_tablet(d, err);
   birga_txn_t* t = birga_txn_begin(r);
   char* id = birga_txn_create(t, "case", nullptr, &err.e);
   REQUIRE(id);
@@ -292,8 +297,7 @@ TEST_CASE("C API: get and list of a misspelt collection are invalid argument nam
           "[transport][c_api]") {
   CDeployment d;
   Error err;
-  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
-  REQUIRE(r);
+  birga_replica_t* r = open_tablet(d, err);
   birga_txn_t* t = birga_txn_begin(r);
   char* id = birga_txn_create(t, "visit", nullptr, &err.e);
   REQUIRE(id);
@@ -348,8 +352,7 @@ TEST_CASE("C API: create refuses a passphrase shorter than 8 characters", "[tran
 TEST_CASE("C API: sync to a closed port is unavailable, a transient error", "[transport][c_api]") {
   CDeployment d;
   Error err;
-  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
-  REQUIRE(r);
+  birga_replica_t* r = open_tablet(d, err);
   birga_sync_stats_t stats{1, 1, 1, 1, 1, 1, 1};
   CHECK(birga_replica_sync(r, "127.0.0.1", closed_port(), &stats, &err.e) == BIRGA_UNAVAILABLE);
   CHECK(err.code() == BIRGA_UNAVAILABLE);
@@ -366,8 +369,7 @@ TEST_CASE("C API: sync_with bounds the wait for a node that does not answer",
           "[transport][c_api]") {
   CDeployment d;
   Error err;
-  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
-  REQUIRE(r);
+  birga_replica_t* r = open_tablet(d, err);
   // Accepts the connection and says nothing: without a bound this waits 10 s for the hello.
   RawServer mute("");
   birga_sync_options_t options{};
@@ -479,8 +481,7 @@ TEST_CASE("C API: an app finds records by an indexed field and acknowledges an a
           "[transport][c_api]") {
   CDeployment d;
   Error err;
-  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
-  REQUIRE(r != nullptr);
+  birga_replica_t* r = open_tablet(d, err);
   birga_txn_t* t = birga_txn_begin(r);
   std::vector<std::string> visits;
   for (const char* household : {"hh-7", "hh-8", "hh-7"}) {
@@ -673,8 +674,7 @@ TEST_CASE("C API: changes carried by file reach another device, whole or cut sho
 TEST_CASE("C API: an export that cannot be written leaves what was there", "[transport][c_api]") {
   CDeployment d;
   Error err;
-  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
-  REQUIRE(r != nullptr);
+  birga_replica_t* r = open_tablet(d, err);
   const std::string stick = d.tmp.sub("stick");
   REQUIRE(std::filesystem::create_directories(stick + "/taken.bgcl"));
   uint64_t written = 7;
@@ -729,8 +729,7 @@ TEST_CASE("C API: an import the store cannot hold (disk full) counts the changes
   uint64_t written = 0;
   {
     Error err;
-    birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
-    REQUIRE(r != nullptr);
+    birga_replica_t* r = open_tablet(d, err);
     REQUIRE(birga_replica_export_changes(r, file.c_str(), nullptr, &written, &err.e) == BIRGA_OK);
     birga_replica_close(r);
   }
@@ -803,8 +802,7 @@ TEST_CASE("C API: a sync whose hub did not keep the app's changes is permission 
           .is_ok());
   REQUIRE(d.hub->ingest(*d.authority->control_log()).is_ok());
   Error err;
-  birga_replica_t* r = birga_replica_open(d.device_dir.c_str(), kPassphrase, &err.e);
-  REQUIRE(r);
+  birga_replica_t* r = open_tablet(d, err);
   birga_txn_t* t = birga_txn_begin(r);
   char* id = birga_txn_create(t, "case", kMahalla.c_str(), &err.e);
   REQUIRE(id);
